@@ -1,0 +1,5 @@
+import sys
+
+from latentspark.cli import main
+
+sys.exit(main())

@@ -1,0 +1,143 @@
+"""The ``latentspark`` command line: one registry for every job.
+
+::
+
+    latentspark vocab    --corpus PATH --root RUN_ROOT [--config FILE] [--set KEY=VALUE ...]
+    latentspark cooccur  --corpus PATH --root RUN_ROOT ...   (builds the vocabulary if needed)
+    latentspark run      --corpus PATH --root RUN_ROOT ...   (every stage, in order)
+    latentspark config   [--config FILE] [--set KEY=VALUE ...]  (print the resolved config)
+    latentspark data fetch --tier demo|full                 (real corpus and evaluation sets)
+
+Settings come from, in increasing precedence: the defaults, ``--config FILE``, environment
+variables ``LATENTSPARK__SECTION__KEY=value`` and ``--set section.key=value``. The shortcut
+options (``--corpus``, ``--root``, ``--where``, ``--master``) are ``--set`` in disguise.
+
+Exit codes: 0 success, 1 unexpected or infrastructure failure, 2 bad configuration,
+3 bad input, 4 failed download, 5 missing or broken artifact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from latentspark.config import Config, load_config
+from latentspark.errors import LatentSparkError
+
+logger = logging.getLogger("latentspark")
+
+ENV_PREFIX = "LATENTSPARK__"
+
+
+def _common_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("configuration")
+    g.add_argument("--config", metavar="FILE", help="TOML file with any subset of the settings "
+                   "(see conf/default.toml)")
+    g.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
+                   help="override one setting, e.g. --set cooccur.window=5 (repeatable)")
+    g.add_argument("--corpus", metavar="PATH", help="corpus path, glob or URI (corpus.path)")
+    g.add_argument("--root", metavar="URI", help="run root where stages publish (run.root)")
+    g.add_argument("--where", metavar="EXPR", help="filter over partition columns, e.g. "
+                   "\"date >= '2026-11-01'\" (corpus.where)")
+    g.add_argument("--master", metavar="URL", help="Spark master (spark.master); default: "
+                   "spark-submit's, else local[*]")
+    p.add_argument("--force", action="store_true", help="rebuild even if the published "
+                   "output is up to date")
+    p.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
+    return p
+
+
+def resolve_config(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Config:
+    """Load the config from the file, the environment, ``--set`` and the shortcut options."""
+    environ = os.environ if environ is None else environ
+    overrides = [f"{k[len(ENV_PREFIX):].lower().replace('__', '.', 1)}={v}"
+                 for k, v in sorted(environ.items()) if k.startswith(ENV_PREFIX)]
+    overrides += list(args.overrides)
+    for option, key in (("corpus", "corpus.path"), ("root", "run.root"),
+                        ("where", "corpus.where"), ("master", "spark.master")):
+        value = getattr(args, option, None)
+        if value is not None:
+            overrides.append(f"{key}={json.dumps(value)}")
+    return load_config(args.config, overrides)
+
+
+def _stage_runner(*stages: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        from latentspark.session import get_session
+        from latentspark.stages import run_cooccur, run_vocab
+
+        cfg = resolve_config(args)
+        spark = get_session(cfg.spark)
+        runners = {"vocab": run_vocab, "cooccur": run_cooccur}
+        for stage in stages:
+            published = runners[stage](spark, cfg, force=args.force)
+            print(f"{stage}: {published.path}")
+        return 0
+
+    return run
+
+
+def _show_config(args: argparse.Namespace) -> int:
+    from latentspark.config import render_toml
+
+    cfg = resolve_config(args)
+    print(json.dumps(cfg.to_dict(), indent=2) if args.json else render_toml(cfg), end="")
+    return 0
+
+
+def _data(args: argparse.Namespace) -> int:
+    from latentspark import data
+
+    return data.cli_main(args.data_args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``latentspark`` command."""
+    common = _common_parser()
+    parser = argparse.ArgumentParser(prog="latentspark", description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, stages, text in (
+        ("vocab", ("vocab",), "count words and publish the vocabulary"),
+        ("cooccur", ("vocab", "cooccur"), "count windowed co-occurrences (and the vocabulary "
+                                          "if it is missing or stale)"),
+        ("run", ("vocab", "cooccur"), "run every stage of the pipeline in order"),
+    ):
+        sp = sub.add_parser(name, parents=[common], help=text, description=text)
+        sp.set_defaults(func=_stage_runner(*stages))
+    sp = sub.add_parser("config", parents=[common], help="print the resolved configuration")
+    sp.add_argument("--json", action="store_true", help="print JSON instead of TOML")
+    sp.set_defaults(func=_show_config)
+    sp = sub.add_parser("data", help="fetch the real corpus and evaluation sets",
+                        add_help=False)
+    sp.add_argument("data_args", nargs=argparse.REMAINDER)
+    sp.set_defaults(func=_data)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``latentspark`` command; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False)
+                            else logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except LatentSparkError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+def job_main(command: str, argv: Sequence[str] | None = None) -> int:
+    """Entry point of the thin ``jobs/*.py`` scripts: ``latentspark COMMAND ARGS``."""
+    return main([command, *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

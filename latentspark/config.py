@@ -1,0 +1,315 @@
+"""Typed configuration: every default in one place, validated when it is loaded.
+
+A configuration is built in three layers, each overriding the previous one:
+
+1. the defaults declared on the dataclasses below (``conf/default.toml`` mirrors them, and a
+   test keeps the two equal);
+2. an optional TOML file (``--config conf/cluster.toml``), which may set any subset of keys;
+3. ``--set section.key=value`` overrides from the command line, where ``value`` is parsed as a
+   TOML value (``10``, ``true``, ``"text"``) and falls back to a bare string.
+
+An unknown key, a wrong type or an out-of-range value raises :class:`ConfigError` naming the
+key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from latentspark.errors import ConfigError
+
+DEFAULT_TOKEN_PATTERN = r"[\p{L}\p{N}]+(?:'[\p{L}\p{N}]+)*"
+
+
+def _opt(default: Any, help: str, *, choices: tuple | None = None, lo: float | None = None,
+         hi: float | None = None) -> Any:
+    """Declare a config field with its help text and allowed values."""
+    meta = {"help": help, "choices": choices, "lo": lo, "hi": hi}
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class SparkConfig:
+    """How the SparkSession is built when a job is not given one."""
+
+    master: str = _opt("", "Spark master URL; empty means spark-submit's, else local[*]")
+    app_name: str = _opt("latentspark", "Spark application name")
+    shuffle_partitions: int = _opt(
+        0, "spark.sql.shuffle.partitions; 0 means 2 x the default parallelism", lo=0, hi=100_000)
+    arrow_batch_lines: int = _opt(
+        10_000, "lines per Arrow batch handed to the Python kernels", lo=1, hi=10_000_000)
+    conf: dict = _opt({}, "extra spark.* settings, passed to the session builder as they are")
+
+
+@dataclass
+class CorpusConfig:
+    """Where the text is and how to read it."""
+
+    path: str = _opt("", "corpus path, glob or Hadoop URI (file://, hdfs://, s3a://)")
+    format: str = _opt("auto", "input format; auto picks it from the file names",
+                       choices=("auto", "text", "json", "parquet"))
+    text_field: str = _opt("text", "JSON field or Parquet column holding the text")
+    where: str = _opt("", "Spark SQL filter over partition columns, e.g. date >= '2026-11-01'")
+    bad_records: str = _opt("fail", "what to do with undecodable or malformed records",
+                            choices=("fail", "skip"))
+
+
+@dataclass
+class TokenizeConfig:
+    """Tokenisation, done with Spark built-ins."""
+
+    mode: str = _opt("regex", "regex: tokens match `pattern`; whitespace: split on spaces",
+                     choices=("regex", "whitespace"))
+    nfkc: bool = _opt(True, "apply Unicode NFKC normalisation before lower-casing")
+    lowercase: bool = _opt(True, "lower-case the text")
+    pattern: str = _opt(DEFAULT_TOKEN_PATTERN, "Java regex a token matches (mode = regex)")
+
+
+@dataclass
+class VocabConfig:
+    """Vocabulary stage."""
+
+    min_count: int = _opt(5, "drop words seen fewer times than this", lo=1, hi=10**12)
+    max_size: int = _opt(400_000, "keep at most this many words (most frequent first)",
+                         lo=1, hi=50_000_000)
+
+
+@dataclass
+class CooccurConfig:
+    """Co-occurrence stage."""
+
+    window: int = _opt(10, "symmetric window: words at most this far apart co-occur",
+                       lo=1, hi=1_000)
+    weighting: str = _opt("harmonic", "harmonic: a pair at distance d adds 1/d (GloVe); "
+                          "uniform: it adds 1", choices=("harmonic", "uniform"))
+    dynamic_window: bool = _opt(False, "scale weights by (window - d + 1) / window, the "
+                                "expected effect of word2vec's sampled window")
+    subsample: float = _opt(0.0, "frequent-word subsampling threshold t (word2vec: 1e-5); "
+                            "a word of frequency f is dropped with probability 1 - sqrt(t/f); "
+                            "0 disables", lo=0.0, hi=1.0)
+    seed: int = _opt(1, "seed of the subsampling draws", lo=0, hi=2**31 - 1)
+    blocks: int = _opt(8, "row blocks in the output: rows with id % blocks == k are in "
+                       "block=k/", lo=1, hi=100_000)
+    dense_words: int = _opt(1024, "pairs of the this many most frequent words are summed in a "
+                            "dense array inside each task (memory: 8 * n^2 bytes)",
+                            lo=0, hi=8192)
+    buffer_pairs: int = _opt(8_000_000, "distinct pairs a task holds before it hands them to "
+                             "Spark (memory: about 16 bytes each)", lo=10_000, hi=500_000_000)
+
+
+@dataclass
+class RunConfig:
+    """Where artifacts go."""
+
+    root: str = _opt("runs/default", "run root: local path or Hadoop URI under which each "
+                     "stage publishes")
+    keep_versions: int = _opt(2, "published versions of each stage to keep", lo=1, hi=1000)
+
+
+@dataclass
+class Config:
+    """The whole configuration of a latentspark run."""
+
+    spark: SparkConfig = field(default_factory=SparkConfig)
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
+    vocab: VocabConfig = field(default_factory=VocabConfig)
+    cooccur: CooccurConfig = field(default_factory=CooccurConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Return the configuration as plain nested dictionaries (for manifests)."""
+        return dataclasses.asdict(self)
+
+    def section_hash(self, *sections: str) -> str:
+        """SHA-256 of the named sections, used to decide whether a stage must re-run."""
+        payload = {name: dataclasses.asdict(getattr(self, name)) for name in sections}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _sections() -> dict[str, type]:
+    return {f.name: f.default_factory for f in dataclasses.fields(Config)}  # type: ignore[misc]
+
+
+def _check_value(key: str, f: dataclasses.Field, value: Any) -> Any:
+    """Validate one value against its field's type and metadata; return it normalised."""
+    kind = f.type if isinstance(f.type, str) else f.type.__name__
+    meta = f.metadata
+    if kind == "bool":
+        ok = isinstance(value, bool)
+        allowed = "true or false"
+    elif kind == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        allowed = "an integer"
+    elif kind == "float":
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        value = float(value) if ok else value
+        allowed = "a number"
+    elif kind == "str":
+        ok = isinstance(value, str)
+        allowed = "a string"
+    elif kind == "dict":
+        ok = isinstance(value, dict) and all(isinstance(k, str) for k in value)
+        allowed = "a table of settings"
+        if ok:
+            value = {k: v if isinstance(v, str) else json.dumps(v) for k, v in value.items()}
+    else:  # pragma: no cover - a programming error in the dataclasses above
+        raise TypeError(f"unsupported config type {kind} for {key}")
+    if not ok:
+        raise ConfigError(f"config key {key} = {value!r}: expected {allowed}")
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ConfigError(f"config key {key} = {value!r}: allowed values are "
+                          f"{', '.join(map(repr, meta['choices']))}")
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ConfigError(f"config key {key} = {value!r}: allowed range is [{lo}, {hi}]")
+    return value
+
+
+def _apply(cfg: Config, data: Mapping[str, Any], origin: str) -> None:
+    sections = _sections()
+    for sname, body in data.items():
+        if sname not in sections:
+            raise ConfigError(f"unknown config section {sname!r} in {origin}; known sections: "
+                              f"{', '.join(sections)}")
+        if not isinstance(body, Mapping):
+            raise ConfigError(f"config section {sname} in {origin} must be a table, "
+                              f"got {body!r}")
+        section = getattr(cfg, sname)
+        fields = {f.name: f for f in dataclasses.fields(section)}
+        for key, value in body.items():
+            full = f"{sname}.{key}"
+            if sname == "spark" and key.startswith("spark."):
+                section.conf[key] = value if isinstance(value, str) else json.dumps(value)
+                continue
+            if key not in fields:
+                raise ConfigError(f"unknown config key {full!r} in {origin}; known keys in "
+                                  f"[{sname}]: {', '.join(fields)}")
+            setattr(section, key, _check_value(full, fields[key], value))
+
+
+def parse_override(item: str) -> tuple[str, str, Any]:
+    """Parse ``section.key=value`` into its parts, reading ``value`` as TOML when it can.
+
+    Parameters
+    ----------
+    item : str
+        The override as given on the command line.
+
+    Returns
+    -------
+    tuple of (str, str, Any)
+        Section name, key and the parsed value.
+
+    Raises
+    ------
+    ConfigError
+        If ``item`` is not of the form ``section.key=value``.
+
+    Examples
+    --------
+    >>> parse_override("cooccur.window=5")
+    ('cooccur', 'window', 5)
+    >>> parse_override("corpus.path=data/*.txt")
+    ('corpus', 'path', 'data/*.txt')
+    """
+    name, sep, raw = item.partition("=")
+    section, dot, key = name.strip().partition(".")
+    if not sep or not dot or not section or not key:
+        raise ConfigError(f"override {item!r} is not of the form section.key=value")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return section, key, value
+
+
+def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> Config:
+    """Build a validated :class:`Config` from the defaults, a TOML file and overrides.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A TOML file setting any subset of keys.
+    overrides : iterable of str
+        ``section.key=value`` items, applied last.
+
+    Returns
+    -------
+    Config
+        The validated configuration.
+
+    Raises
+    ------
+    ConfigError
+        On a missing or unparsable file, an unknown section or key, a wrong type or an
+        out-of-range value.
+    """
+    cfg = Config()
+    if path is not None:
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {p} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
+        _apply(cfg, data, str(p))
+    for item in overrides:
+        section, key, value = parse_override(item)
+        if section == "spark" and key.startswith("conf."):
+            # --set spark.conf.spark.executor.memory=4g sets one Spark setting
+            section, key = "spark", key[len("conf."):]
+            if not key.startswith("spark."):
+                raise ConfigError(f"override {item!r}: Spark settings start with 'spark.'")
+        _apply(cfg, {section: {key: value}}, f"--set {item}")
+    return cfg
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def render_toml(cfg: Config) -> str:
+    """Render a configuration as commented TOML that :func:`load_config` reads back.
+
+    ``conf/default.toml`` is ``render_toml(Config())``.
+    """
+    out = ["# latentspark configuration: every key, its value and what it does.",
+           "# Override any key with --set section.key=value.", ""]
+    for sf in dataclasses.fields(cfg):
+        section = getattr(cfg, sf.name)
+        out.append(f"[{sf.name}]")
+        tables = []
+        for f in dataclasses.fields(section):
+            value = getattr(section, f.name)
+            allowed = ""
+            if f.metadata.get("choices"):
+                allowed = f" (one of: {', '.join(f.metadata['choices'])})"
+            elif f.metadata.get("lo") is not None:
+                allowed = f" (range {f.metadata['lo']} to {f.metadata['hi']})"
+            if isinstance(value, dict):
+                tables.append((f, value))
+                continue
+            out.append(f"# {f.metadata['help']}{allowed}")
+            out.append(f"{f.name} = {_toml_value(value)}")
+        for f, value in tables:
+            out.append("")
+            out.append(f"# {f.metadata['help']}")
+            out.append(f"[{sf.name}.{f.name}]")
+            out.extend(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items())
+        out.append("")
+    return "\n".join(out)

@@ -1,0 +1,352 @@
+"""Co-occurrence stage: windowed pair counts in vectorised Arrow batches, summed by Spark.
+
+Each Spark task streams its lines through :class:`PairCounter` inside ``mapInArrow``:
+
+* tokens become ids with one hash look-up per batch (``pyarrow.compute.index_in`` against the
+  broadcast vocabulary); out-of-vocabulary and subsampled tokens are dropped *before*
+  windowing, as GloVe and word2vec do;
+* for each distance ``d`` in ``1..window`` the pairs ``(ids[p], ids[p+d])`` inside one line
+  are formed with array slicing, never per token in Python;
+* pairs of the ``dense_words`` most frequent words (most of all pairs, by Zipf's law) are
+  summed in a dense array with ``np.bincount``; the rest are sorted and reduced, and handed to
+  Spark whenever ``buffer_pairs`` distinct pairs have piled up, so task memory is bounded.
+
+Counts are symmetric: a pair at distance ``d`` adds ``w(d)`` to both ``X[a, b]`` and
+``X[b, a]`` (so to ``X[a, a]`` twice). Spark then sums the partial counts of all tasks, grouped
+by row block, and writes ``block=k/`` folders holding the rows ``r`` with ``r % blocks == k``,
+sorted by ``(row, col)``: each row's complete list of non-zeros lives in one block.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import numpy as np
+
+from latentspark.config import CooccurConfig
+
+logger = logging.getLogger(__name__)
+
+#: the published co-occurrence schema, as Spark DDL (``block`` is the folder partition column)
+COOCCUR_DDL = "row INT, col INT, weight FLOAT"
+PAIRS_DDL = "key BIGINT, weight DOUBLE"
+_EMIT_ROWS = 1 << 21
+_U64 = np.uint64
+
+
+def distance_weights(window: int, weighting: str, dynamic: bool) -> np.ndarray:
+    """Weight a pair gets at each distance ``d`` (index ``d``; index 0 unused).
+
+    Parameters
+    ----------
+    window : int
+        Largest distance counted.
+    weighting : {"harmonic", "uniform"}
+        ``harmonic``: ``1/d`` as in GloVe; ``uniform``: 1.
+    dynamic : bool
+        Also scale by ``(window - d + 1) / window``: the probability that word2vec's window,
+        drawn uniformly from ``1..window``, reaches distance ``d`` (hyperwords' "dyn").
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float64`` array of length ``window + 1``.
+
+    Examples
+    --------
+    >>> distance_weights(3, "harmonic", False).tolist()
+    [0.0, 1.0, 0.5, 0.3333333333333333]
+    """
+    d = np.arange(window + 1, dtype=np.float64)
+    w = np.ones(window + 1) if weighting == "uniform" else np.divide(1.0, d, where=d > 0,
+                                                                      out=np.zeros_like(d))
+    if dynamic:
+        w = w * (window - d + 1) / window
+    w[0] = 0.0
+    return w
+
+
+def splitmix64(x: np.ndarray) -> np.ndarray:
+    """The splitmix64 mixing function, vectorised over ``uint64`` (wrapping arithmetic)."""
+    z = x + _U64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> _U64(27))) * _U64(0x94D049BB133111EB)
+    return z ^ (z >> _U64(31))
+
+
+def token_uniforms(line_hash: np.ndarray, position: np.ndarray, seed: int) -> np.ndarray:
+    """Deterministic uniforms in [0, 1) per token, from its line's hash and its position.
+
+    The draw depends only on the line's content, the token's position and the seed, never on
+    partitioning or batching, so subsampled counts are identical on 1 or 1,000 executors.
+    """
+    with np.errstate(over="ignore"):
+        base = splitmix64(line_hash.astype(np.int64).view(_U64) ^ splitmix64(
+            np.full(1, seed, dtype=_U64)))
+        z = splitmix64(base + position.astype(_U64))
+    return (z >> _U64(11)).astype(np.float64) * (1.0 / (1 << 53))
+
+
+def keep_probabilities(counts: np.ndarray, threshold: float) -> np.ndarray:
+    """word2vec/hyperwords subsampling: keep a word of frequency ``f`` w.p. ``sqrt(t / f)``.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        Count of each vocabulary word, indexed by id.
+    threshold : float
+        ``t``; 0 keeps everything.
+
+    Returns
+    -------
+    numpy.ndarray
+        Keep probability per id, in ``(0, 1]``.
+    """
+    if threshold <= 0:
+        return np.ones(len(counts))
+    freq = counts / max(counts.sum(), 1)
+    return np.minimum(1.0, np.sqrt(threshold / np.maximum(freq, 1e-300)))
+
+
+def _reduce(keys: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sum ``vals`` of equal ``keys``; returns sorted unique keys and their sums."""
+    if keys.size == 0:
+        return keys, vals
+    order = np.argsort(keys, kind="stable")  # timsort: cheap on concatenated sorted runs
+    keys = keys[order]
+    vals = vals[order]
+    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    return keys[starts], np.add.reduceat(vals, starts)
+
+
+class PairCounter:
+    """Accumulates windowed pair counts of id sequences with bounded memory.
+
+    Parameters
+    ----------
+    vocab_size : int
+        Number of ids.
+    weights : numpy.ndarray
+        Weight per distance, from :func:`distance_weights`; its length - 1 is the window.
+    dense_words : int
+        Pairs with both ids below this are summed in a dense ``n x n`` array.
+    buffer_pairs : int
+        Distinct sparse pairs held before :meth:`add` hands them back.
+
+    Examples
+    --------
+    >>> pc = PairCounter(3, distance_weights(1, "uniform", False), 0, 100)
+    >>> list(pc.add(np.array([0, 1, 2]), np.array([0, 0, 0])))
+    []
+    >>> keys, w = next(pc.finish())
+    >>> sorted(zip(keys.tolist(), w.tolist()))
+    [(1, 1.0), (3, 1.0), (5, 1.0), (7, 1.0)]
+    """
+
+    def __init__(self, vocab_size: int, weights: np.ndarray, dense_words: int,
+                 buffer_pairs: int) -> None:
+        self.vocab_size = int(vocab_size)
+        self.weights = np.asarray(weights, dtype=np.float64)
+        self.window = len(self.weights) - 1
+        self.k = int(min(dense_words, vocab_size))
+        self.dense = np.zeros(self.k * self.k) if self.k else None
+        self.buffer_pairs = int(buffer_pairs)
+        self._keys: list[np.ndarray] = []
+        self._vals: list[np.ndarray] = []
+        self._held = 0
+
+    def add(self, ids: np.ndarray, line: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Count the pairs of one batch of lines.
+
+        Parameters
+        ----------
+        ids : numpy.ndarray
+            Token ids of the batch, lines one after the other (dropped tokens removed).
+        line : numpy.ndarray
+            For each token, the index of its line; equal for tokens of one line.
+
+        Yields
+        ------
+        tuple of numpy.ndarray
+            ``(keys, weights)`` partial counts, when the buffer is full; a key is
+            ``row * vocab_size + col``, and both ``(a, b)`` and ``(b, a)`` are given.
+        """
+        ids = np.asarray(ids, dtype=np.int64)
+        line = np.asarray(line)
+        dense_keys, dense_w, keys, vals = [], [], [], []
+        for d in range(1, min(self.window, ids.size - 1) + 1):
+            same = line[:-d] == line[d:]
+            a = ids[:-d][same]
+            b = ids[d:][same]
+            lo = np.minimum(a, b)
+            hi = np.maximum(a, b)
+            w = self.weights[d]
+            if self.k:
+                in_dense = hi < self.k
+                dk = lo[in_dense] * self.k + hi[in_dense]
+                dense_keys.append(dk)
+                dense_w.append(np.full(dk.size, w))
+                lo, hi = lo[~in_dense], hi[~in_dense]
+            keys.append(lo * self.vocab_size + hi)
+            vals.append(np.full(lo.size, w))
+        if dense_keys:
+            self.dense += np.bincount(np.concatenate(dense_keys), np.concatenate(dense_w),
+                                      minlength=self.k * self.k)
+        if keys:
+            k, v = _reduce(np.concatenate(keys), np.concatenate(vals))
+            self._keys.append(k)
+            self._vals.append(v)
+            self._held += k.size
+        if self._held > self.buffer_pairs:
+            k, v = _reduce(np.concatenate(self._keys), np.concatenate(self._vals))
+            self._keys, self._vals, self._held = [k], [v], k.size
+            if self._held > self.buffer_pairs // 2:
+                yield from self._drain_sparse()
+
+    def _drain_sparse(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        if self._held:
+            k, v = _reduce(np.concatenate(self._keys), np.concatenate(self._vals))
+            self._keys, self._vals, self._held = [], [], 0
+            yield from self._mirror(k // self.vocab_size, k % self.vocab_size, v)
+
+    def _mirror(self, lo: np.ndarray, hi: np.ndarray, w: np.ndarray
+                ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Keys ``row * vocab_size + col`` of both directions of canonical ``lo <= hi``
+        pairs; a diagonal entry gets both halves."""
+        off = lo != hi
+        keys = np.concatenate((lo * self.vocab_size + hi, hi[off] * self.vocab_size + lo[off]))
+        vals = np.concatenate((np.where(off, w, 2.0 * w), w[off]))
+        for s in range(0, keys.size, _EMIT_ROWS):
+            yield keys[s:s + _EMIT_ROWS], vals[s:s + _EMIT_ROWS]
+
+    def finish(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Hand back everything still held (sparse buffer and the dense block)."""
+        yield from self._drain_sparse()
+        if self.k:
+            nz = np.flatnonzero(self.dense)
+            if nz.size:
+                yield from self._mirror(nz // self.k, nz % self.k, self.dense[nz])
+            self.dense[:] = 0.0
+
+
+def make_batch_counter(words, keep_prob: np.ndarray | None, cfg: CooccurConfig):
+    """Build the ``mapInArrow`` function that counts pairs in one task.
+
+    Parameters
+    ----------
+    words : pyarrow.Array or pyspark.Broadcast
+        Vocabulary words in id order (or a broadcast of them).
+    keep_prob : numpy.ndarray or pyspark.Broadcast or None
+        Subsampling keep probability per id, or ``None`` for no subsampling.
+    cfg : CooccurConfig
+
+    Returns
+    -------
+    callable
+        ``f(batches: Iterator[pyarrow.RecordBatch]) -> Iterator[pyarrow.RecordBatch]``;
+        input batches have ``tokens: list<string>`` (and ``line_hash: int64`` when
+        subsampling); output batches have ``key = row * vocab_size + col`` and ``weight``
+        (partial sums).
+    """
+    weights = distance_weights(cfg.window, cfg.weighting, cfg.dynamic_window)
+    seed, dense_words, buffer_pairs = cfg.seed, cfg.dense_words, cfg.buffer_pairs
+
+    def count_batches(batches):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        vocab = words.value if hasattr(words, "value") else words
+        keep = keep_prob.value if hasattr(keep_prob, "value") else keep_prob
+        counter = PairCounter(len(vocab), weights, dense_words, buffer_pairs)
+
+        def to_batch(keys, vals):
+            return pa.RecordBatch.from_arrays([pa.array(keys), pa.array(vals)],
+                                              names=["key", "weight"])
+
+        for batch in batches:
+            tokens = batch.column("tokens")
+            flat = pc.list_flatten(tokens)
+            if len(flat) == 0:
+                continue
+            line = pc.list_parent_indices(tokens).to_numpy()
+            ids = pc.fill_null(pc.index_in(flat, value_set=vocab), -1).to_numpy()
+            kept = ids >= 0
+            if keep is not None:
+                offsets = tokens.offsets.to_numpy()
+                position = np.arange(flat.__len__()) - (offsets[line] - offsets[0])
+                line_hash = batch.column("line_hash").to_numpy()[line]
+                u = token_uniforms(line_hash, position, seed)
+                kept &= u < keep[np.where(kept, ids, 0)]
+            for part in counter.add(ids[kept], line[kept]):
+                yield to_batch(*part)
+        for part in counter.finish():
+            yield to_batch(*part)
+
+    return count_batches
+
+
+def partition_keys(spark, n: int) -> list[int]:
+    """For each shuffle partition ``p < n``, an int that Spark hash-partitions into ``p``.
+
+    ``repartition(n, col)`` sends a row to ``pmod(murmur3(col), n)``; tagging block ``k``'s
+    rows with ``keys[k]`` sends each block to its own partition, and so to its own file.
+    """
+    from pyspark.sql import functions as F
+
+    k = F.col("id").cast("int")
+    rows = (spark.range(0, 64 * n + 64).select(k.alias("k"),
+                                               F.pmod(F.hash(k), F.lit(n)).alias("p"))
+            .groupBy("p").agg(F.min("k").alias("k")).collect())
+    keys = {r["p"]: r["k"] for r in rows}
+    missing = [p for p in range(n) if p not in keys]
+    if missing:  # pragma: no cover - 64 candidates per partition always suffice in practice
+        raise RuntimeError(f"no partition key found for partitions {missing[:5]}")
+    return [keys[p] for p in range(n)]
+
+
+def count_cooccurrences(spark, tokens_df, words, counts: np.ndarray, cfg: CooccurConfig):
+    """Co-occurrence counts of a tokenised corpus, one row block per partition.
+
+    Parameters
+    ----------
+    spark : pyspark.sql.SparkSession
+    tokens_df : pyspark.sql.DataFrame
+        Has ``tokens: array<string>``, one row per context unit.
+    words : pyarrow.Array
+        Vocabulary words in id order (bounded by ``vocab.max_size``; broadcast to tasks).
+    counts : numpy.ndarray
+        Their counts (for subsampling).
+    cfg : CooccurConfig
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        ``row: int, col: int, weight: float``, one row per non-zero. Partition ``k`` holds
+        exactly the rows ``r`` with ``r % cfg.blocks == k``, sorted by ``(row, col)``.
+    """
+    from pyspark.sql import functions as F
+
+    sc = spark.sparkContext
+    n_words = len(words)
+    words_bc = sc.broadcast(words)
+    keep_bc = None
+    cols = [F.col("tokens")]
+    if cfg.subsample > 0:
+        keep_bc = sc.broadcast(keep_probabilities(counts, cfg.subsample))
+        cols.append(F.xxhash64("tokens").alias("line_hash"))
+    lines = tokens_df.where(F.size("tokens") >= 2).select(*cols)
+    pairs = lines.mapInArrow(make_batch_counter(words_bc, keep_bc, cfg), PAIRS_DDL)
+    keys = F.array(*map(F.lit, partition_keys(spark, cfg.blocks)))
+    row = F.expr(f"key div {n_words}")
+    tagged = pairs.select(F.element_at(keys, F.pmod(row, F.lit(cfg.blocks)).cast("int") + 1)
+                          .alias("pkey"), "key", "weight")
+    # one shuffle: grouping by (pkey, key) reuses the repartition by pkey, and the
+    # pre-shuffle partial aggregation is skipped (each task already summed its pairs)
+    spark.conf.set("spark.sql.execution.bypassPartialAggregation", "true")
+    summed = (tagged.repartition(cfg.blocks, "pkey").groupBy("pkey", "key")
+              .agg(F.sum("weight").alias("weight")).sortWithinPartitions("key"))
+    return summed.select(
+        row.cast("int").alias("row"),
+        F.pmod(F.col("key"), F.lit(n_words)).cast("int").alias("col"),
+        F.col("weight").cast("float").alias("weight"))

@@ -1,0 +1,147 @@
+"""Small file operations on any Hadoop filesystem (local, ``hdfs://``, ``s3a://``, ...).
+
+They go through the JVM's ``org.apache.hadoop.fs.FileSystem`` of the running SparkSession, so
+whatever filesystem Spark can read and write, the artifact code can manage too.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+HIDDEN_PREFIXES = ("_", ".")
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """One file found under a path."""
+
+    path: str
+    size: int
+    mtime: int
+
+
+class HadoopFS:
+    """Thin wrapper over Hadoop's FileSystem API for one SparkSession.
+
+    Parameters
+    ----------
+    spark : pyspark.sql.SparkSession
+        The session whose Hadoop configuration (credentials, default filesystem) is used.
+    """
+
+    def __init__(self, spark) -> None:
+        self._jvm = spark.sparkContext._jvm
+        self._conf = spark.sparkContext._jsc.hadoopConfiguration()
+
+    def _path(self, path: str):
+        return self._jvm.org.apache.hadoop.fs.Path(path)
+
+    def _fs(self, path: str):
+        return self._path(path).getFileSystem(self._conf)
+
+    def qualify(self, path: str) -> str:
+        """Return ``path`` fully qualified (scheme and absolute path)."""
+        p = self._path(path)
+        return str(p.getFileSystem(self._conf).makeQualified(p).toString())
+
+    def exists(self, path: str) -> bool:
+        """Whether ``path`` exists."""
+        return bool(self._fs(path).exists(self._path(path)))
+
+    def is_dir(self, path: str) -> bool:
+        """Whether ``path`` is an existing directory."""
+        fs, p = self._fs(path), self._path(path)
+        return bool(fs.exists(p) and fs.getFileStatus(p).isDirectory())
+
+    def mkdirs(self, path: str) -> None:
+        """Create ``path`` and its parents."""
+        self._fs(path).mkdirs(self._path(path))
+
+    def delete(self, path: str) -> None:
+        """Delete ``path`` recursively, if it exists."""
+        self._fs(path).delete(self._path(path), True)
+
+    def rename(self, src: str, dst: str) -> None:
+        """Rename ``src`` to ``dst`` (atomic on HDFS and local filesystems)."""
+        if not self._fs(src).rename(self._path(src), self._path(dst)):
+            raise OSError(f"could not rename {src} to {dst}")
+
+    def list_names(self, path: str) -> list[str]:
+        """Names of the entries directly under ``path`` (empty if it does not exist)."""
+        fs, p = self._fs(path), self._path(path)
+        if not fs.exists(p):
+            return []
+        return sorted(str(s.getPath().getName()) for s in fs.listStatus(p))
+
+    def glob(self, pattern: str) -> list[str]:
+        """Qualified paths matching a glob (``[]`` when nothing matches)."""
+        statuses = self._fs(pattern).globStatus(self._path(pattern))
+        return sorted(str(s.getPath().toString()) for s in statuses) if statuses else []
+
+    def list_files(self, path: str) -> list[FileInfo]:
+        """Data files at or under ``path``, skipping hidden ``_``/``.`` names as Spark does."""
+        fs, p = self._fs(path), self._path(path)
+        status = fs.getFileStatus(p)
+        if status.isFile():
+            return [FileInfo(str(status.getPath().toString()), int(status.getLen()),
+                             int(status.getModificationTime()))]
+        out = []
+        it = fs.listFiles(p, True)
+        base = str(status.getPath().toString()).rstrip("/") + "/"
+        while it.hasNext():
+            s = it.next()
+            full = str(s.getPath().toString())
+            rel = full[len(base):] if full.startswith(base) else full
+            if any(part.startswith(HIDDEN_PREFIXES) for part in rel.split("/")):
+                continue
+            out.append(FileInfo(full, int(s.getLen()), int(s.getModificationTime())))
+        return sorted(out, key=lambda f: f.path)
+
+    def read_bytes(self, path: str) -> bytes:
+        """The whole content of a (small) file."""
+        stream = self._fs(path).open(self._path(path))
+        try:
+            buf = self._jvm.java.io.ByteArrayOutputStream()
+            self._jvm.org.apache.hadoop.io.IOUtils.copyBytes(stream, buf, 65536, False)
+            return bytes(buf.toByteArray())
+        finally:
+            stream.close()
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Write a small file, replacing any previous one."""
+        out = self._fs(path).create(self._path(path), True)
+        try:
+            out.write(bytearray(data))
+        finally:
+            out.close()
+
+    def write_atomic(self, path: str, data: bytes, tmp_suffix: str) -> None:
+        """Write ``data`` to a temporary sibling, then rename it onto ``path``.
+
+        Readers see either no file or the whole file, never a partial one.
+        """
+        tmp = f"{path}.{tmp_suffix}.tmp"
+        self.write_bytes(tmp, data)
+        self.rename(tmp, path)
+
+
+def has_glob(path: str) -> bool:
+    """Whether ``path`` contains Hadoop glob characters."""
+    return any(c in path for c in "*?[{")
+
+
+def glob_base(path: str) -> str:
+    """The longest leading directory of ``path`` that holds no glob character."""
+    parts = path.split("/")
+    keep = []
+    for part in parts:
+        if has_glob(part):
+            break
+        keep.append(part)
+    return "/".join(keep) or "."
+
+
+def matches_any(name: str, patterns: tuple[str, ...]) -> bool:
+    """Whether a file name matches one of the shell patterns."""
+    return any(fnmatch.fnmatch(name, pat) for pat in patterns)

@@ -1,0 +1,63 @@
+"""SparkSession construction from the ``[spark]`` config section.
+
+Nothing here runs at import time: jobs call :func:`get_session` from ``main``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from latentspark.config import SparkConfig
+
+logger = logging.getLogger(__name__)
+
+
+def get_session(cfg: SparkConfig):  # -> pyspark.sql.SparkSession
+    """Return the active SparkSession, or build one from ``cfg``.
+
+    With no master in the config and none from ``spark-submit``, the session runs on local
+    Spark with all cores. For local masters the Python workers use this interpreter (so they
+    see the same numpy and pyarrow) and Spark binds to 127.0.0.1 unless told otherwise.
+
+    Parameters
+    ----------
+    cfg : SparkConfig
+        The ``[spark]`` section.
+
+    Returns
+    -------
+    pyspark.sql.SparkSession
+    """
+    from pyspark import SparkConf
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        _apply_runtime(active, cfg)
+        return active
+    master = cfg.master or SparkConf().get("spark.master", "local[*]")
+    if master.startswith("local"):
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    builder = (
+        SparkSession.builder.appName(cfg.app_name)
+        .master(master)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+    )
+    for key, value in cfg.conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    _apply_runtime(spark, cfg)
+    logger.info("Spark %s session on %s (parallelism %d)", spark.version, master,
+                spark.sparkContext.defaultParallelism)
+    return spark
+
+
+def _apply_runtime(spark, cfg: SparkConfig) -> None:
+    """Settings that may change on a running session."""
+    partitions = cfg.shuffle_partitions or 2 * spark.sparkContext.defaultParallelism
+    spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(cfg.arrow_batch_lines))

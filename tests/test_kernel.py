@@ -1,0 +1,99 @@
+"""The numpy pair-counting kernel against the brute-force reference (no Spark)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from latentspark.cooccurrence import (
+    PairCounter,
+    distance_weights,
+    keep_probabilities,
+    token_uniforms,
+)
+from tests.reference import reference_cooccur
+
+
+def run_counter(lines: list[list[int]], vocab_size: int, window: int, weighting: str,
+                dynamic: bool, dense_words: int, buffer_pairs: int,
+                batch_lines: int) -> dict[tuple[int, int], float]:
+    counter = PairCounter(vocab_size, distance_weights(window, weighting, dynamic),
+                          dense_words, buffer_pairs)
+    parts = []
+    for s in range(0, len(lines), batch_lines):
+        batch = lines[s:s + batch_lines]
+        ids = np.array([t for line in batch for t in line], dtype=np.int64)
+        line = np.repeat(np.arange(len(batch)), [len(x) for x in batch])
+        parts.extend(counter.add(ids, line))
+    parts.extend(counter.finish())
+    out: dict[tuple[int, int], float] = {}
+    for keys, vals in parts:
+        assert keys.dtype == np.int64
+        for k, v in zip(keys.tolist(), vals.tolist(), strict=True):
+            r, c = divmod(k, vocab_size)
+            out[r, c] = out.get((r, c), 0.0) + v
+    return out
+
+
+def assert_counts_equal(got: dict, want: dict) -> None:
+    assert set(got) == set(want)
+    for key, value in want.items():
+        assert got[key] == pytest.approx(value, rel=1e-6), key
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    lines=st.lists(st.lists(st.integers(0, 11), max_size=30), min_size=1, max_size=25),
+    window=st.integers(1, 15),
+    weighting=st.sampled_from(["harmonic", "uniform"]),
+    dynamic=st.booleans(),
+    dense_words=st.sampled_from([0, 1, 5, 12, 100]),
+    buffer_pairs=st.sampled_from([1, 7, 10_000]),
+    batch_lines=st.integers(1, 10),
+)
+def test_kernel_equals_brute_force(lines, window, weighting, dynamic, dense_words,
+                                   buffer_pairs, batch_lines):
+    words = {str(i): i for i in range(12)}
+    want = reference_cooccur([[str(t) for t in line] for line in lines], words, window,
+                             weighting, dynamic)
+    got = run_counter(lines, 12, window, weighting, dynamic, dense_words, buffer_pairs,
+                      batch_lines)
+    assert_counts_equal(got, want)
+
+
+def test_windows_do_not_cross_lines():
+    # two lines "0 1" and "2 3": 1 and 2 are adjacent in the flat array but never co-occur
+    got = run_counter([[0, 1], [2, 3]], 4, 5, "uniform", False, 0, 100, 10)
+    assert got == {(0, 1): 1.0, (1, 0): 1.0, (2, 3): 1.0, (3, 2): 1.0}
+
+
+def test_self_pairs_count_twice_on_the_diagonal():
+    got = run_counter([[3, 3]], 4, 2, "harmonic", False, 0, 100, 1)
+    assert got == {(3, 3): 2.0}
+
+
+def test_distance_weights():
+    assert distance_weights(4, "harmonic", False).tolist() == [0, 1, 0.5, 1 / 3, 0.25]
+    assert distance_weights(4, "uniform", True).tolist() == [0, 1, 0.75, 0.5, 0.25]
+
+
+def test_token_uniforms_are_deterministic_and_uniform():
+    hashes = np.arange(20_000, dtype=np.int64) * 7919
+    pos = np.tile(np.arange(10), 2_000)
+    u1 = token_uniforms(hashes, pos, seed=3)
+    u2 = token_uniforms(hashes, pos, seed=3)
+    u3 = token_uniforms(hashes, pos, seed=4)
+    assert np.array_equal(u1, u2)
+    assert not np.array_equal(u1, u3)
+    assert u1.min() >= 0 and u1.max() < 1
+    assert abs(u1.mean() - 0.5) < 0.01
+    assert np.histogram(u1, bins=10, range=(0, 1))[0].min() > 1_800
+
+
+def test_keep_probabilities_follow_word2vec_formula():
+    counts = np.array([900, 90, 10])
+    p = keep_probabilities(counts, 0.01)
+    assert p.tolist() == pytest.approx([np.sqrt(0.01 / 0.9), np.sqrt(0.01 / 0.09), 1.0])
+    assert keep_probabilities(counts, 0.0).tolist() == [1.0, 1.0, 1.0]
