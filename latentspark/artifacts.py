@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from latentspark.errors import ArtifactError
@@ -91,7 +91,7 @@ def library_versions() -> dict[str, str]:
 
 def new_version() -> str:
     """A version name that sorts by creation time and is unique across concurrent runs."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return now.strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(3)
 
 
@@ -158,18 +158,18 @@ class StageStore:
         self.fs.mkdirs(st.path)
         try:
             yield st
+            self._publish(st)
         except BaseException:
             logger.warning("%s failed; removing %s, the published output is untouched",
                            self.stage, st.path)
             self.fs.delete(st.path)
             raise
-        self._publish(st)
 
     def _publish(self, st: Staging) -> Published:
         manifest = {
             "stage": self.stage,
             "version": st.version,
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             **st.manifest,
             "libraries": library_versions(),
             "timings": {**st._marks, "total": round(time.monotonic() - st._t0, 3)},
@@ -192,14 +192,14 @@ class StageStore:
     def _clean_stale_staging(self) -> None:
         """Remove leftovers of killed runs of this stage (old enough not to be live)."""
         base = f"{self.root}/{STAGING}"
-        cutoff = datetime.now(timezone.utc).timestamp() - STAGING_MAX_AGE_S
+        cutoff = datetime.now(UTC).timestamp() - STAGING_MAX_AGE_S
         for name in self.fs.list_names(base):
             if not name.startswith(f"{self.stage}-"):
                 continue
             stamp = name[len(self.stage) + 1:].split("-")[0]
             try:
                 created = datetime.strptime(stamp, "%Y%m%dT%H%M%S%fZ").replace(
-                    tzinfo=timezone.utc).timestamp()
+                    tzinfo=UTC).timestamp()
             except ValueError:
                 continue
             if created < cutoff:

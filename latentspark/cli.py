@@ -5,6 +5,7 @@
     latentspark vocab    --corpus PATH --root RUN_ROOT [--config FILE] [--set KEY=VALUE ...]
     latentspark cooccur  --corpus PATH --root RUN_ROOT ...   (builds the vocabulary if needed)
     latentspark run      --corpus PATH --root RUN_ROOT ...   (every stage, in order)
+    latentspark inspect  --root RUN_ROOT --word king [--word ...]  (strongest contexts)
     latentspark config   [--config FILE] [--set KEY=VALUE ...]  (print the resolved config)
     latentspark data fetch --tier demo|full                 (real corpus and evaluation sets)
 
@@ -90,6 +91,27 @@ def _show_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inspect(args: argparse.Namespace) -> int:
+    from latentspark.artifacts import StageStore
+    from latentspark.contexts import top_contexts
+    from latentspark.session import get_session
+    from latentspark.stages import COOCCUR, VOCAB
+
+    cfg = resolve_config(args)
+    spark = get_session(cfg.spark)
+    vocab = StageStore(spark, cfg.run.root, VOCAB).require()
+    cooc = StageStore(spark, cfg.run.root, COOCCUR).require()
+    print(f"vocabulary {vocab.version}: {vocab.manifest['rows']:,} words covering "
+          f"{vocab.manifest['coverage']:.1%} of {vocab.manifest['corpus_tokens']:,} tokens")
+    print(f"co-occurrences {cooc.version}: {cooc.manifest['rows']:,} non-zeros, window "
+          f"{cooc.manifest['config']['cooccur']['window']}")
+    for word, (by_weight, by_pmi) in top_contexts(spark, vocab, cooc, args.word, args.k).items():
+        print(f"\n{word}")
+        print("  heaviest:   " + ", ".join(f"{c.word} {c.weight:.0f}" for c in by_weight))
+        print("  strongest:  " + ", ".join(f"{c.word} {c.pmi:.1f}" for c in by_pmi))
+    return 0
+
+
 def _data(args: argparse.Namespace) -> int:
     from latentspark import data
 
@@ -104,12 +126,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, stages, text in (
         ("vocab", ("vocab",), "count words and publish the vocabulary"),
-        ("cooccur", ("vocab", "cooccur"), "count windowed co-occurrences (and the vocabulary "
+        ("cooccur", ("cooccur",), "count windowed co-occurrences (and the vocabulary "
                                           "if it is missing or stale)"),
         ("run", ("vocab", "cooccur"), "run every stage of the pipeline in order"),
     ):
         sp = sub.add_parser(name, parents=[common], help=text, description=text)
         sp.set_defaults(func=_stage_runner(*stages))
+    sp = sub.add_parser("inspect", parents=[common], help="print the strongest contexts of "
+                        "some words from the published counts")
+    sp.add_argument("--word", action="append", required=True, help="a word (repeatable)")
+    sp.add_argument("-k", type=int, default=10, help="contexts per list (default 10)")
+    sp.set_defaults(func=_inspect)
     sp = sub.add_parser("config", parents=[common], help="print the resolved configuration")
     sp.add_argument("--json", action="store_true", help="print JSON instead of TOML")
     sp.set_defaults(func=_show_config)

@@ -99,7 +99,7 @@ class CooccurConfig:
     seed: int = _opt(1, "seed of the subsampling draws", lo=0, hi=2**31 - 1)
     blocks: int = _opt(8, "row blocks in the output: rows with id % blocks == k are in "
                        "block=k/", lo=1, hi=100_000)
-    dense_words: int = _opt(1024, "pairs of the this many most frequent words are summed in a "
+    dense_words: int = _opt(2048, "pairs of the this many most frequent words are summed in a "
                             "dense array inside each task (memory: 8 * n^2 bytes)",
                             lo=0, hi=8192)
     buffer_pairs: int = _opt(8_000_000, "distinct pairs a task holds before it hands them to "

@@ -152,6 +152,8 @@ class PairCounter:
         self.k = int(min(dense_words, vocab_size))
         self.dense = np.zeros(self.k * self.k) if self.k else None
         self.buffer_pairs = int(buffer_pairs)
+        self._dbits = self.window.bit_length()
+        self._dmask = (1 << self._dbits) - 1
         self._keys: list[np.ndarray] = []
         self._vals: list[np.ndarray] = []
         self._held = 0
@@ -174,27 +176,27 @@ class PairCounter:
         """
         ids = np.asarray(ids, dtype=np.int64)
         line = np.asarray(line)
-        dense_keys, dense_w, keys, vals = [], [], [], []
+        dense_keys, dense_w, packed = [], [], []
         for d in range(1, min(self.window, ids.size - 1) + 1):
             same = line[:-d] == line[d:]
             a = ids[:-d][same]
             b = ids[d:][same]
             lo = np.minimum(a, b)
             hi = np.maximum(a, b)
-            w = self.weights[d]
             if self.k:
                 in_dense = hi < self.k
                 dk = lo[in_dense] * self.k + hi[in_dense]
                 dense_keys.append(dk)
-                dense_w.append(np.full(dk.size, w))
+                dense_w.append(np.full(dk.size, self.weights[d]))
                 lo, hi = lo[~in_dense], hi[~in_dense]
-            keys.append(lo * self.vocab_size + hi)
-            vals.append(np.full(lo.size, w))
+            # the distance rides in the low bits, so a plain sort (much faster than an
+            # argsort) brings equal pairs together with their weights still known
+            packed.append(((lo * self.vocab_size + hi) << self._dbits) | d)
         if dense_keys:
             self.dense += np.bincount(np.concatenate(dense_keys), np.concatenate(dense_w),
                                       minlength=self.k * self.k)
-        if keys:
-            k, v = _reduce(np.concatenate(keys), np.concatenate(vals))
+        if packed:
+            k, v = self._reduce_packed(np.concatenate(packed))
             self._keys.append(k)
             self._vals.append(v)
             self._held += k.size
@@ -203,6 +205,18 @@ class PairCounter:
             self._keys, self._vals, self._held = [k], [v], k.size
             if self._held > self.buffer_pairs // 2:
                 yield from self._drain_sparse()
+
+    def _reduce_packed(self, packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Sum the weights of ``(key << dbits) | distance`` values by key."""
+        if packed.size == 0:
+            return packed, np.zeros(0)
+        packed.sort()
+        starts = np.flatnonzero(np.concatenate(([True], packed[1:] != packed[:-1])))
+        uniq = packed[starts]
+        vals = np.diff(np.append(starts, packed.size)) * self.weights[uniq & self._dmask]
+        keys = uniq >> self._dbits
+        starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+        return keys[starts], np.add.reduceat(vals, starts)
 
     def _drain_sparse(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         if self._held:

@@ -86,7 +86,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from latentspark.errors import DataFetchError
@@ -1814,7 +1814,7 @@ def _build_tier(tier: str, build_dir: Path) -> dict:
     manifest = {
         "format": MANIFEST_FORMAT,
         "tier": tier,
-        "fetched_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "fetched_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "fetch_seconds": round(time.monotonic() - started, 1),
         "totals": {
             "sources": len(sources_meta),

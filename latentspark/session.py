@@ -37,23 +37,39 @@ def get_session(cfg: SparkConfig):  # -> pyspark.sql.SparkSession
     if active is not None:
         _apply_runtime(active, cfg)
         return active
-    master = cfg.master or SparkConf().get("spark.master", "local[*]")
+    launch_conf = SparkConf()
+    master = cfg.master or launch_conf.get("spark.master", "local[*]")
+    extra: dict[str, str] = {}
     if master.startswith("local"):
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        if "spark.driver.memory" not in cfg.conf and not launch_conf.contains(
+                "spark.driver.memory"):
+            # in local mode the executors live in the driver JVM: Spark's 1g default makes
+            # the co-occurrence aggregation spill; take a third of the machine, up to 8g
+            extra["spark.driver.memory"] = f"{local_driver_memory_gb()}g"
     builder = (
         SparkSession.builder.appName(cfg.app_name)
         .master(master)
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
     )
-    for key, value in cfg.conf.items():
+    for key, value in {**extra, **cfg.conf}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     _apply_runtime(spark, cfg)
     logger.info("Spark %s session on %s (parallelism %d)", spark.version, master,
                 spark.sparkContext.defaultParallelism)
     return spark
+
+
+def local_driver_memory_gb() -> int:
+    """A third of the physical memory, between 1 and 8 GiB."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 1
+    return int(max(1, min(8, total // 3 // 2**30)))
 
 
 def _apply_runtime(spark, cfg: SparkConfig) -> None:
