@@ -32,6 +32,10 @@ logger = logging.getLogger(__name__)
 COOCCUR_DDL = "row INT, col INT, weight FLOAT"
 PAIRS_DDL = "key BIGINT, weight DOUBLE"
 _EMIT_ROWS = 1 << 21
+#: Spark settings under which to run the action on :func:`count_cooccurrences`' result: each
+#: task has already summed its own pairs, so Spark's pre-shuffle partial aggregation would
+#: only add a pass over the data
+AGGREGATION_CONF = {"spark.sql.execution.bypassPartialAggregation": "true"}
 _U64 = np.uint64
 
 
@@ -355,9 +359,8 @@ def count_cooccurrences(spark, tokens_df, words, counts: np.ndarray, cfg: Cooccu
     row = F.expr(f"key div {n_words}")
     tagged = pairs.select(F.element_at(keys, F.pmod(row, F.lit(cfg.blocks)).cast("int") + 1)
                           .alias("pkey"), "key", "weight")
-    # one shuffle: grouping by (pkey, key) reuses the repartition by pkey, and the
-    # pre-shuffle partial aggregation is skipped (each task already summed its pairs)
-    spark.conf.set("spark.sql.execution.bypassPartialAggregation", "true")
+    # one shuffle: grouping by (pkey, key) reuses the repartition by pkey; run the action
+    # under AGGREGATION_CONF to skip the useless pre-shuffle partial aggregation
     summed = (tagged.repartition(cfg.blocks, "pkey").groupBy("pkey", "key")
               .agg(F.sum("weight").alias("weight")).sortWithinPartitions("key"))
     return summed.select(

@@ -85,8 +85,8 @@ def run_vocab(spark, cfg: Config, force: bool = False) -> Published:
         logger.info("vocab: version %s is up to date with the corpus and config; skipping",
                     cur.version)
         return cur
-    logger.info("vocab: reading %d %s files (%.1f MB) under %s", source.n_files, source.format,
-                source.n_bytes / 1e6, source.path)
+    logger.info("vocab: reading %s files under %s (%d files, %.1f MB before any where filter)",
+                source.format, source.path, source.n_files, source.n_bytes / 1e6)
     with store.staging() as st, spark_errors(f"corpus {source.path}"):
         tokens = tokenize(read_corpus(spark, cfg.corpus, source), cfg.tokenize)
         counts = word_counts(tokens).persist(StorageLevel.MEMORY_AND_DISK)
@@ -169,7 +169,8 @@ def run_cooccur(spark, cfg: Config, force: bool = False) -> Published:
     """
     from pyspark.sql import functions as F
 
-    from latentspark.cooccurrence import count_cooccurrences
+    from latentspark.cooccurrence import AGGREGATION_CONF, count_cooccurrences
+    from latentspark.session import session_conf
 
     vocab = run_vocab(spark, cfg, force=False)
     source = resolve_input(spark, cfg.corpus)
@@ -188,12 +189,11 @@ def run_cooccur(spark, cfg: Config, force: bool = False) -> Published:
     with store.staging() as st, spark_errors(f"corpus {source.path}"):
         tokens = tokenize(read_corpus(spark, cfg.corpus, source), cfg.tokenize)
         cooc = count_cooccurrences(spark, tokens, words, counts, c)
-        with st.timed("count_and_write"):
+        with st.timed("count_and_write"), session_conf(spark, AGGREGATION_CONF):
             cooc.write.parquet(st.data_path)
         _files_into_blocks(store.fs, st.data_path, c.blocks)
         stats = spark.read.parquet(st.data_path).agg(
-            F.count(F.lit(1)).alias("nnz"), F.sum("weight").alias("total"),
-            F.countDistinct("row").alias("rows")).first()
+            F.count(F.lit(1)).alias("nnz"), F.sum("weight").alias("total")).first()
         if not stats["nnz"]:
             raise InputError(f"corpus {source.path} has no line with two vocabulary words; "
                              "no co-occurrence to count")
@@ -206,7 +206,6 @@ def run_cooccur(spark, cfg: Config, force: bool = False) -> Published:
                       "bytes": source.n_bytes, "vocab_version": vocab.version},
             "vocab_size": len(words),
             "rows": int(stats["nnz"]),
-            "nonzero_rows": int(stats["rows"]),
             "total_weight": float(stats["total"]),
             "blocks": c.blocks,
             "layout": "data/block=k/ holds rows r with r % blocks == k, sorted by (row, col); "
@@ -216,6 +215,5 @@ def run_cooccur(spark, cfg: Config, force: bool = False) -> Published:
             "tokens_per_second": round(vocab.manifest.get("corpus_tokens", 0) / seconds)
             if seconds else None,
         })
-    logger.info("cooccur: %d non-zeros over %d rows, total weight %.4g", stats["nnz"],
-                stats["rows"], stats["total"])
+    logger.info("cooccur: %d non-zeros, total weight %.4g", stats["nnz"], stats["total"])
     return store.require()

@@ -137,3 +137,15 @@ def test_subsampling_is_seeded_and_independent_of_partitioning(spark, tmp_path):
     kept_rare = sum(v for (r, _), v in one.items() if r == rare)
     full_rare = sum(v for (r, _), v in full.items() if r == rare)
     assert kept_rare > 0.2 * full_rare
+
+
+def test_vocabulary_ids_are_deterministic_with_ties(spark, tmp_path):
+    # every word appears exactly twice: ids are decided by the word alone
+    words = ["zeta", "alpha", "émile", "beta", "Zulu", "Alpha", "delta", "gamma"]
+    lines = [[w] for w in words] * 2
+    path = write_corpus(tmp_path, lines, 4, "text")
+    runs = [spark_counts(spark, path, ["vocab.min_count=1", "tokenize.lowercase=false"],
+                         partitions)[0] for partitions in (1, 4, 7)]
+    expected = [(i, w, 2) for i, w in enumerate(sorted(words))]  # code-point order
+    assert runs[0][0] == (0, "Alpha", 2)
+    assert all(r == expected for r in runs)
