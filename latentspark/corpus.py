@@ -12,10 +12,11 @@ import json
 import logging
 import re
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from latentspark.config import CorpusConfig, TokenizeConfig
 from latentspark.errors import ConfigError, InputError
-from latentspark.fs import HadoopFS, glob_base, has_glob
+from latentspark.fs import FileInfo, HadoopFS, glob_base, has_glob
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +115,8 @@ def resolve_input(spark, cfg: CorpusConfig) -> CorpusInput:
     if not files:
         raise InputError(f"corpus path {cfg.path} holds no data files")
     fmt = cfg.format if cfg.format != "auto" else detect_format([f.path for f in files])
+    if cfg.where:
+        files = _files_passing_where(spark, files, base, fmt, cfg)
     digest = hashlib.sha256()
     for f in files:
         digest.update(f"{f.path}\t{f.size}\t{f.mtime}\n".encode())
@@ -122,6 +125,44 @@ def resolve_input(spark, cfg: CorpusConfig) -> CorpusInput:
         path=cfg.path, base_path=base, format=fmt, n_files=len(files),
         n_bytes=sum(f.size for f in files), fingerprint=digest.hexdigest(),
     )
+
+
+def _partition_values(path: str, base: str) -> dict[str, str]:
+    rel = path[len(base):].strip("/") if path.startswith(base) else path
+    pairs = (part.split("=", 1) for part in rel.split("/")[:-1] if "=" in part)
+    return {k: unquote(v) for k, v in pairs}
+
+
+def _files_passing_where(spark, files: list[FileInfo], base: str, fmt: str,
+                         cfg: CorpusConfig) -> list[FileInfo]:
+    """The files whose partition values pass ``corpus.where``, so that the fingerprint and
+    the counts in manifests cover exactly what is read.
+
+    The filter is evaluated by Spark over a small table of partition values (one row per file,
+    typed as Spark's partition discovery types them). A filter that also names data columns
+    cannot be decided per file; then every file is kept, which is safe for fingerprints.
+    """
+    from pyspark.errors import AnalysisException, ParseException
+    from pyspark.sql import functions as F
+
+    reader = spark.read.option("basePath", base)
+    if fmt == "json":  # a given data schema spares Spark a pass to infer one
+        reader = reader.schema(f"`{cfg.text_field}` STRING")
+    schema = reader.format(fmt).load(cfg.path).schema
+    part_cols = [f for f in schema.fields if f.name not in ("value", cfg.text_field)]
+    values = [_partition_values(f.path, base) for f in files]
+    names = [f.name for f in part_cols if all(f.name in v for v in values)]
+    if not names:
+        return files
+    table = spark.createDataFrame([(i, *(v[n] for n in names)) for i, v in enumerate(values)],
+                                  ["_i", *names])
+    typed = table.select("_i", *(F.col(n).cast(dict((f.name, f.dataType) for f in part_cols)[n])
+                                  .alias(n) for n in names))
+    try:
+        keep = {r["_i"] for r in typed.where(cfg.where).select("_i").collect()}
+    except (AnalysisException, ParseException):
+        return files  # the filter names data columns too: read_corpus applies it per record
+    return [f for i, f in enumerate(files) if i in keep]
 
 
 def read_corpus(spark, cfg: CorpusConfig, source: CorpusInput | None = None):

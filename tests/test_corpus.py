@@ -104,3 +104,18 @@ def test_fingerprint_follows_file_changes(spark, tmp_path):
     assert resolve_input(spark, cfg.corpus).fingerprint == first
     f.write_text("one two\n")
     assert resolve_input(spark, cfg.corpus).fingerprint != first
+
+
+def test_fingerprint_covers_only_partitions_passing_where(spark, tmp_path):
+    for day in ("2026-10-31", "2026-11-01", "2026-11-02"):
+        folder = tmp_path / f"date={day}"
+        folder.mkdir()
+        (folder / "a.txt").write_text(f"text of {day}\n")
+    cfg = cfg_for(tmp_path, "corpus.where=\"date >= '2026-11-01'\"")
+    first = resolve_input(spark, cfg.corpus)
+    assert first.n_files == 2
+    # a change outside the filter does not change the fingerprint; one inside does
+    (tmp_path / "date=2026-10-31" / "a.txt").write_text("changed\n")
+    assert resolve_input(spark, cfg.corpus).fingerprint == first.fingerprint
+    (tmp_path / "date=2026-11-02" / "a.txt").write_text("changed\n")
+    assert resolve_input(spark, cfg.corpus).fingerprint != first.fingerprint
