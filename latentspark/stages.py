@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 from latentspark.artifacts import Published, StageStore
 from latentspark.config import Config
-from latentspark.corpus import read_corpus, resolve_input, tokenize
+from latentspark.corpus import CorpusInput, read_corpus, resolve_input, tokenize
 from latentspark.errors import InputError, LatentSparkError
 
 logger = logging.getLogger(__name__)
@@ -49,6 +49,18 @@ def _root_cause(text: str) -> str:
 def _is_current(cur: Published | None, fingerprint: str, config_hash: str) -> bool:
     return (cur is not None and cur.manifest.get("input_fingerprint") == fingerprint
             and cur.manifest.get("config_hash") == config_hash)
+
+
+def _provenance(cfg: Config, config_hash: str, fingerprint: str, source: CorpusInput,
+                **upstream: str) -> dict:
+    """The manifest fields that say what a stage was made from."""
+    return {
+        "config": cfg.to_dict(),
+        "config_hash": config_hash,
+        "input_fingerprint": fingerprint,
+        "input": {"path": source.path, "format": source.format, "files": source.n_files,
+                  "bytes": source.n_bytes, **upstream},
+    }
 
 
 def run_vocab(spark, cfg: Config, force: bool = False) -> Published:
@@ -107,11 +119,7 @@ def run_vocab(spark, cfg: Config, force: bool = False) -> Published:
             raise InputError(f"no word of corpus {source.path} occurs {cfg.vocab.min_count} "
                              "times or more; lower vocab.min_count")
         st.manifest.update({
-            "config": cfg.to_dict(),
-            "config_hash": config_hash,
-            "input_fingerprint": source.fingerprint,
-            "input": {"path": source.path, "format": source.format, "files": source.n_files,
-                      "bytes": source.n_bytes},
+            **_provenance(cfg, config_hash, source.fingerprint, source),
             "rows": int(kept["words"]),
             "corpus_tokens": n_tokens,
             "distinct_words": int(totals["distinct"]),
@@ -199,11 +207,7 @@ def run_cooccur(spark, cfg: Config, force: bool = False) -> Published:
                              "no co-occurrence to count")
         seconds = st._marks["count_and_write"]
         st.manifest.update({
-            "config": cfg.to_dict(),
-            "config_hash": config_hash,
-            "input_fingerprint": fingerprint,
-            "input": {"path": source.path, "format": source.format, "files": source.n_files,
-                      "bytes": source.n_bytes, "vocab_version": vocab.version},
+            **_provenance(cfg, config_hash, fingerprint, source, vocab_version=vocab.version),
             "vocab_size": len(words),
             "rows": int(stats["nnz"]),
             "total_weight": float(stats["total"]),

@@ -151,3 +151,18 @@ def test_inspect_prints_contexts_from_the_published_counts(spark, tmp_path, caps
     assert heaviest.split(":", 1)[1].split(",")[0].split()[0] in {"the", "of"}
     assert "of 6" in heaviest and "the 6" in heaviest
     assert run("inspect", "--root", str(root), "--word", "zebra") == 3
+
+
+def test_job_entry_points_run_their_stage(spark, tmp_path):
+    import importlib.util
+
+    corpus = write_corpus(tmp_path / "corpus")
+    root = tmp_path / "run"
+    jobs = Path(__file__).resolve().parents[1] / "jobs"
+    for name, stage in (("build_vocab", "vocab"), ("count_cooccurrences", "cooccur")):
+        spec = importlib.util.spec_from_file_location(name, jobs / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        assert module.main(["--corpus", str(corpus), "--root", str(root),
+                            "--set", "vocab.min_count=1"]) == 0
+        assert len(published(root, stage)) == 1

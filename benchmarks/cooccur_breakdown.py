@@ -1,0 +1,143 @@
+"""Where the co-occurrence stage spends its time, step by step, on local Spark.
+
+Runs the stage's query cut off after each step and writes each prefix to Spark's ``noop``
+sink, so every line is the cumulative time up to and including that step::
+
+    .venv/bin/python benchmarks/cooccur_breakdown.py [--corpus PATH] [--where EXPR]
+
+It builds (or reuses) the vocabulary under ``--root`` first. Run it alone on the machine;
+results go to ``benchmarks/results/cooccur_breakdown.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _timed(df) -> float:
+    t0 = time.perf_counter()
+    df.write.format("noop").mode("overwrite").save()
+    return time.perf_counter() - t0
+
+
+def breakdown(corpus: str, where: str, root: str, window: int) -> list[tuple[str, float]]:
+    """Cumulative seconds of each prefix of the co-occurrence query.
+
+    Parameters
+    ----------
+    corpus, where, root : str
+        Corpus path, partition filter and run root.
+    window : int
+        Co-occurrence window.
+
+    Returns
+    -------
+    list of (str, float)
+        Step description and cumulative seconds.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from pyspark.sql import functions as F
+
+    from latentspark.config import load_config
+    from latentspark.cooccurrence import (
+        AGGREGATION_CONF,
+        PAIRS_DDL,
+        count_cooccurrences,
+        make_batch_counter,
+    )
+    from latentspark.corpus import read_corpus, resolve_input, tokenize
+    from latentspark.session import get_session, session_conf
+    from latentspark.stages import load_vocabulary, run_vocab
+
+    cfg = load_config(
+        overrides=[
+            f"corpus.path={json.dumps(corpus)}",
+            f"corpus.where={json.dumps(where)}",
+            f"run.root={json.dumps(root)}",
+            f"cooccur.window={window}",
+        ]
+    )
+    spark = get_session(cfg.spark)
+    words, counts = load_vocabulary(spark, run_vocab(spark, cfg))
+    source = resolve_input(spark, cfg.corpus)
+    lines = read_corpus(spark, cfg.corpus, source)
+    tokens = tokenize(lines, cfg.tokenize)
+    inputs = tokens.where(F.size("tokens") >= 2).select("tokens")
+    words_bc = spark.sparkContext.broadcast(words)
+    kernel = make_batch_counter(words_bc, None, cfg.cooccur)
+
+    def one_row(n: int) -> pa.RecordBatch:
+        return pa.RecordBatch.from_arrays(
+            [pa.array([n], pa.int64()), pa.array([0.0])], names=["key", "weight"]
+        )
+
+    def receive_only(batches):
+        yield one_row(sum(len(pc.list_flatten(b.column("tokens"))) for b in batches))
+
+    def count_only(batches):
+        yield one_row(sum(b.num_rows for b in kernel(batches)))
+
+    steps = [
+        ("read lines (gunzip, UTF-8 check)", lines),
+        ("+ tokenize (NFKC, lower, regex)", tokens.select(F.size("tokens"))),
+        ("+ hand tokens to Python (Arrow)", inputs.mapInArrow(receive_only, PAIRS_DDL)),
+        ("+ count pairs in numpy", inputs.mapInArrow(count_only, PAIRS_DDL)),
+        ("+ hand partial sums back to the JVM", inputs.mapInArrow(kernel, PAIRS_DDL)),
+    ]
+    out = [(name, _timed(df)) for name, df in steps]
+    with session_conf(spark, AGGREGATION_CONF):
+        full = count_cooccurrences(spark, tokens, words, counts, cfg.cooccur)
+        out.append(("+ shuffle, sum, sort by (row, col)", _timed(full)))
+        t0 = time.perf_counter()
+        full.write.mode("overwrite").parquet(f"{root}/breakdown-output")
+        out.append(("+ write Parquet (the whole stage)", time.perf_counter() - t0))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the breakdown and write the Markdown report."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument(
+        "--corpus",
+        default=str(REPO.parent / "shared/data/corpus24m-raw"),
+        help="corpus path (default: ../shared/data/corpus24m-raw)",
+    )
+    p.add_argument("--where", default="", help="filter over partition columns")
+    p.add_argument("--root", default="/tmp/latentspark-breakdown", help="run root to use")
+    p.add_argument("--window", type=int, default=10, help="window (default 10)")
+    p.add_argument("--out", default=str(REPO / "benchmarks/results"), help="report folder")
+    args = p.parse_args(argv)
+    rows = breakdown(args.corpus, args.where, args.root, args.window)
+    cmd = "python benchmarks/cooccur_breakdown.py " + " ".join(argv or sys.argv[1:])
+    lines = [
+        f"# Co-occurrence stage, step by step ({date.today().isoformat()})",
+        "",
+        f"Corpus `{args.corpus}`{f' where {args.where}' if args.where else ''}, window "
+        f"{args.window}, local Spark. Each line is the time of the query cut off after that "
+        "step (cumulative), written to Spark's `noop` sink.",
+        "",
+        "| step | cumulative s | step s |",
+        "| --- | ---: | ---: |",
+    ]
+    prev = 0.0
+    for name, seconds in rows:
+        lines.append(f"| {name} | {seconds:.1f} | {seconds - prev:.1f} |")
+        prev = seconds
+    lines += ["", "Made with:", "", "```", cmd.strip(), "```", ""]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "cooccur_breakdown.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
