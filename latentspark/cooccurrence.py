@@ -357,11 +357,11 @@ def count_cooccurrences(spark, tokens_df, words, counts: np.ndarray, cfg: Cooccu
     pairs = lines.mapInArrow(make_batch_counter(words_bc, keep_bc, cfg), PAIRS_DDL)
     keys = F.array(*map(F.lit, partition_keys(spark, cfg.blocks)))
     row = F.expr(f"key div {n_words}")
-    tagged = pairs.select(F.element_at(keys, F.pmod(row, F.lit(cfg.blocks)).cast("int") + 1)
-                          .alias("pkey"), "key", "weight")
-    # one shuffle: grouping by (pkey, key) reuses the repartition by pkey; run the action
-    # under AGGREGATION_CONF to skip the useless pre-shuffle partial aggregation
-    summed = (tagged.repartition(cfg.blocks, "pkey").groupBy("pkey", "key")
+    pkey = F.element_at(keys, F.pmod(row, F.lit(cfg.blocks)).cast("int") + 1)
+    # one shuffle: grouping by (pkey, key) reuses the repartition by the same expression, so
+    # the shuffled rows carry only (key, weight); run the action under AGGREGATION_CONF to
+    # skip the useless pre-shuffle partial aggregation
+    summed = (pairs.repartition(cfg.blocks, pkey).groupBy(pkey.alias("pkey"), "key")
               .agg(F.sum("weight").alias("weight")).sortWithinPartitions("key"))
     return summed.select(
         row.cast("int").alias("row"),
