@@ -292,7 +292,7 @@ def make_batch_counter(words, keep_prob: np.ndarray | None, cfg: CooccurConfig):
             kept = ids >= 0
             if keep is not None:
                 offsets = tokens.offsets.to_numpy()
-                position = np.arange(flat.__len__()) - (offsets[line] - offsets[0])
+                position = np.arange(len(flat)) - (offsets[line] - offsets[0])
                 line_hash = batch.column("line_hash").to_numpy()[line]
                 u = token_uniforms(line_hash, position, seed)
                 kept &= u < keep[np.where(kept, ids, 0)]
