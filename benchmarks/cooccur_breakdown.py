@@ -43,8 +43,8 @@ def breakdown(
     -------
     list of (str, float)
         Step description and cumulative seconds.
-    int
-        Partial-sum rows the tasks hand to Spark's shuffle.
+    tuple of int
+        Partial-row records the tasks hand to Spark's shuffle, and the entries they hold.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -52,13 +52,12 @@ def breakdown(
 
     from latentspark.config import load_config
     from latentspark.cooccurrence import (
-        AGGREGATION_CONF,
-        PAIRS_DDL,
+        PARTIAL_ROWS_DDL,
         count_cooccurrences,
         make_batch_counter,
     )
     from latentspark.corpus import read_corpus, resolve_input, tokenize
-    from latentspark.session import get_session, session_conf
+    from latentspark.session import get_session
     from latentspark.stages import load_vocabulary, run_vocab
 
     cfg = load_config(
@@ -78,34 +77,39 @@ def breakdown(
     words_bc = spark.sparkContext.broadcast(words)
     kernel = make_batch_counter(words_bc, None, cfg.cooccur)
 
-    def one_row(n: int) -> pa.RecordBatch:
+    def one_row(records: int, entries: int) -> pa.RecordBatch:
         return pa.RecordBatch.from_arrays(
-            [pa.array([n], pa.int64()), pa.array([0.0])], names=["key", "weight"]
+            [pa.array([records], pa.int64()), pa.array([entries], pa.int64())],
+            names=["records", "entries"],
         )
 
     def receive_only(batches):
-        yield one_row(sum(len(pc.list_flatten(b.column("tokens"))) for b in batches))
+        yield one_row(0, sum(len(pc.list_flatten(b.column("tokens"))) for b in batches))
 
     def count_only(batches):
-        yield one_row(sum(b.num_rows for b in kernel(batches)))
+        records = entries = 0
+        for b in kernel(batches):
+            records += b.num_rows
+            entries += len(pc.list_flatten(b.column("cols")))
+        yield one_row(records, entries)
 
-    counted = inputs.mapInArrow(count_only, PAIRS_DDL)
+    counts_ddl = "records BIGINT, entries BIGINT"
+    counted = inputs.mapInArrow(count_only, counts_ddl)
     steps = [
         ("read lines (gunzip, UTF-8 check)", lines),
         ("+ tokenize (NFKC, lower, regex)", tokens.select(F.size("tokens"))),
-        ("+ hand tokens to Python (Arrow)", inputs.mapInArrow(receive_only, PAIRS_DDL)),
+        ("+ hand tokens to Python (Arrow)", inputs.mapInArrow(receive_only, counts_ddl)),
         ("+ count pairs in numpy", counted),
-        ("+ hand partial sums back to the JVM", inputs.mapInArrow(kernel, PAIRS_DDL)),
+        ("+ hand partial rows back to the JVM", inputs.mapInArrow(kernel, PARTIAL_ROWS_DDL)),
     ]
     out = [(name, _timed(df)) for name, df in steps]
-    with session_conf(spark, AGGREGATION_CONF):
-        full = count_cooccurrences(spark, tokens, words, counts, cfg.cooccur)
-        out.append(("+ shuffle, sum, sort by (row, col)", _timed(full)))
-        t0 = time.perf_counter()
-        full.write.mode("overwrite").parquet(f"{root}/breakdown-output")
-        out.append(("+ write Parquet (the whole stage)", time.perf_counter() - t0))
-    emitted = int(counted.agg(F.sum("key")).first()[0])
-    return out, emitted
+    full = count_cooccurrences(spark, tokens, words, counts, cfg.cooccur)
+    out.append(("+ shuffle by block, sort by row, sum in numpy", _timed(full)))
+    t0 = time.perf_counter()
+    full.write.mode("overwrite").parquet(f"{root}/breakdown-output")
+    out.append(("+ write Parquet (the whole stage)", time.perf_counter() - t0))
+    shuffled = counted.agg(F.sum("records"), F.sum("entries")).first()
+    return out, (int(shuffled[0]), int(shuffled[1]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         prev = seconds
     lines += [
         "",
-        f"The tasks hand Spark {emitted:,} partial-sum rows to shuffle and sum.",
+        f"The tasks hand Spark {emitted[0]:,} partial-row records holding {emitted[1]:,} "
+        "entries to shuffle and sum.",
         "",
         "Made with:",
         "",

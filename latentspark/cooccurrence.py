@@ -1,4 +1,4 @@
-"""Co-occurrence stage: windowed pair counts in vectorised Arrow batches, summed by Spark.
+"""Co-occurrence stage: windowed pair counts in vectorised Arrow batches, shuffled by Spark.
 
 Each Spark task streams its lines through :class:`PairCounter` inside ``mapInArrow``:
 
@@ -8,13 +8,18 @@ Each Spark task streams its lines through :class:`PairCounter` inside ``mapInArr
 * for each distance ``d`` in ``1..window`` the pairs ``(ids[p], ids[p+d])`` inside one line
   are formed with array slicing, never per token in Python;
 * pairs of the ``dense_words`` most frequent words (most of all pairs, by Zipf's law) are
-  summed in a dense array with ``np.bincount``; the rest are sorted and reduced, and handed to
-  Spark whenever ``buffer_pairs`` distinct pairs have piled up, so task memory is bounded.
+  summed in a dense array with ``np.bincount``; the rest are sorted and reduced, and handed on
+  whenever ``buffer_pairs`` distinct pairs have piled up, so task memory is bounded;
+* the partial sums leave the task as *partial rows*: one record per row holding arrays of
+  columns and weights (:func:`row_payloads`).
 
 Counts are symmetric: a pair at distance ``d`` adds ``w(d)`` to both ``X[a, b]`` and
-``X[b, a]`` (so to ``X[a, a]`` twice). Spark then sums the partial counts of all tasks, grouped
-by row block, and writes ``block=k/`` folders holding the rows ``r`` with ``r % blocks == k``,
-sorted by ``(row, col)``: each row's complete list of non-zeros lives in one block.
+``X[b, a]`` (so to ``X[a, a]`` twice). Spark shuffles the partial rows so that row block ``k``
+(the rows ``r`` with ``r % blocks == k``) lands in partition ``k``, sorts them by row, and
+:class:`RowMerger` sums each row's pieces in numpy. Spark thus moves a few hundred thousand
+array records instead of tens of millions of single entries. The stage writes one
+``block=k/`` folder per block, sorted by ``(row, col)``: each row's complete list of
+non-zeros lives in one block.
 """
 
 from __future__ import annotations
@@ -30,12 +35,10 @@ logger = logging.getLogger(__name__)
 
 #: the published co-occurrence schema, as Spark DDL (``block`` is the folder partition column)
 COOCCUR_DDL = "row INT, col INT, weight FLOAT"
-PAIRS_DDL = "key BIGINT, weight DOUBLE"
+PARTIAL_ROWS_DDL = "row INT, cols ARRAY<INT>, weights ARRAY<DOUBLE>"
+#: most entries in one partial-row record: bounds the size of the merging side's Arrow batches
+PAYLOAD_CAP = 2048
 _EMIT_ROWS = 1 << 21
-#: Spark settings under which to run the action on :func:`count_cooccurrences`' result: each
-#: task has already summed its own pairs, so Spark's pre-shuffle partial aggregation would
-#: only add a pass over the data
-AGGREGATION_CONF = {"spark.sql.execution.bypassPartialAggregation": "true"}
 _U64 = np.uint64
 
 
@@ -113,11 +116,16 @@ def keep_probabilities(counts: np.ndarray, threshold: float) -> np.ndarray:
     return np.minimum(1.0, np.sqrt(threshold / np.maximum(freq, 1e-300)))
 
 
-def _reduce(keys: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sum ``vals`` of equal ``keys``; returns sorted unique keys and their sums."""
+def _reduce(keys: np.ndarray, vals: np.ndarray, kind: str = "stable"
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Sum ``vals`` of equal ``keys``; returns sorted unique keys and their sums.
+
+    ``kind="stable"`` (timsort) is cheap on concatenated sorted runs; ``"quicksort"``
+    (vectorised introsort) is faster on keys in no particular order.
+    """
     if keys.size == 0:
         return keys, vals
-    order = np.argsort(keys, kind="stable")  # timsort: cheap on concatenated sorted runs
+    order = np.argsort(keys, kind=kind)
     keys = keys[order]
     vals = vals[order]
     starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
@@ -143,9 +151,8 @@ class PairCounter:
     >>> pc = PairCounter(3, distance_weights(1, "uniform", False), 0, 100)
     >>> list(pc.add(np.array([0, 1, 2]), np.array([0, 0, 0])))
     []
-    >>> keys, w = next(pc.finish())
-    >>> sorted(zip(keys.tolist(), w.tolist()))
-    [(1, 1.0), (3, 1.0), (5, 1.0), (7, 1.0)]
+    >>> [(r.tolist(), c.tolist(), w.tolist()) for r, c, w in pc.finish()]
+    [([0, 1], [1, 2], [1.0, 1.0]), ([1, 2], [0, 1], [1.0, 1.0])]
     """
 
     def __init__(self, vocab_size: int, weights: np.ndarray, dense_words: int,
@@ -162,7 +169,8 @@ class PairCounter:
         self._vals: list[np.ndarray] = []
         self._held = 0
 
-    def add(self, ids: np.ndarray, line: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def add(self, ids: np.ndarray, line: np.ndarray
+            ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Count the pairs of one batch of lines.
 
         Parameters
@@ -175,8 +183,8 @@ class PairCounter:
         Yields
         ------
         tuple of numpy.ndarray
-            ``(keys, weights)`` partial counts, when the buffer is full; a key is
-            ``row * vocab_size + col``, and both ``(a, b)`` and ``(b, a)`` are given.
+            ``(rows, cols, weights)`` partial counts in row order, when the buffer is
+            full; both ``(a, b)`` and ``(b, a)`` are given.
         """
         ids = np.asarray(ids, dtype=np.int64)
         line = np.asarray(line)
@@ -222,30 +230,120 @@ class PairCounter:
         starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
         return keys[starts], np.add.reduceat(vals, starts)
 
-    def _drain_sparse(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def _drain_sparse(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         if self._held:
             k, v = _reduce(np.concatenate(self._keys), np.concatenate(self._vals))
             self._keys, self._vals, self._held = [], [], 0
-            yield from self._mirror(k // self.vocab_size, k % self.vocab_size, v)
+            yield from _mirror(k // self.vocab_size, k % self.vocab_size, v)
 
-    def _mirror(self, lo: np.ndarray, hi: np.ndarray, w: np.ndarray
-                ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Keys ``row * vocab_size + col`` of both directions of canonical ``lo <= hi``
-        pairs; a diagonal entry gets both halves."""
-        off = lo != hi
-        keys = np.concatenate((lo * self.vocab_size + hi, hi[off] * self.vocab_size + lo[off]))
-        vals = np.concatenate((np.where(off, w, 2.0 * w), w[off]))
-        for s in range(0, keys.size, _EMIT_ROWS):
-            yield keys[s:s + _EMIT_ROWS], vals[s:s + _EMIT_ROWS]
-
-    def finish(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def finish(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Hand back everything still held (sparse buffer and the dense block)."""
         yield from self._drain_sparse()
         if self.k:
             nz = np.flatnonzero(self.dense)
             if nz.size:
-                yield from self._mirror(nz // self.k, nz % self.k, self.dense[nz])
+                yield from _mirror(nz // self.k, nz % self.k, self.dense[nz])
             self.dense[:] = 0.0
+
+
+def _mirror(lo: np.ndarray, hi: np.ndarray, w: np.ndarray
+            ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Both directions of canonical pairs sorted by ``(lo, hi)``, as runs sorted by row.
+
+    ``(lo, hi)`` is already in row order; ``(hi, lo)`` is put in row order with one sort.
+    A diagonal entry appears once, with both halves of its weight.
+    """
+    diag = lo == hi
+    yield lo, hi, np.where(diag, 2.0 * w, w)
+    off = ~diag
+    order = np.argsort(hi[off])
+    yield hi[off][order], lo[off][order], w[off][order]
+
+
+def row_payloads(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, cap: int):
+    """Group entries sorted by row into one record per row (at most ``cap`` entries each).
+
+    Spark then moves a few hundred thousand records holding arrays instead of tens of
+    millions of single entries, which is where its per-row cost went.
+
+    Parameters
+    ----------
+    rows, cols, weights : numpy.ndarray
+        Entries, ``rows`` non-decreasing.
+    cap : int
+        Most entries in one record (bounds the reducer's Arrow batches).
+
+    Returns
+    -------
+    pyarrow.RecordBatch
+        ``row: int32, cols: list<int32>, weights: list<float64>``.
+    """
+    import pyarrow as pa
+
+    n = rows.size
+    new_row = np.empty(n, dtype=bool)
+    new_row[:1] = True
+    np.not_equal(rows[1:], rows[:-1], out=new_row[1:])
+    starts = np.flatnonzero(new_row)
+    within = np.arange(n) - np.repeat(starts, np.diff(np.append(starts, n)))
+    bounds = np.flatnonzero(new_row | (within % cap == 0))
+    offsets = pa.array(np.append(bounds, n).astype(np.int32))
+    return pa.RecordBatch.from_arrays(
+        [pa.array(rows[bounds].astype(np.int32)),
+         pa.ListArray.from_arrays(offsets, pa.array(cols.astype(np.int32))),
+         pa.ListArray.from_arrays(offsets, pa.array(weights.astype(np.float64)))],
+        names=["row", "cols", "weights"])
+
+
+class RowMerger:
+    """Sums the partial rows of one block, arriving in row order, into final entries.
+
+    Memory is bounded: one Arrow batch plus the partial entries of the one row that may
+    continue into the next batch (summed whenever they exceed ``2 * vocab_size``).
+
+    Parameters
+    ----------
+    vocab_size : int
+        Number of ids (columns).
+    """
+
+    def __init__(self, vocab_size: int) -> None:
+        self.vocab_size = int(vocab_size)
+        self._keys = np.zeros(0, dtype=np.int64)
+        self._vals = np.zeros(0)
+
+    def add(self, rows: np.ndarray, lengths: np.ndarray, cols: np.ndarray,
+            weights: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Take a batch of partial rows (``rows`` non-decreasing, also across batches).
+
+        Yields
+        ------
+        tuple of numpy.ndarray
+            ``(rows, cols, weights)`` of complete rows, sorted by ``(row, col)``.
+        """
+        if rows.size == 0:
+            return
+        new_rows = np.repeat(rows.astype(np.int64), lengths)
+        keys = np.concatenate((self._keys, new_rows * self.vocab_size + cols))
+        vals = np.concatenate((self._vals, weights))
+        # entries come grouped by row in non-decreasing row order; the batch's last row may
+        # go on in the next batch, so its entries are held back
+        entry_rows = np.concatenate((self._keys // self.vocab_size, new_rows))
+        cut = int(np.searchsorted(entry_rows, rows[-1], side="left"))
+        if cut:
+            yield self._split(*_reduce(keys[:cut], vals[:cut], "quicksort"))
+        self._keys, self._vals = keys[cut:], vals[cut:]
+        if self._keys.size > 2 * self.vocab_size:
+            self._keys, self._vals = _reduce(self._keys, self._vals)
+
+    def finish(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The entries held back for the last row."""
+        if self._keys.size:
+            yield self._split(*_reduce(self._keys, self._vals))
+            self._keys, self._vals = self._keys[:0], self._vals[:0]
+
+    def _split(self, keys: np.ndarray, vals: np.ndarray):
+        return keys // self.vocab_size, keys % self.vocab_size, vals
 
 
 def make_batch_counter(words, keep_prob: np.ndarray | None, cfg: CooccurConfig):
@@ -264,23 +362,24 @@ def make_batch_counter(words, keep_prob: np.ndarray | None, cfg: CooccurConfig):
     callable
         ``f(batches: Iterator[pyarrow.RecordBatch]) -> Iterator[pyarrow.RecordBatch]``;
         input batches have ``tokens: list<string>`` (and ``line_hash: int64`` when
-        subsampling); output batches have ``key = row * vocab_size + col`` and ``weight``
-        (partial sums).
+        subsampling); output batches hold partial rows, ``row, cols, weights`` (see
+        :func:`row_payloads`), covering both ``(a, b)`` and ``(b, a)``.
     """
     weights = distance_weights(cfg.window, cfg.weighting, cfg.dynamic_window)
     seed, dense_words, buffer_pairs = cfg.seed, cfg.dense_words, cfg.buffer_pairs
+    payload_cap = PAYLOAD_CAP
 
     def count_batches(batches):
-        import pyarrow as pa
         import pyarrow.compute as pc
 
         vocab = words.value if hasattr(words, "value") else words
         keep = keep_prob.value if hasattr(keep_prob, "value") else keep_prob
         counter = PairCounter(len(vocab), weights, dense_words, buffer_pairs)
 
-        def to_batch(keys, vals):
-            return pa.RecordBatch.from_arrays([pa.array(keys), pa.array(vals)],
-                                              names=["key", "weight"])
+        def to_batches(rows, cols, vals):
+            for i in range(0, rows.size, _EMIT_ROWS):
+                j = i + _EMIT_ROWS
+                yield row_payloads(rows[i:j], cols[i:j], vals[i:j], payload_cap)
 
         for batch in batches:
             tokens = batch.column("tokens")
@@ -297,11 +396,50 @@ def make_batch_counter(words, keep_prob: np.ndarray | None, cfg: CooccurConfig):
                 u = token_uniforms(line_hash, position, seed)
                 kept &= u < keep[np.where(kept, ids, 0)]
             for part in counter.add(ids[kept], line[kept]):
-                yield to_batch(*part)
+                yield from to_batches(*part)
         for part in counter.finish():
-            yield to_batch(*part)
+            yield from to_batches(*part)
 
     return count_batches
+
+
+def make_row_merger(vocab_size: int):
+    """Build the ``mapInArrow`` function that sums one block's partial rows.
+
+    Parameters
+    ----------
+    vocab_size : int
+        Number of ids.
+
+    Returns
+    -------
+    callable
+        ``f(batches) -> batches``: input ``row, cols, weights`` records sorted by row (all
+        of one block), output ``row: int32, col: int32, weight: float32`` sorted by
+        ``(row, col)``, one entry per non-zero.
+    """
+
+    def merge_batches(batches):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        merger = RowMerger(vocab_size)
+
+        def to_batch(rows, cols, vals):
+            return pa.RecordBatch.from_arrays(
+                [pa.array(rows.astype(np.int32)), pa.array(cols.astype(np.int32)),
+                 pa.array(vals.astype(np.float32))], names=["row", "col", "weight"])
+
+        for batch in batches:
+            cols = batch.column("cols")
+            parts = merger.add(batch.column("row").to_numpy(),
+                               pc.list_value_length(cols).to_numpy(),
+                               pc.list_flatten(cols).to_numpy(),
+                               pc.list_flatten(batch.column("weights")).to_numpy())
+            yield from (to_batch(*part) for part in parts)
+        yield from (to_batch(*part) for part in merger.finish())
+
+    return merge_batches
 
 
 def partition_keys(spark, n: int) -> list[int]:
@@ -354,16 +492,10 @@ def count_cooccurrences(spark, tokens_df, words, counts: np.ndarray, cfg: Cooccu
         keep_bc = sc.broadcast(keep_probabilities(counts, cfg.subsample))
         cols.append(F.xxhash64("tokens").alias("line_hash"))
     lines = tokens_df.where(F.size("tokens") >= 2).select(*cols)
-    pairs = lines.mapInArrow(make_batch_counter(words_bc, keep_bc, cfg), PAIRS_DDL)
+    partial = lines.mapInArrow(make_batch_counter(words_bc, keep_bc, cfg), PARTIAL_ROWS_DDL)
     keys = F.array(*map(F.lit, partition_keys(spark, cfg.blocks)))
-    row = F.expr(f"key div {n_words}")
-    pkey = F.element_at(keys, F.pmod(row, F.lit(cfg.blocks)).cast("int") + 1)
-    # one shuffle: grouping by (pkey, key) reuses the repartition by the same expression, so
-    # the shuffled rows carry only (key, weight); run the action under AGGREGATION_CONF to
-    # skip the useless pre-shuffle partial aggregation
-    summed = (pairs.repartition(cfg.blocks, pkey).groupBy(pkey.alias("pkey"), "key")
-              .agg(F.sum("weight").alias("weight")).sortWithinPartitions("key"))
-    return summed.select(
-        row.cast("int").alias("row"),
-        F.pmod(F.col("key"), F.lit(n_words)).cast("int").alias("col"),
-        F.col("weight").cast("float").alias("weight"))
+    pkey = F.element_at(keys, F.pmod(F.col("row"), F.lit(cfg.blocks)).cast("int") + 1)
+    # one shuffle of partial rows: block k to partition k, in row order, where numpy sums
+    # them; Spark never handles single entries until it writes them
+    return (partial.repartition(cfg.blocks, pkey).sortWithinPartitions("row")
+            .mapInArrow(make_row_merger(n_words), COOCCUR_DDL))

@@ -8,8 +8,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 
 from latentspark.config import SparkConfig
 
@@ -80,18 +78,3 @@ def _apply_runtime(spark, cfg: SparkConfig) -> None:
     spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(cfg.arrow_batch_lines))
 
-
-@contextmanager
-def session_conf(spark, settings: Mapping[str, str]) -> Iterator[None]:
-    """Apply runtime SQL settings for the duration of a block, then restore them."""
-    previous = {key: spark.conf.get(key, None) for key in settings}
-    for key, value in settings.items():
-        spark.conf.set(key, value)
-    try:
-        yield
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, value)

@@ -177,8 +177,7 @@ def run_cooccur(spark, cfg: Config, force: bool = False) -> Published:
     """
     from pyspark.sql import functions as F
 
-    from latentspark.cooccurrence import AGGREGATION_CONF, count_cooccurrences
-    from latentspark.session import session_conf
+    from latentspark.cooccurrence import count_cooccurrences
 
     vocab = run_vocab(spark, cfg, force=False)
     source = resolve_input(spark, cfg.corpus)
@@ -197,7 +196,7 @@ def run_cooccur(spark, cfg: Config, force: bool = False) -> Published:
     with store.staging() as st, spark_errors(f"corpus {source.path}"):
         tokens = tokenize(read_corpus(spark, cfg.corpus, source), cfg.tokenize)
         cooc = count_cooccurrences(spark, tokens, words, counts, c)
-        with st.timed("count_and_write"), session_conf(spark, AGGREGATION_CONF):
+        with st.timed("count_and_write"):
             cooc.write.parquet(st.data_path)
         _files_into_blocks(store.fs, st.data_path, c.blocks)
         stats = spark.read.parquet(st.data_path).agg(

@@ -9,8 +9,10 @@ from hypothesis import strategies as st
 
 from latentspark.cooccurrence import (
     PairCounter,
+    RowMerger,
     distance_weights,
     keep_probabilities,
+    row_payloads,
     token_uniforms,
 )
 from tests.reference import reference_cooccur
@@ -29,10 +31,9 @@ def run_counter(lines: list[list[int]], vocab_size: int, window: int, weighting:
         parts.extend(counter.add(ids, line))
     parts.extend(counter.finish())
     out: dict[tuple[int, int], float] = {}
-    for keys, vals in parts:
-        assert keys.dtype == np.int64
-        for k, v in zip(keys.tolist(), vals.tolist(), strict=True):
-            r, c = divmod(k, vocab_size)
+    for rows, cols, vals in parts:
+        assert np.all(np.diff(rows) >= 0)  # each run comes in row order
+        for r, c, v in zip(rows.tolist(), cols.tolist(), vals.tolist(), strict=True):
             out[r, c] = out.get((r, c), 0.0) + v
     return out
 
@@ -97,3 +98,42 @@ def test_keep_probabilities_follow_word2vec_formula():
     p = keep_probabilities(counts, 0.01)
     assert p.tolist() == pytest.approx([np.sqrt(0.01 / 0.9), np.sqrt(0.01 / 0.09), 1.0])
     assert keep_probabilities(counts, 0.0).tolist() == [1.0, 1.0, 1.0]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    entries=st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6),
+                               st.sampled_from([0.5, 1.0, 2.0, 1 / 3])), max_size=120),
+    runs=st.integers(1, 4),
+    cap=st.integers(1, 5),
+    batch_records=st.integers(1, 7),
+)
+def test_partial_rows_merge_to_the_sums(entries, runs, cap, batch_records):
+    """Partial rows from several tasks, shuffled and sorted by row, sum to the totals."""
+    want: dict[tuple[int, int], float] = {}
+    for r, c, w in entries:
+        want[r, c] = want.get((r, c), 0.0) + w
+    records = []  # what Spark shuffles: (row, cols, weights), then sorts by row
+    for k in range(runs):
+        part = sorted(entries[k::runs], key=lambda e: e[0])
+        if part:
+            rows, cols, ws = (np.array(x) for x in zip(*part, strict=True))
+            batch = row_payloads(rows, cols, ws, cap)
+            assert max(len(x) for x in batch.column("cols").to_pylist()) <= cap
+            records += zip(batch.column("row").to_pylist(), batch.column("cols").to_pylist(),
+                           batch.column("weights").to_pylist(), strict=True)
+    records.sort(key=lambda rec: rec[0])
+    merger = RowMerger(7)
+    out = []
+    for i in range(0, len(records), batch_records):
+        chunk = records[i:i + batch_records]
+        out += merger.add(np.array([r for r, _, _ in chunk]),
+                          np.array([len(c) for _, c, _ in chunk]),
+                          np.array([x for _, c, _ in chunk for x in c], dtype=np.int64),
+                          np.array([x for _, _, w in chunk for x in w], dtype=np.float64))
+    out += merger.finish()
+    got = [(r, c, w) for rows, cols, ws in out
+           for r, c, w in zip(rows.tolist(), cols.tolist(), ws.tolist(), strict=True)]
+    assert [(r, c) for r, c, _ in got] == sorted(want)  # one entry each, in (row, col) order
+    for r, c, w in got:
+        assert w == pytest.approx(want[r, c])
