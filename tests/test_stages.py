@@ -50,7 +50,10 @@ def test_pipeline_publishes_counts_equal_to_reference(spark, tmp_path):
     assert code == 0
     [vocab_dir] = published(root, "vocab")
     [cooc_dir] = published(root, "cooccur")
-    vocab = pq.read_table(vocab_dir / "data").to_pylist()
+    vocab_table = pq.read_table(vocab_dir / "data")
+    assert [(f.name, f.type) for f in vocab_table.schema] == [
+        ("id", pa.int32()), ("word", pa.string()), ("count", pa.int64())]
+    vocab = vocab_table.to_pylist()
     tokens = [line.split() for line in LINES]
     assert [(r["id"], r["word"], r["count"]) for r in vocab] == reference_vocab(tokens, 2, 400_000)
     table = ds.dataset(cooc_dir / "data", format="parquet", partitioning="hive").to_table()
@@ -96,7 +99,8 @@ def test_rerun_skips_and_changes_publish_new_versions(spark, tmp_path):
 def test_where_filters_partitions(spark, tmp_path):
     corpus = write_corpus(tmp_path / "corpus")
     root = tmp_path / "run"
-    assert run("vocab", "--corpus", str(corpus), "--root", str(root), "--where",
+    # a Hadoop URI works wherever a path does
+    assert run("vocab", "--corpus", corpus.as_uri(), "--root", root.as_uri(), "--where",
                "date = '2026-11-02'", "--set", "vocab.min_count=1") == 0
     [vocab_dir] = published(root, "vocab")
     manifest = json.loads((vocab_dir / "manifest.json").read_text())
@@ -166,3 +170,44 @@ def test_job_entry_points_run_their_stage(spark, tmp_path):
         assert module.main(["--corpus", str(corpus), "--root", str(root),
                             "--set", "vocab.min_count=1"]) == 0
         assert len(published(root, stage)) == 1
+
+
+def test_a_killed_run_leaves_the_published_version_intact(spark, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    corpus = tmp_path / "corpus" / "date=2026-11-01"
+    corpus.mkdir(parents=True)
+    words = [f"w{i}" for i in range(300)]
+    with gzip.open(corpus / "big.txt.gz", "wt") as fh:
+        for i in range(60_000):
+            fh.write(" ".join(words[(i * 7 + k * 13) % 300] for k in range(25)) + "\n")
+    root = tmp_path / "run"
+    base = ["--corpus", str(corpus.parent), "--root", str(root), "--set", "vocab.min_count=1"]
+    assert run("run", *base, "--set", "cooccur.window=2") == 0
+    [good] = published(root, "cooccur")
+    files = {p: p.stat().st_size for p in (good / "data").rglob("*.parquet")}
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    proc = subprocess.Popen([sys.executable, "-m", "latentspark", "cooccur", *base,
+                             "--set", "cooccur.window=9", "--force", "-q"],
+                            env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    staging = root / "_staging"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(p.name.startswith("cooccur-") for p in staging.glob("*")):
+            time.sleep(1.0)  # let it get into the counting
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert published(root, "cooccur") == [good]
+    assert {p: p.stat().st_size for p in (good / "data").rglob("*.parquet")} == files
+    assert StageStore(spark, str(root), "cooccur").current().version == good.name
+    # a re-run completes and publishes next to the intact version
+    assert run("run", *base, "--set", "cooccur.window=9") == 0
+    assert len(published(root, "cooccur")) == 2
