@@ -29,7 +29,8 @@ if [ -z "$major" ] || [ "$major" -lt 17 ]; then
         apt-cache show "$pkg" >/dev/null 2>&1 || pkg=openjdk-21-jre-headless
         apt-get install -y -qq "$pkg" >/dev/null
     else
-        echo "error: Spark needs Java 17 or 21, and 'java' is ${major:+version $major}${major:-missing}." >&2
+        found=${major:+"version $major"}
+        echo "error: Spark needs Java 17 or 21; found ${found:-no java}." >&2
         echo "Install it, e.g.: sudo apt-get install openjdk-17-jre-headless" >&2
         exit 1
     fi
