@@ -63,7 +63,8 @@ def _provenance(cfg: Config, config_hash: str, fingerprint: str, source: CorpusI
     }
 
 
-def run_vocab(spark, cfg: Config, force: bool = False) -> Published:
+def run_vocab(spark, cfg: Config, force: bool = False,
+              source: CorpusInput | None = None) -> Published:
     """Build and publish the vocabulary, unless an up-to-date one is published.
 
     Parameters
@@ -72,6 +73,8 @@ def run_vocab(spark, cfg: Config, force: bool = False) -> Published:
     cfg : Config
     force : bool
         Rebuild even when the published vocabulary matches the inputs and config.
+    source : CorpusInput, optional
+        The corpus already resolved by the caller (saves listing it again).
 
     Returns
     -------
@@ -89,7 +92,7 @@ def run_vocab(spark, cfg: Config, force: bool = False) -> Published:
 
     from latentspark.vocabulary import select_vocabulary, word_counts
 
-    source = resolve_input(spark, cfg.corpus)
+    source = source or resolve_input(spark, cfg.corpus)
     config_hash = cfg.section_hash("corpus", "tokenize", "vocab")
     store = StageStore(spark, cfg.run.root, VOCAB, cfg.run.keep_versions)
     cur = store.current()
@@ -179,8 +182,8 @@ def run_cooccur(spark, cfg: Config, force: bool = False) -> Published:
 
     from latentspark.cooccurrence import count_cooccurrences
 
-    vocab = run_vocab(spark, cfg, force=False)
     source = resolve_input(spark, cfg.corpus)
+    vocab = run_vocab(spark, cfg, force=False, source=source)
     fingerprint = f"{source.fingerprint}:{vocab.version}"
     config_hash = cfg.section_hash("corpus", "tokenize", "vocab", "cooccur")
     store = StageStore(spark, cfg.run.root, COOCCUR, cfg.run.keep_versions)
