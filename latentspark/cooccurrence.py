@@ -116,6 +116,11 @@ def keep_probabilities(counts: np.ndarray, threshold: float) -> np.ndarray:
     return np.minimum(1.0, np.sqrt(threshold / np.maximum(freq, 1e-300)))
 
 
+def _run_starts(values: np.ndarray) -> np.ndarray:
+    """Indices where each run of equal values starts (``values`` grouped, non-empty)."""
+    return np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
+
+
 def _reduce(keys: np.ndarray, vals: np.ndarray, kind: str = "stable"
             ) -> tuple[np.ndarray, np.ndarray]:
     """Sum ``vals`` of equal ``keys``; returns sorted unique keys and their sums.
@@ -128,7 +133,7 @@ def _reduce(keys: np.ndarray, vals: np.ndarray, kind: str = "stable"
     order = np.argsort(keys, kind=kind)
     keys = keys[order]
     vals = vals[order]
-    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    starts = _run_starts(keys)
     return keys[starts], np.add.reduceat(vals, starts)
 
 
@@ -223,11 +228,11 @@ class PairCounter:
         if packed.size == 0:
             return packed, np.zeros(0)
         packed.sort()
-        starts = np.flatnonzero(np.concatenate(([True], packed[1:] != packed[:-1])))
+        starts = _run_starts(packed)
         uniq = packed[starts]
         vals = np.diff(np.append(starts, packed.size)) * self.weights[uniq & self._dmask]
         keys = uniq >> self._dbits
-        starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+        starts = _run_starts(keys)
         return keys[starts], np.add.reduceat(vals, starts)
 
     def _drain_sparse(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -281,12 +286,10 @@ def row_payloads(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, cap: i
     import pyarrow as pa
 
     n = rows.size
-    new_row = np.empty(n, dtype=bool)
-    new_row[:1] = True
-    np.not_equal(rows[1:], rows[:-1], out=new_row[1:])
-    starts = np.flatnonzero(new_row)
+    starts = _run_starts(rows)
     within = np.arange(n) - np.repeat(starts, np.diff(np.append(starts, n)))
-    bounds = np.flatnonzero(new_row | (within % cap == 0))
+    # a record ends where its row ends or after every `cap` entries of a row
+    bounds = np.flatnonzero(within % cap == 0)
     offsets = pa.array(np.append(bounds, n).astype(np.int32))
     return pa.RecordBatch.from_arrays(
         [pa.array(rows[bounds].astype(np.int32)),
@@ -367,7 +370,6 @@ def make_batch_counter(words, keep_prob: np.ndarray | None, cfg: CooccurConfig):
     """
     weights = distance_weights(cfg.window, cfg.weighting, cfg.dynamic_window)
     seed, dense_words, buffer_pairs = cfg.seed, cfg.dense_words, cfg.buffer_pairs
-    payload_cap = PAYLOAD_CAP
 
     def count_batches(batches):
         import pyarrow.compute as pc
@@ -379,7 +381,7 @@ def make_batch_counter(words, keep_prob: np.ndarray | None, cfg: CooccurConfig):
         def to_batches(rows, cols, vals):
             for i in range(0, rows.size, _EMIT_ROWS):
                 j = i + _EMIT_ROWS
-                yield row_payloads(rows[i:j], cols[i:j], vals[i:j], payload_cap)
+                yield row_payloads(rows[i:j], cols[i:j], vals[i:j], PAYLOAD_CAP)
 
         for batch in batches:
             tokens = batch.column("tokens")

@@ -149,15 +149,14 @@ def _files_passing_where(spark, files: list[FileInfo], base: str, fmt: str,
     if fmt == "json":  # a given data schema spares Spark a pass to infer one
         reader = reader.schema(f"`{cfg.text_field}` STRING")
     schema = reader.format(fmt).load(cfg.path).schema
-    part_cols = [f for f in schema.fields if f.name not in ("value", cfg.text_field)]
+    types = {f.name: f.dataType for f in schema.fields if f.name not in ("value", cfg.text_field)}
     values = [_partition_values(f.path, base) for f in files]
-    names = [f.name for f in part_cols if all(f.name in v for v in values)]
+    names = [n for n in types if all(n in v for v in values)]
     if not names:
         return files
     table = spark.createDataFrame([(i, *(v[n] for n in names)) for i, v in enumerate(values)],
                                   ["_i", *names])
-    typed = table.select("_i", *(F.col(n).cast(dict((f.name, f.dataType) for f in part_cols)[n])
-                                  .alias(n) for n in names))
+    typed = table.select("_i", *(F.col(n).cast(types[n]).alias(n) for n in names))
     try:
         keep = {r["_i"] for r in typed.where(cfg.where).select("_i").collect()}
     except (AnalysisException, ParseException):
