@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
+from pathlib import Path
 
 HIDDEN_PREFIXES = ("_", ".")
 
@@ -36,6 +37,9 @@ class HadoopFS:
 
     def _path(self, path: str):
         return self._jvm.org.apache.hadoop.fs.Path(path)
+
+    def _local(self, path: str):
+        return self._jvm.org.apache.hadoop.fs.Path(Path(path).resolve().as_uri())
 
     def _fs(self, path: str):
         return self._path(path).getFileSystem(self._conf)
@@ -115,6 +119,14 @@ class HadoopFS:
             out.write(bytearray(data))
         finally:
             out.close()
+
+    def put(self, local: str, path: str) -> None:
+        """Copy a local file to ``path`` (replacing it), streaming inside the JVM."""
+        self._fs(path).copyFromLocalFile(False, True, self._local(local), self._path(path))
+
+    def get(self, path: str, local: str) -> None:
+        """Copy ``path`` to a local file, streaming inside the JVM."""
+        self._fs(path).copyToLocalFile(False, self._path(path), self._local(local), True)
 
     def write_atomic(self, path: str, data: bytes, tmp_suffix: str) -> None:
         """Write ``data`` to a temporary sibling, then rename it onto ``path``.
