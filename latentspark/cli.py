@@ -6,6 +6,10 @@
     latentspark cooccur  --corpus PATH --root RUN_ROOT ...   (builds the vocabulary if needed)
     latentspark run      --corpus PATH --root RUN_ROOT ...   (every stage, in order)
     latentspark inspect  --root RUN_ROOT --word king [--word ...]  (strongest contexts)
+    latentspark index    --root RUN_ROOT [--embeddings PATH]    (Annoy index shards)
+    latentspark evaluate --root RUN_ROOT [--embeddings PATH] --analogies FILE
+                         [--similarity FILE ...] [--mode exact|annoy] [--word W ...]
+    latentspark neighbours --root RUN_ROOT (--word W ... | --all) [-k 10]
     latentspark config   [--config FILE] [--set KEY=VALUE ...]  (print the resolved config)
     latentspark data fetch --tier demo|full                 (real corpus and evaluation sets)
 
@@ -112,6 +116,97 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _index_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("index and evaluation")
+    g.add_argument("--embeddings", metavar="PATH", help="embeddings to index: a published "
+                   "version or a Parquet dir of that schema (index.embeddings); default: the "
+                   "newest published under the run root")
+    g.add_argument("--mode", choices=("exact", "annoy"), help="search mode (evaluate.mode)")
+    g.add_argument("-k", type=int, help="neighbours per word (evaluate.k)")
+    return p
+
+
+def _eval_overrides(args: argparse.Namespace) -> None:
+    """Turn the index/evaluate shortcut options into ``--set`` overrides."""
+    pairs = [("embeddings", "index.embeddings"), ("mode", "evaluate.mode"), ("k", "evaluate.k")]
+    for option, key in pairs:
+        value = getattr(args, option, None)
+        if value is not None:
+            args.overrides.append(f"{key}={json.dumps(value)}")
+    for option, key in (("analogies", "evaluate.analogies"),
+                        ("similarity", "evaluate.similarity"), ("word", "evaluate.words")):
+        values = getattr(args, option, None)
+        if values:
+            args.overrides.append(f"{key}={json.dumps(','.join(values))}")
+
+
+def _index(args: argparse.Namespace) -> int:
+    from latentspark.index import run_index
+    from latentspark.session import get_session
+
+    _eval_overrides(args)
+    cfg = resolve_config(args)
+    published = run_index(get_session(cfg.spark), cfg, force=args.force)
+    print(f"index: {published.path}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from latentspark.evaluation import run_evaluate
+    from latentspark.session import get_session
+
+    _eval_overrides(args)
+    cfg = resolve_config(args)
+    spark = get_session(cfg.spark)
+    published = run_evaluate(spark, cfg, force=args.force)
+    print(f"eval: {published.path}")
+    if not args.quiet:
+        from latentspark.fs import HadoopFS
+
+        print(HadoopFS(spark).read_bytes(f"{published.path}/report.md").decode())
+    return 0
+
+
+def _neighbours(args: argparse.Namespace) -> int:
+    from latentspark.errors import ConfigError
+    from latentspark.evaluation import (
+        Lexicon,
+        index_words,
+        load_spec,
+        neighbours_of,
+        run_neighbours,
+    )
+    from latentspark.session import get_session
+
+    if bool(args.all) == bool(args.word):
+        raise ConfigError("neighbours: give either --all or one or more --word")
+    words = args.word
+    args.word = None
+    _eval_overrides(args)
+    cfg = resolve_config(args)
+    spark = get_session(cfg.spark)
+    if args.all:
+        published = run_neighbours(spark, cfg, force=args.force)
+        print(f"neighbours: {published.path}")
+        return 0
+    spec = load_spec(spark, cfg)
+    lex = Lexicon(index_words(spark, spec), spec.vocab_size, cfg.evaluate.case_insensitive)
+    ids = {w: lex.id(w) for w in words}
+    for w in [w for w, i in ids.items() if i is None]:
+        print(f"{w}: not in the vocabulary")
+    known = [i for i in ids.values() if i is not None]
+    if known:
+        from latentspark.evaluation import index_errors
+
+        with index_errors():
+            rows = neighbours_of(spark, spec, cfg, known).toArrow().to_pylist()
+        for w in dict.fromkeys(r["word"] for r in rows):
+            mine = sorted((r for r in rows if r["word"] == w), key=lambda r: r["rank"])
+            print(f"{w}: " + ", ".join(f"{r['neighbour']} {r['similarity']:.3f}" for r in mine))
+    return 0
+
+
 def _data(args: argparse.Namespace) -> int:
     from latentspark import data
 
@@ -137,6 +232,25 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--word", action="append", required=True, help="a word (repeatable)")
     sp.add_argument("-k", type=int, default=10, help="contexts per list (default 10)")
     sp.set_defaults(func=_inspect)
+    ix_opts = _index_parser()
+    sp = sub.add_parser("index", parents=[common, ix_opts], help="build and publish the Annoy "
+                        "index shards of the embeddings")
+    sp.set_defaults(func=_index)
+    sp = sub.add_parser("evaluate", parents=[common, ix_opts], help="evaluate the embeddings: "
+                        "analogies, word similarity, neighbours, Annoy recall")
+    sp.add_argument("--analogies", action="append", metavar="FILE", help="questions-words.txt "
+                    "style file (evaluate.analogies; repeatable)")
+    sp.add_argument("--similarity", action="append", metavar="FILE", help="word-pair file "
+                    "(evaluate.similarity; repeatable)")
+    sp.add_argument("--word", action="append", help="a word whose neighbours go into the report "
+                    "(evaluate.words; repeatable)")
+    sp.set_defaults(func=_evaluate)
+    sp = sub.add_parser("neighbours", parents=[common, ix_opts], help="print the neighbours of "
+                        "some words, or export those of every word as Parquet (--all)")
+    sp.add_argument("--word", action="append", help="a word (repeatable)")
+    sp.add_argument("--all", action="store_true", help="export the top k of every word to the "
+                    "run root's neighbours stage")
+    sp.set_defaults(func=_neighbours)
     sp = sub.add_parser("config", parents=[common], help="print the resolved configuration")
     sp.add_argument("--json", action="store_true", help="print JSON instead of TOML")
     sp.set_defaults(func=_show_config)

@@ -117,6 +117,65 @@ class RunConfig:
 
 
 @dataclass
+class IndexConfig:
+    """Index stage: Annoy indexes (angular metric) over unit vectors."""
+
+    embeddings: str = _opt("", "embeddings to index: a published version dir or a Parquet dir "
+                           "of that schema; empty means the newest published under the run root")
+    n_trees: int = _opt(50, "Annoy trees per shard (more: better recall, bigger files)",
+                        lo=1, hi=10_000)
+    seed: int = _opt(42, "Annoy seed of every shard; same input and config give identical files",
+                     lo=0, hi=2**31 - 1)
+    shards: int = _opt(2, "index shards; word id i goes to shard i % shards; shards are built "
+                       "in parallel, one per task", lo=1, hi=10_000)
+    on_disk_build: bool = _opt(False, "build each shard straight into a file (Annoy's "
+                               "on_disk_build) instead of in memory; for shards too big for RAM")
+    search_k: int = _opt(-1, "nodes Annoy inspects per query; -1 means n_trees x candidates",
+                         lo=-1, hi=10**9)
+    cache_dir: str = _opt("", "local folder where each worker keeps verified copies of the index "
+                          "files; empty means the system temporary folder")
+
+
+@dataclass
+class EvaluateConfig:
+    """Evaluation: analogies, word similarity, neighbours."""
+
+    mode: str = _opt("exact", "exact: blocked matrix products over all candidates; annoy: "
+                     "candidates from the index, re-ranked exactly", choices=("exact", "annoy"))
+    analogies: str = _opt("", "analogy files in questions-words.txt format (': section' "
+                          "headers), comma-separated paths or URIs")
+    similarity: str = _opt("", "word-pair files (word, word, score; tab or space separated, "
+                           "# comments), comma-separated paths or URIs")
+    methods: str = _opt("both", "analogy scoring: 3CosAdd, 3CosMul (Levy & Goldberg 2014) or both",
+                        choices=("both", "3cosadd", "3cosmul"))
+    restrict_vocab: int = _opt(300_000, "as in gensim: only the first N words (by frequency) are "
+                               "candidates, and questions or pairs with a word outside them are "
+                               "out of vocabulary", lo=1, hi=10**9)
+    case_insensitive: bool = _opt(True, "compare words upper-cased; a word with several case "
+                                  "variants takes the most frequent one's vector (gensim's rule)")
+    oov: str = _opt("skip", "questions and pairs with an out-of-vocabulary word: skip them "
+                    "(gensim's default) or count them wrong / similarity 0 (dummy4unknown)",
+                    choices=("skip", "wrong"))
+    strict: bool = _opt(False, "reject a malformed question or pair line instead of reporting "
+                        "and skipping it")
+    k: int = _opt(10, "neighbours per word (neighbour lists, bulk export, recall@k)",
+                  lo=1, hi=10_000)
+    words: str = _opt("", "comma-separated words whose neighbours go into the report")
+    candidates: int = _opt(100, "annoy mode: candidates taken from each shard before the exact "
+                           "re-ranking", lo=1, hi=100_000)
+    recall_sample: int = _opt(1000, "words sampled to measure Annoy's recall@k against exact "
+                              "search; 0 skips it", lo=0, hi=10_000_000)
+    seed: int = _opt(1, "seed of the recall sample", lo=0, hi=2**31 - 1)
+    block_rows: int = _opt(32_768, "exact mode: vocabulary rows per matrix-product block "
+                           "(memory: 4 x block_rows x query_chunk bytes per score matrix)",
+                           lo=256, hi=10_000_000)
+    query_chunk: int = _opt(512, "exact mode: queries scored together in one block product",
+                            lo=1, hi=100_000)
+    partitions: int = _opt(0, "tasks for the question, pair and neighbour jobs; 0 means the "
+                           "default parallelism", lo=0, hi=100_000)
+
+
+@dataclass
 class Config:
     """The whole configuration of a latentspark run."""
 
@@ -126,6 +185,8 @@ class Config:
     vocab: VocabConfig = field(default_factory=VocabConfig)
     cooccur: CooccurConfig = field(default_factory=CooccurConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """Return the configuration as plain nested dictionaries (for manifests)."""

@@ -1,0 +1,260 @@
+"""Vectorised search kernels over a loaded index: analogies, neighbours, pair similarity.
+
+Every function here takes a :class:`~latentspark.index.LoadedIndex` and numpy arrays of word
+ids for a batch of queries, and returns numpy arrays; the Spark jobs in
+:mod:`latentspark.evaluation` call them on each Arrow batch. Two modes:
+
+``exact``
+    blocked matrix products: the queries of a chunk times a block of each shard's unit vectors,
+    reduced to the running best per query, so memory stays ``O(chunk x block)``.
+``annoy``
+    each shard's Annoy index proposes candidates, which are then scored exactly (and so ranked
+    by the true cosine, whatever the approximate distances were).
+
+Analogy ``a : b :: c : ?`` scores a candidate ``d`` (all vectors of unit length) by
+
+* 3CosAdd: ``cos(d, b - a + c)``;
+* 3CosMul (Levy and Goldberg, 2014): ``cos'(d, b) * cos'(d, c) / (cos'(d, a) + eps)``, with
+  cosines shifted to ``[0, 1]`` by ``cos' = (cos + 1) / 2`` and ``eps = 0.001``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from latentspark.index import LoadedIndex, unit_rows
+
+EPS_3COSMUL = 1e-3
+NEG = np.float32(-np.inf)
+
+
+@dataclass
+class AnalogyResult:
+    """Best answers of a batch of analogy questions (``-1`` where none, e.g. not run)."""
+
+    add: np.ndarray
+    add_score: np.ndarray
+    mul: np.ndarray
+    mul_score: np.ndarray
+
+
+def _groups(rows: np.ndarray, ids: np.ndarray, n: int) -> list[np.ndarray]:
+    """Split flattened ``(row, id)`` pairs into one id array per row ``0..n-1``."""
+    order = np.argsort(rows, kind="stable")
+    rows, ids = rows[order], ids[order]
+    return np.split(ids, np.searchsorted(rows, np.arange(1, n)))
+
+
+def _restricted(ix: LoadedIndex, shard: int, restrict: int) -> int:
+    """How many leading items of a shard have a global id below ``restrict``."""
+    n = ix.spec.shards
+    return int(min(ix.shards[shard].vectors.shape[0], max(0, (restrict - shard + n - 1) // n)))
+
+
+def _blocks(ix: LoadedIndex, restrict: int, block_rows: int):
+    """Yield ``(shard, start, global ids, unit vectors)`` blocks covering the first words."""
+    n = ix.spec.shards
+    for s, shard in enumerate(ix.shards):
+        stop = _restricted(ix, s, restrict)
+        for start in range(0, stop, block_rows):
+            end = min(stop, start + block_rows)
+            yield s, start, np.arange(start, end, dtype=np.int64) * n + s, shard.vectors[start:end]
+
+
+def _mask(scores: np.ndarray, rows: np.ndarray, ids: np.ndarray, ix: LoadedIndex, shard: int,
+          start: int) -> None:
+    """Set ``scores[row, column of id] = -inf`` for the ``(row, id)`` pairs in this block."""
+    if rows.size == 0:
+        return
+    n = ix.spec.shards
+    local = ids // n - start
+    hit = (ids % n == shard) & (local >= 0) & (local < scores.shape[1])
+    scores[rows[hit], local[hit]] = NEG
+
+
+def _cosmul(sa: np.ndarray, sb: np.ndarray, sc: np.ndarray) -> np.ndarray:
+    """3CosMul from the three cosines (arrays of equal shape; ``sb`` is overwritten)."""
+    sb += 1.0
+    sb *= 0.5
+    sc = (sc + 1.0) * 0.5
+    sb *= sc
+    sb /= (sa + 1.0) * 0.5 + EPS_3COSMUL
+    return sb
+
+
+def analogies_exact(ix: LoadedIndex, a: np.ndarray, b: np.ndarray, c: np.ndarray,
+                    ex_rows: np.ndarray, ex_ids: np.ndarray, restrict: int, cosmul: bool,
+                    block_rows: int = 32_768, chunk: int = 256) -> AnalogyResult:
+    """Answer ``a : b :: c : ?`` by scoring every one of the first ``restrict`` words.
+
+    Parameters
+    ----------
+    ix : LoadedIndex
+    a, b, c : numpy.ndarray
+        Global ids of the question words (all valid).
+    ex_rows, ex_ids : numpy.ndarray
+        Flattened pairs: word ``ex_ids[i]`` may not answer question ``ex_rows[i]`` (the question
+        words and their case variants).
+    restrict : int
+        Only words with an id below this are candidates.
+    cosmul : bool
+        Also compute 3CosMul (3CosAdd is always computed: it costs one product row in four).
+    block_rows, chunk : int
+        Vocabulary rows and questions per block product.
+
+    Returns
+    -------
+    AnalogyResult
+    """
+    q = a.size
+    out = AnalogyResult(np.full(q, -1, np.int64), np.full(q, NEG, np.float32),
+                        np.full(q, -1, np.int64), np.full(q, NEG, np.float32))
+    for q0 in range(0, q, chunk):
+        q1 = min(q, q0 + chunk)
+        m = q1 - q0
+        ua, ub, uc = ix.unit(a[q0:q1]), ix.unit(b[q0:q1]), ix.unit(c[q0:q1])
+        query = unit_rows(ub - ua + uc)
+        weights = np.concatenate([query, ua, ub, uc]) if cosmul else query
+        sel = (ex_rows >= q0) & (ex_rows < q1)
+        rows, ids = ex_rows[sel] - q0, ex_ids[sel]
+        for s, start, gids, vectors in _blocks(ix, restrict, block_rows):
+            scores = weights @ vectors.T
+            add = scores[:m]
+            _mask(add, rows, ids, ix, s, start)
+            _take_best(add, gids, out.add, out.add_score, q0)
+            if cosmul:
+                mul = _cosmul(scores[m:2 * m], scores[2 * m:3 * m], scores[3 * m:])
+                _mask(mul, rows, ids, ix, s, start)
+                _take_best(mul, gids, out.mul, out.mul_score, q0)
+    return out
+
+
+def _take_best(scores: np.ndarray, gids: np.ndarray, best: np.ndarray, best_score: np.ndarray,
+               q0: int) -> None:
+    """Fold a block's per-row maximum into the running best of rows ``q0..``."""
+    arg = scores.argmax(axis=1)
+    val = scores[np.arange(scores.shape[0]), arg]
+    view, view_score = best[q0:q0 + arg.size], best_score[q0:q0 + arg.size]
+    better = val > view_score
+    view[better] = gids[arg[better]]
+    view_score[better] = val[better]
+
+
+def _annoy_candidates(ix: LoadedIndex, vector: np.ndarray, n: int) -> np.ndarray:
+    """Global ids proposed by every shard's Annoy index for one query vector."""
+    shards = ix.spec.shards
+    out = []
+    for s, shard in enumerate(ix.shards):
+        local = shard.annoy.get_nns_by_vector(vector, n, search_k=ix.spec.search_k)
+        out.append(np.asarray(local, dtype=np.int64) * shards + s)
+    return np.concatenate(out) if out else np.empty(0, np.int64)
+
+
+def analogies_annoy(ix: LoadedIndex, a: np.ndarray, b: np.ndarray, c: np.ndarray,
+                    ex_rows: np.ndarray, ex_ids: np.ndarray, restrict: int, cosmul: bool,
+                    candidates: int = 100) -> AnalogyResult:
+    """Answer analogies among the candidates Annoy proposes for the 3CosAdd query vector.
+
+    Parameters are those of :func:`analogies_exact`, plus ``candidates``, the number of
+    neighbours of ``b - a + c`` taken from each shard. The candidates are re-scored exactly with
+    both methods; 3CosMul therefore ranks 3CosAdd's candidates.
+    """
+    q = a.size
+    out = AnalogyResult(np.full(q, -1, np.int64), np.full(q, NEG, np.float32),
+                        np.full(q, -1, np.int64), np.full(q, NEG, np.float32))
+    ua, ub, uc = ix.unit(a), ix.unit(b), ix.unit(c)
+    query = unit_rows(ub - ua + uc)
+    excluded = _groups(ex_rows, ex_ids, q)
+    for r in range(q):  # Annoy answers one query at a time
+        cand = np.unique(_annoy_candidates(ix, query[r], candidates))
+        cand = cand[(cand < restrict) & ~np.isin(cand, excluded[r])]
+        if cand.size == 0:
+            continue
+        vecs = ix.unit(cand)
+        add = vecs @ query[r]
+        i = int(add.argmax())
+        out.add[r], out.add_score[r] = cand[i], add[i]
+        if cosmul:
+            cos = vecs @ np.stack([ua[r], ub[r], uc[r]]).T
+            mul = _cosmul(cos[:, 0], cos[:, 1].copy(), cos[:, 2])
+            i = int(mul.argmax())
+            out.mul[r], out.mul_score[r] = cand[i], mul[i]
+    return out
+
+
+def neighbours_exact(ix: LoadedIndex, ids: np.ndarray, k: int, block_rows: int = 32_768,
+                     chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` most cosine-similar words of each word (itself excluded), by brute force.
+
+    Returns
+    -------
+    neighbours : numpy.ndarray
+        ``len(ids) x k`` global ids, most similar first (``-1`` past the vocabulary's end).
+    similarity : numpy.ndarray
+        Their cosines.
+    """
+    q = ids.size
+    best = np.full((q, k), -1, np.int64)
+    best_score = np.full((q, k), NEG, np.float32)
+    for q0 in range(0, q, chunk):
+        q1 = min(q, q0 + chunk)
+        query = ix.unit(ids[q0:q1])
+        rows = np.arange(q1 - q0)
+        for s, start, gids, vectors in _blocks(ix, ix.spec.vocab_size, block_rows):
+            scores = query @ vectors.T
+            _mask(scores, rows, ids[q0:q1], ix, s, start)
+            if scores.shape[1] > k:
+                top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+            else:
+                top = np.broadcast_to(np.arange(scores.shape[1]), (q1 - q0, scores.shape[1]))
+            merged_ids = np.concatenate([best[q0:q1], gids[top]], axis=1)
+            merged = np.concatenate([best_score[q0:q1],
+                                     np.take_along_axis(scores, top, axis=1)], axis=1)
+            keep = np.argpartition(-merged, k - 1, axis=1)[:, :k]
+            best[q0:q1] = np.take_along_axis(merged_ids, keep, axis=1)
+            best_score[q0:q1] = np.take_along_axis(merged, keep, axis=1)
+    return _sorted(best, best_score)
+
+
+def _sorted(ids: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # ties broken by id, so that exact and annoy lists compare like for like
+    order = np.lexsort((ids, -scores), axis=1) if ids.size else np.zeros_like(ids)
+    ids, scores = np.take_along_axis(ids, order, 1), np.take_along_axis(scores, order, 1)
+    ids[~np.isfinite(scores)] = -1
+    return ids, scores
+
+
+def neighbours_annoy(ix: LoadedIndex, ids: np.ndarray, k: int,
+                     candidates: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """Like :func:`neighbours_exact`, among the candidates Annoy proposes, scored exactly."""
+    q = ids.size
+    best = np.full((q, k), -1, np.int64)
+    best_score = np.full((q, k), NEG, np.float32)
+    query = ix.unit(ids)
+    for r in range(q):  # Annoy answers one query at a time
+        cand = np.unique(_annoy_candidates(ix, query[r], max(candidates, k + 1)))
+        cand = cand[cand != ids[r]]
+        sims = ix.unit(cand) @ query[r]
+        top = np.argsort(-sims, kind="stable")[:k]
+        best[r, :top.size] = cand[top]
+        best_score[r, :top.size] = sims[top]
+    return _sorted(best, best_score)
+
+
+def pair_similarity(ix: LoadedIndex, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarity of word pairs."""
+    return np.einsum("ij,ij->i", ix.unit(a), ix.unit(b))
+
+
+def recall_at_k(exact: np.ndarray, approx: np.ndarray) -> np.ndarray:
+    """Per row, the share of the exact top-k ids that the approximate top-k contains.
+
+    Examples
+    --------
+    >>> recall_at_k(np.array([[1, 2], [3, 4]]), np.array([[2, 9], [4, 3]])).tolist()
+    [0.5, 1.0]
+    """
+    hits = (exact[:, :, None] == approx[:, None, :]).any(axis=2) & (exact >= 0)
+    return hits.sum(axis=1) / np.maximum((exact >= 0).sum(axis=1), 1)
