@@ -619,21 +619,21 @@ def run_evaluate(spark, cfg: Config, force: bool = False) -> Published:
     if not force and _is_current(cur, fingerprint, config_hash):
         logger.info("eval: version %s is up to date; skipping", cur.version)
         return cur
-    analogies, pairs = Parsed(), Parsed()
-    for path, text in _read_files(fs, e.analogies, "analogies"):
-        parse_analogies(text, path, analogies)
-    for path, text in _read_files(fs, e.similarity, "similarity"):
-        parse_pairs(text, path, pairs)
-    _report_problems(analogies.problems + pairs.problems, e.strict)
-    words = index_words(spark, spec)
-    lex = Lexicon(words, e.restrict_vocab, e.case_insensitive)
     methods = METHODS[e.methods]
-    summary: dict[str, Any] = {"index": spec.version, "mode": e.mode, "methods": list(methods),
-                               "restrict_vocab": e.restrict_vocab, "oov": e.oov,
-                               "case_insensitive": e.case_insensitive,
-                               "malformed_lines": [asdict(p) for p in analogies.problems
-                                                   + pairs.problems]}
     with store.staging() as st, index_errors():
+        with st.timed("prepare"):
+            analogies, pairs = Parsed(), Parsed()
+            for path, text in _read_files(fs, e.analogies, "analogies"):
+                parse_analogies(text, path, analogies)
+            for path, text in _read_files(fs, e.similarity, "similarity"):
+                parse_pairs(text, path, pairs)
+            _report_problems(analogies.problems + pairs.problems, e.strict)
+            lex = Lexicon(index_words(spark, spec), e.restrict_vocab, e.case_insensitive)
+        summary: dict[str, Any] = {
+            "index": spec.version, "mode": e.mode, "methods": list(methods),
+            "restrict_vocab": e.restrict_vocab, "oov": e.oov,
+            "case_insensitive": e.case_insensitive,
+            "malformed_lines": [asdict(p) for p in analogies.problems + pairs.problems]}
         if analogies.rows:
             with st.timed("analogies"):
                 results = evaluate_analogies(spark, spec, cfg, analogies, lex)

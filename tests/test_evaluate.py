@@ -1,0 +1,216 @@
+"""The evaluator against brute-force references: analogies (3CosAdd, 3CosMul), word
+similarity, neighbours, in both modes; malformed lines; gensim's vocabulary rules."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from scipy import stats
+
+from latentspark import embeddings
+from latentspark.cli import main
+from latentspark.evaluation import Lexicon, parse_analogies, parse_pairs
+from latentspark.fs import HadoopFS
+from tests.eval_reference import known_words, reference_analogies, reference_neighbours, unit64
+
+V, DIM, RESTRICT = 160, 8, 120
+
+
+def make_words() -> list[str]:
+    words = [f"w{i}" for i in range(V)]
+    words[9] = "W3"  # a rarer case variant of w3: excluded with it, never its vector
+    words[30] = "W12"
+    return words
+
+
+def make_questions(words: list[str], vectors: np.ndarray) -> list[tuple[str, str, str, str]]:
+    rng = np.random.default_rng(7)
+    qs = []
+    for _ in range(60):
+        a, b, c, d = (words[i] for i in rng.choice(RESTRICT, 4, replace=False))
+        qs.append((a.upper() if rng.random() < 0.2 else a, b, c, d))
+    qs += [("w3", "w12", "w5", "w7"), ("W3", "w1", "w12", "w2"), ("w1", "w2", "zzz", "w4"),
+           ("w1", "w2", "w3", f"w{RESTRICT + 5}"), (f"w{RESTRICT}", "w2", "w3", "w4")]
+    # make about half answerable-and-right, so that accuracy is neither 0 nor 1
+    ref = reference_analogies(words, vectors, qs, RESTRICT)
+    return [(a, b, c, r[0] if r and i % 2 == 0 else d)
+            for i, ((a, b, c, d), r) in enumerate(zip(qs, ref, strict=True))]
+
+
+@pytest.fixture(scope="module")
+def setup(spark, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("eval")
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(V, DIM)).astype(np.float32)
+    words = make_words()
+    emb = tmp / "emb"
+    embeddings.write(HadoopFS(spark), str(emb / "data"),
+                     embeddings.to_table(words, np.arange(V, 0, -1), vectors))
+    questions = make_questions(words, vectors)
+    qfile = tmp / "questions.txt"
+    body = [": capital-things"] + [" ".join(q) for q in questions[:30]]
+    body += [": gram1-things"] + [" ".join(q) for q in questions[30:]]
+    qfile.write_text("\n".join(body) + "\n")
+    return {"tmp": tmp, "emb": emb, "words": words, "vectors": vectors,
+            "questions": questions, "qfile": qfile}
+
+
+def run_eval(setup, root: Path, *extra: str) -> dict:
+    code = main(["evaluate", "-q", "--root", str(root), "--embeddings", str(setup["emb"]),
+                 "--set", "index.shards=2", "--set", "index.n_trees=10",
+                 "--set", f"index.cache_dir={json.dumps(str(setup['tmp'] / 'cache'))}",
+                 "--set", f"evaluate.restrict_vocab={RESTRICT}", *extra])
+    assert code == 0
+    [version] = sorted((root / "eval").iterdir())
+    return {"path": version,
+            "summary": json.loads((version / "summary.json").read_text())}
+
+
+@pytest.mark.parametrize("mode", ["exact", "annoy"])
+def test_analogies_equal_brute_force(setup, tmp_path, mode):
+    # annoy mode with more candidates than a shard holds must find exactly what exact finds
+    out = run_eval(setup, tmp_path / "run", "--analogies", str(setup["qfile"]), "--mode", mode,
+                   "--set", "evaluate.candidates=500", "--set", "evaluate.recall_sample=0",
+                   "--set", "evaluate.block_rows=256", "--set", "evaluate.query_chunk=7")
+    rows = sorted(pq.read_table(out["path"] / "data" / "analogies").to_pylist(),
+                  key=lambda r: r["qid"])
+    words, vectors, questions = setup["words"], setup["vectors"], setup["questions"]
+    ref = reference_analogies(words, vectors, questions, RESTRICT)
+    assert len(rows) == len(questions)
+    assert any(r and r[0] != r[1] for r in ref), "test data must tell 3CosAdd from 3CosMul"
+    for row, want, q in zip(rows, ref, questions, strict=True):
+        assert (row["a"], row["b"], row["c"], row["expected"]) == q
+        assert row["answerable"] == (want is not None)
+        if want is None:
+            assert row["answer_3cosadd"] is None and row["answer_3cosmul"] is None
+            continue
+        assert (row["answer_3cosadd"], row["answer_3cosmul"]) == want[:2]
+        # the reported score is 3CosMul by Levy and Goldberg's definition
+        assert row["score_3cosmul"] == pytest.approx(want[2], rel=1e-4)
+        assert row["correct_3cosadd"] == (want[0].upper() == q[3].upper())
+    total = out["summary"]["analogies"]["total"]
+    answerable = [r for r in ref if r is not None]
+    right_add = sum(r[0].upper() == q[3].upper() for r, q in zip(ref, questions, strict=True)
+                    if r)
+    right_mul = sum(r[1].upper() == q[3].upper() for r, q in zip(ref, questions, strict=True)
+                    if r)
+    assert (total["questions"], total["answerable"]) == (len(questions), len(answerable))
+    assert total["3cosadd"]["correct"] == right_add
+    assert total["3cosmul"]["correct"] == right_mul
+    assert total["3cosadd"]["accuracy"] == pytest.approx(right_add / len(answerable))
+    assert 0 < right_add < len(answerable)
+    sections = {s["name"]: s for s in out["summary"]["analogies"]["sections"]}
+    assert sections["capital-things"]["kind"] == "semantic"
+    assert sections["gram1-things"]["kind"] == "syntactic"
+    assert out["summary"]["analogies"]["semantic"]["questions"] == 30
+    assert (tmp_path / "run" / "eval").exists()
+    assert "capital-things" in (out["path"] / "report.md").read_text()
+
+
+def test_oov_policy_wrong_counts_unanswerable_as_incorrect(setup, tmp_path):
+    out = run_eval(setup, tmp_path / "run", "--analogies", str(setup["qfile"]), "--set",
+                   "evaluate.oov=\"wrong\"", "--set", "evaluate.methods=\"3cosadd\"", "--set",
+                   "evaluate.recall_sample=0")
+    total = out["summary"]["analogies"]["total"]
+    ref = reference_analogies(setup["words"], setup["vectors"], setup["questions"], RESTRICT)
+    right = sum(r[0].upper() == q[3].upper() for r, q in zip(ref, setup["questions"],
+                                                             strict=True) if r)
+    assert total["oov"] == sum(r is None for r in ref) > 0
+    assert total["scored"] == len(ref)
+    assert total["3cosadd"]["accuracy"] == pytest.approx(right / len(ref))
+    assert "3cosmul" not in total
+
+
+def test_similarity_matches_scipy_on_reference_cosines(setup, tmp_path):
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("# word1 word2 score\n"
+                     "w1\tw2\t3.5\nw3 w4 1.0\nW3\tw7\t7\nw5 w6 2.25\n"
+                     "w8\tzzz\t4\n"  # out of vocabulary
+                     f"w1 w{RESTRICT + 1} 4\n"  # outside restrict_vocab: out of vocabulary
+                     "w9 w10\n"  # malformed: line 8
+                     "w11 w12 9.5\nw13 w14 0.5\n")
+    out = run_eval(setup, tmp_path / "run", "--similarity", str(pairs), "--set",
+                   "evaluate.recall_sample=0")
+    [sim] = out["summary"]["similarity"]
+    first = known_words(setup["words"], RESTRICT)
+    unit = unit64(setup["vectors"])
+    used = [("w1", "w2", 3.5), ("w3", "w4", 1.0), ("W3", "w7", 7.0), ("w5", "w6", 2.25),
+            ("w11", "w12", 9.5), ("w13", "w14", 0.5)]
+    model = [unit[first[a.upper()]] @ unit[first[b.upper()]] for a, b, _ in used]
+    gold = [g for *_, g in used]
+    assert sim["pearson"] == pytest.approx(stats.pearsonr(gold, model)[0], abs=1e-5)
+    assert sim["spearman"] == pytest.approx(stats.spearmanr(gold, model)[0], abs=1e-5)
+    assert (sim["pairs"], sim["oov"]) == (8, 2)
+    assert sim["oov_ratio"] == pytest.approx(25.0)
+    [bad] = out["summary"]["malformed_lines"]
+    assert (bad["file"], bad["line"]) == (str(pairs), 8)
+
+
+@pytest.mark.parametrize("mode", ["exact", "annoy"])
+def test_bulk_neighbours_equal_brute_force(setup, tmp_path, mode):
+    root = tmp_path / "run"
+    code = main(["neighbours", "--all", "-q", "--root", str(root), "--embeddings",
+                 str(setup["emb"]), "--mode", mode, "-k", "4", "--set", "index.n_trees=10",
+                 "--set", "evaluate.candidates=500", "--set", "evaluate.block_rows=300"])
+    assert code == 0
+    [version] = (root / "neighbours").iterdir()
+    table = pq.read_table(version / "data")
+    assert table.column_names == ["word", "rank", "neighbour", "similarity"]
+    assert table.num_rows == V * 4
+    got = {(r["word"], r["rank"]): (r["neighbour"], r["similarity"]) for r in table.to_pylist()}
+    ids, sims = reference_neighbours(setup["vectors"], 4)
+    words = setup["words"]
+    for i in range(V):
+        for rank in range(4):
+            neighbour, sim = got[(words[i], rank + 1)]
+            assert neighbour == words[ids[i, rank]]
+            assert sim == pytest.approx(sims[i, rank], abs=1e-5)
+
+
+def test_recall_and_word_lists_in_report(setup, tmp_path):
+    out = run_eval(setup, tmp_path / "run", "--word", "w1", "--word", "nope", "--mode", "annoy",
+                   "-k", "5", "--set", "evaluate.recall_sample=40", "--set",
+                   "evaluate.candidates=3")
+    s = out["summary"]
+    ids, _ = reference_neighbours(setup["vectors"], 5)
+    assert [n for n, _ in s["neighbours"]["w1"]][:1] == [setup["words"][ids[1, 0]]]
+    assert s["neighbours_unknown"] == ["nope"]
+    assert s["annoy_recall"]["sample"] == 40
+    # with 3 candidates per shard Annoy cannot find 5 neighbours of every word: recall < 1
+    assert 0.3 < s["annoy_recall"]["recall"] < 1.0
+
+
+def test_malformed_lines_reported_with_file_and_line():
+    text = ": sec\nw1 w2 w3 w4\n\nw1 w2 w3\n:\nw1 w2 w3 w4 w5\n: sec2\nA B C D\n"
+    parsed = parse_analogies(text, "q.txt")
+    assert [(p.file, p.line) for p in parsed.problems] == [("q.txt", 4), ("q.txt", 5),
+                                                           ("q.txt", 6)]
+    assert [(r["section"], r["line"]) for r in parsed.rows] == [("sec", 2), ("sec2", 8)]
+    orphan = parse_analogies("w1 w2 w3 w4\n", "o.txt")
+    assert "before any" in orphan.problems[0].reason and orphan.problems[0].line == 1
+    pairs = parse_pairs("#c\na b 1\na\tb c\t2\na b\nx y nan\n", "p.txt")
+    assert [r["word2"] for r in pairs.rows] == ["b", "b c"]
+    assert [p.line for p in pairs.problems] == [4, 5]
+
+
+def test_strict_mode_rejects_malformed_lines(setup, tmp_path, capsys):
+    bad = tmp_path / "bad.txt"
+    bad.write_text(": sec\nw1 w2 w3 w4\nw1 w2 w3\n")
+    code = main(["evaluate", "-q", "--root", str(tmp_path / "run"), "--embeddings",
+                 str(setup["emb"]), "--analogies", str(bad), "--set", "evaluate.strict=true",
+                 "--set", "index.n_trees=5"])
+    assert code == 3
+    assert f"{bad}:3: expected 4 words, found 3" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "eval").exists()
+
+
+def test_lexicon_follows_gensim_restrict_and_case_rules():
+    lex = Lexicon(["the", "Paris", "paris", "PARIS", "rome"], restrict=4, case_insensitive=True)
+    assert lex.id("paris") == 1 and lex.variants("PaRiS") == [1, 2, 3]
+    assert lex.id("rome") is None  # outside the first 4 words
+    exact = Lexicon(["the", "Paris", "paris"], restrict=3, case_insensitive=False)
+    assert exact.id("paris") == 2 and exact.id("PARIS") is None
