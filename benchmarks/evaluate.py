@@ -121,7 +121,7 @@ def gensim_main(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     words, vectors = load_glove(args.cache)
-    kv = KeyedVectors(vectors.shape[1], count=len(words), dtype=np.float32)
+    kv = KeyedVectors(vectors.shape[1], dtype=np.float32)
     kv.add_vectors(words, vectors)
     kv.fill_norms()
     load_s = time.perf_counter() - t0
@@ -225,7 +225,9 @@ def render(result: dict[str, Any]) -> str:
               "## Word similarity (exact mode; annoy mode uses the same vectors)", "",
               "| file | latentspark Pearson | gensim Pearson | latentspark Spearman | "
               "gensim Spearman | OOV ours / gensim |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
-    for ours, theirs in zip(ex["summary"]["similarity"], g["similarity"], strict=True):
+    theirs_by_file = {Path(t["file"]).name: t for t in g["similarity"]}
+    for ours in ex["summary"]["similarity"]:
+        theirs = theirs_by_file[Path(ours["file"]).name]
         lines.append(f"| {Path(ours['file']).name} | {ours['pearson']:.4f} | "
                      f"{theirs['pearson']:.4f} | {ours['spearman']:.4f} | "
                      f"{theirs['spearman']:.4f} | {ours['oov_ratio']:.1f}% / "
@@ -241,6 +243,7 @@ def render(result: dict[str, Any]) -> str:
               f"{rec['candidates_per_shard']} candidates per shard, search_k "
               f"{rec['search_k']}: **{rec['recall']:.4f}** (worst word {rec['min_recall']:.1f}).",
               "",
+              "Bulk export: not run (--skip-export)." if nb is None else
               f"Bulk export of the top {nb['k']} of all {nb['words']:,} words (annoy mode, "
               f"{nb['rows']:,} rows of Parquet): **{nb['export_s']:.1f} s** (stage step "
               f"`export`), whole command {nb['wall_s']:.1f} s wall, peak RSS "
@@ -292,14 +295,16 @@ def bench_main(args: argparse.Namespace, argv: list[str]) -> int:
             summary = json.loads((Path(m["_path"]) / "summary.json").read_text())
             results[mode] = {**_measured(run), "timings": m["timings"], "summary": summary,
                              "analogy_s": m["timings"]["prepare"] + m["timings"]["analogies"]}
-        run = _run(_ls("neighbours", "--all", "--force", "--mode", "annoy", "-k", str(args.k),
-                       *common), out, "neighbours", interval)
-        m = read_manifest(root, "neighbours")
-        import pyarrow.parquet as pq
+        neighbours = None
+        if not args.skip_export:
+            run = _run(_ls("neighbours", "--all", "--force", "--mode", "annoy", "-k",
+                           str(args.k), *common), out, "neighbours", interval)
+            m = read_manifest(root, "neighbours")
+            import pyarrow.parquet as pq
 
-        rows = pq.ParquetDataset(Path(m["_path"]) / "data").read(columns=["rank"]).num_rows
-        neighbours = {**_measured(run), "export_s": m["timings"]["export"], "k": m["k"],
-                      "words": m["words"], "rows": rows}
+            rows = pq.ParquetDataset(Path(m["_path"]) / "data").read(columns=["rank"]).num_rows
+            neighbours = {**_measured(run), "export_s": m["timings"]["export"], "k": m["k"],
+                          "words": m["words"], "rows": rows}
         gensim_cmd = [sys.executable, str(Path(__file__).resolve()), "--gensim-only",
                       "--cache", str(args.cache), "--analogies", str(args.analogies),
                       *sum((["--similarity", str(p)] for p in args.similarity), [])]
@@ -345,6 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--set", action="append", default=[], help="extra latentspark setting")
     p.add_argument("--sample-interval", type=float, default=0.2)
+    p.add_argument("--skip-export", action="store_true", help="leave out the bulk export "
+                   "(quick checks)")
     p.add_argument("--gensim-only", action="store_true", help=argparse.SUPPRESS)
     return p
 

@@ -496,7 +496,8 @@ def evaluate_pairs(spark, spec: IndexSpec, cfg: Config, parsed: Parsed, lex: Lex
     return df.drop("ia", "ib").join(sims, "pid").orderBy("pid").drop("pid")
 
 
-def pair_summary(table: pa.Table, oov: str) -> list[dict[str, Any]]:
+def pair_summary(table: pa.Table, oov: str, files: list[str] | None = None
+                 ) -> list[dict[str, Any]]:
     """Pearson and Spearman correlations per pairs file, and the out-of-vocabulary ratio
     (as gensim: OOV pairs over all pairs, or with ``oov = "wrong"`` over the scored pairs, which
     then include the OOV pairs at similarity 0)."""
@@ -504,7 +505,10 @@ def pair_summary(table: pa.Table, oov: str) -> list[dict[str, Any]]:
 
     frame = table.to_pandas()
     out = []
-    for name, group in frame.groupby("file", sort=False):
+    groups = dict(list(frame.groupby("file", sort=False)))
+    for name in [f for f in files or [] if f in groups] + [f for f in groups
+                                                           if f not in (files or [])]:
+        group = groups[name]
         n_oov = int((~group["in_vocab"]).sum())
         if oov == "wrong":
             gold, model = group["gold"], group["similarity"].fillna(0.0)
@@ -646,7 +650,8 @@ def run_evaluate(spark, cfg: Config, force: bool = False) -> Published:
                 sims.write.parquet(f"{st.data_path}/similarity")
                 table = spark.read.parquet(f"{st.data_path}/similarity").orderBy(
                     "file", "line").toArrow()  # evaluation-set sized
-                summary["similarity"] = pair_summary(table, e.oov)
+                summary["similarity"] = pair_summary(
+                    table, e.oov, list(dict.fromkeys(r["file"] for r in pairs.rows)))
         asked = [w.strip() for w in e.words.split(",") if w.strip()]
         if asked:
             known = {w: lex.id(w) for w in asked}
