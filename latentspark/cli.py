@@ -6,6 +6,9 @@
     latentspark cooccur  --corpus PATH --root RUN_ROOT ...   (builds the vocabulary if needed)
     latentspark run      --corpus PATH --root RUN_ROOT ...   (every stage, in order)
     latentspark inspect  --root RUN_ROOT --word king [--word ...]  (strongest contexts)
+    latentspark export   --root RUN_ROOT [--version V | --embeddings PATH]
+                         --format word2vec|word2vec-binary|glove --out FILE
+                         [--normalize] [--limit N] [--precision D]
     latentspark config   [--config FILE] [--set KEY=VALUE ...]  (print the resolved config)
     latentspark data fetch --tier demo|full                 (real corpus and evaluation sets)
 
@@ -28,6 +31,7 @@ from collections.abc import Callable, Sequence
 
 from latentspark.config import Config, load_config
 from latentspark.errors import LatentSparkError
+from latentspark.export import FORMATS, MAX_PRECISION
 
 logger = logging.getLogger("latentspark")
 
@@ -112,6 +116,34 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from latentspark.artifacts import StageStore
+    from latentspark.export import EMBEDDINGS_STAGE, export_embeddings
+    from latentspark.fs import HadoopFS
+    from latentspark.session import get_session
+
+    cfg = resolve_config(args)
+    spark = get_session(cfg.spark)
+    if args.embeddings:
+        source = args.embeddings
+    else:
+        store = StageStore(spark, cfg.run.root, EMBEDDINGS_STAGE)
+        source = (store.load(args.version) if args.version else store.require()).path
+    result = export_embeddings(source, args.out, args.format, fs=HadoopFS(spark),
+                               normalize=args.normalize, limit=args.limit,
+                               precision=args.precision)
+    print(f"{result.format}: {result.words:,} words x {result.dim} from {source} "
+          f"-> {result.path} ({result.bytes / 1e6:.1f} MB, {result.seconds:.1f} s)")
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return value
+
+
 def _data(args: argparse.Namespace) -> int:
     from latentspark import data
 
@@ -137,6 +169,25 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--word", action="append", required=True, help="a word (repeatable)")
     sp.add_argument("-k", type=int, default=10, help="contexts per list (default 10)")
     sp.set_defaults(func=_inspect)
+    sp = sub.add_parser("export", parents=[common], help="write published embeddings in the "
+                        "word2vec text or binary format or the GloVe text format")
+    which = sp.add_mutually_exclusive_group()
+    which.add_argument("--version", metavar="V", help="published embeddings version under "
+                       "the run root (default: the newest)")
+    which.add_argument("--embeddings", metavar="PATH", help="an embeddings folder (holding "
+                       "data/) or its data/ folder, instead of a version under --root")
+    sp.add_argument("--format", required=True, choices=FORMATS, help="word2vec (text with a "
+                    "'V dim' header), word2vec-binary (the C tool's binary) or glove (text, "
+                    "no header)")
+    sp.add_argument("--out", required=True, metavar="FILE", help="local file to write "
+                    "(replaced atomically)")
+    sp.add_argument("--normalize", action="store_true", help="write unit-length vectors")
+    sp.add_argument("--limit", type=_positive_int, metavar="N", help="only the N most "
+                    "frequent words (the first N ids)")
+    sp.add_argument("--precision", type=int, default=6, choices=range(MAX_PRECISION + 1),
+                    metavar="D", help="decimals per value in the text formats "
+                    f"(0-{MAX_PRECISION}, default 6)")
+    sp.set_defaults(func=_export)
     sp = sub.add_parser("config", parents=[common], help="print the resolved configuration")
     sp.add_argument("--json", action="store_true", help="print JSON instead of TOML")
     sp.set_defaults(func=_show_config)
