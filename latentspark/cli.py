@@ -74,11 +74,11 @@ def resolve_config(args: argparse.Namespace, environ: dict[str, str] | None = No
 def _stage_runner(*stages: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         from latentspark.session import get_session
-        from latentspark.stages import run_cooccur, run_vocab
+        from latentspark.stages import run_cooccur, run_factorize, run_vocab
 
         cfg = resolve_config(args)
         spark = get_session(cfg.spark)
-        runners = {"vocab": run_vocab, "cooccur": run_cooccur}
+        runners = {"vocab": run_vocab, "cooccur": run_cooccur, "factorize": run_factorize}
         for stage in stages:
             published = runners[stage](spark, cfg, force=args.force)
             print(f"{stage}: {published.path}")
@@ -160,7 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
         ("vocab", ("vocab",), "count words and publish the vocabulary"),
         ("cooccur", ("cooccur",), "count windowed co-occurrences (and the vocabulary "
                                           "if it is missing or stale)"),
-        ("run", ("vocab", "cooccur"), "run every stage of the pipeline in order"),
+        ("factorize", ("factorize",), "factorize the co-occurrences into embeddings (and "
+                                      "count them first if they are missing or stale)"),
+        ("run", ("vocab", "cooccur", "factorize"), "run every stage of the pipeline in order"),
     ):
         sp = sub.add_parser(name, parents=[common], help=text, description=text)
         sp.set_defaults(func=_stage_runner(*stages))
