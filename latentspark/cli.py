@@ -10,6 +10,9 @@
     latentspark evaluate --root RUN_ROOT [--embeddings PATH] --analogies FILE
                          [--similarity FILE ...] [--mode exact|annoy] [--word W ...]
     latentspark neighbours --root RUN_ROOT (--word W ... | --all) [-k 10]
+    latentspark export   --root RUN_ROOT [--version V | --embeddings PATH]
+                         --format word2vec|word2vec-binary|glove --out FILE
+                         [--normalize] [--limit N] [--precision D]
     latentspark config   [--config FILE] [--set KEY=VALUE ...]  (print the resolved config)
     latentspark data fetch --tier demo|full                 (real corpus and evaluation sets)
 
@@ -32,6 +35,7 @@ from collections.abc import Callable, Sequence
 
 from latentspark.config import Config, load_config
 from latentspark.errors import LatentSparkError
+from latentspark.export import FORMATS, MAX_PRECISION
 
 logger = logging.getLogger("latentspark")
 
@@ -74,11 +78,11 @@ def resolve_config(args: argparse.Namespace, environ: dict[str, str] | None = No
 def _stage_runner(*stages: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         from latentspark.session import get_session
-        from latentspark.stages import run_cooccur, run_vocab
+        from latentspark.stages import run_cooccur, run_factorize, run_vocab
 
         cfg = resolve_config(args)
         spark = get_session(cfg.spark)
-        runners = {"vocab": run_vocab, "cooccur": run_cooccur}
+        runners = {"vocab": run_vocab, "cooccur": run_cooccur, "factorize": run_factorize}
         for stage in stages:
             published = runners[stage](spark, cfg, force=args.force)
             print(f"{stage}: {published.path}")
@@ -205,6 +209,32 @@ def _neighbours(args: argparse.Namespace) -> int:
             mine = sorted((r for r in rows if r["word"] == w), key=lambda r: r["rank"])
             print(f"{w}: " + ", ".join(f"{r['neighbour']} {r['similarity']:.3f}" for r in mine))
     return 0
+def _export(args: argparse.Namespace) -> int:
+    from latentspark.artifacts import StageStore
+    from latentspark.export import EMBEDDINGS_STAGE, export_embeddings
+    from latentspark.fs import HadoopFS
+    from latentspark.session import get_session
+
+    cfg = resolve_config(args)
+    spark = get_session(cfg.spark)
+    if args.embeddings:
+        source = args.embeddings
+    else:
+        store = StageStore(spark, cfg.run.root, EMBEDDINGS_STAGE)
+        source = (store.load(args.version) if args.version else store.require()).path
+    result = export_embeddings(source, args.out, args.format, fs=HadoopFS(spark),
+                               normalize=args.normalize, limit=args.limit,
+                               precision=args.precision)
+    print(f"{result.format}: {result.words:,} words x {result.dim} from {source} "
+          f"-> {result.path} ({result.bytes / 1e6:.1f} MB, {result.seconds:.1f} s)")
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return value
 
 
 def _data(args: argparse.Namespace) -> int:
@@ -223,7 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
         ("vocab", ("vocab",), "count words and publish the vocabulary"),
         ("cooccur", ("cooccur",), "count windowed co-occurrences (and the vocabulary "
                                           "if it is missing or stale)"),
-        ("run", ("vocab", "cooccur"), "run every stage of the pipeline in order"),
+        ("factorize", ("factorize",), "factorize the co-occurrences into embeddings (and "
+                                      "count them first if they are missing or stale)"),
+        ("run", ("vocab", "cooccur", "factorize"), "run every stage of the pipeline in order"),
     ):
         sp = sub.add_parser(name, parents=[common], help=text, description=text)
         sp.set_defaults(func=_stage_runner(*stages))
@@ -251,6 +283,25 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--all", action="store_true", help="export the top k of every word to the "
                     "run root's neighbours stage")
     sp.set_defaults(func=_neighbours)
+    sp = sub.add_parser("export", parents=[common], help="write published embeddings in the "
+                        "word2vec text or binary format or the GloVe text format")
+    which = sp.add_mutually_exclusive_group()
+    which.add_argument("--version", metavar="V", help="published embeddings version under "
+                       "the run root (default: the newest)")
+    which.add_argument("--embeddings", metavar="PATH", help="an embeddings folder (holding "
+                       "data/) or its data/ folder, instead of a version under --root")
+    sp.add_argument("--format", required=True, choices=FORMATS, help="word2vec (text with a "
+                    "'V dim' header), word2vec-binary (the C tool's binary) or glove (text, "
+                    "no header)")
+    sp.add_argument("--out", required=True, metavar="FILE", help="local file to write "
+                    "(replaced atomically)")
+    sp.add_argument("--normalize", action="store_true", help="write unit-length vectors")
+    sp.add_argument("--limit", type=_positive_int, metavar="N", help="only the N most "
+                    "frequent words (the first N ids)")
+    sp.add_argument("--precision", type=int, default=6, choices=range(MAX_PRECISION + 1),
+                    metavar="D", help="decimals per value in the text formats "
+                    f"(0-{MAX_PRECISION}, default 6)")
+    sp.set_defaults(func=_export)
     sp = sub.add_parser("config", parents=[common], help="print the resolved configuration")
     sp.add_argument("--json", action="store_true", help="print JSON instead of TOML")
     sp.set_defaults(func=_show_config)

@@ -108,6 +108,37 @@ class CooccurConfig:
 
 
 @dataclass
+class FactorizeConfig:
+    """Factorization of the co-occurrences into embeddings."""
+
+    method: str = _opt("ppmi_svd", "ppmi_svd: truncated SVD of positive PMI; glove: GloVe's "
+                       "weighted least squares by alternating exact solves",
+                       choices=("ppmi_svd", "glove"))
+    dim: int = _opt(100, "dimension of the word vectors", lo=1, hi=4096)
+    seed: int = _opt(1, "seed of the random initialisation / projection", lo=0, hi=2**31 - 1)
+    add_contexts: bool = _opt(True, "publish word + context vectors (w + c) instead of w alone")
+    iterations: int = _opt(15, "glove: alternating iterations (each solves both sides once)",
+                           lo=1, hi=10_000)
+    x_max: float = _opt(10.0, "glove: weights saturate at this count, f(x) = min(1, "
+                        "(x / x_max) ** alpha); the paper uses 100, small corpora prefer 10",
+                        lo=1e-9, hi=1e12)
+    alpha: float = _opt(0.75, "glove: exponent of the weighting function", lo=0.0, hi=10.0)
+    l2: float = _opt(0.1, "glove: L2 penalty on the vectors (not the biases); keeps the "
+                     "solves of rare words well posed", lo=0.0, hi=1e6)
+    tolerance: float = _opt(0.0, "glove: stop when an iteration improves the objective by "
+                            "less than this fraction; 0 runs every iteration", lo=0.0, hi=1.0)
+    cds: float = _opt(0.75, "ppmi_svd: context-distribution smoothing exponent", lo=0.0, hi=1.0)
+    neg: float = _opt(1.0, "ppmi_svd: shift PMI by log(neg) before clipping (SGNS's k); 1 "
+                      "means no shift", lo=1.0, hi=1e6)
+    eig: float = _opt(0.5, "ppmi_svd: eigenvalue weighting p, vectors are U * S**p",
+                      lo=0.0, hi=1.0)
+    oversample: int = _opt(20, "ppmi_svd: extra columns of the random projection",
+                           lo=0, hi=10_000)
+    power_iters: int = _opt(3, "ppmi_svd: power iterations of the range finder (each is two "
+                            "passes over the matrix)", lo=0, hi=100)
+
+
+@dataclass
 class RunConfig:
     """Where artifacts go."""
 
@@ -184,6 +215,7 @@ class Config:
     tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
     vocab: VocabConfig = field(default_factory=VocabConfig)
     cooccur: CooccurConfig = field(default_factory=CooccurConfig)
+    factorize: FactorizeConfig = field(default_factory=FactorizeConfig)
     run: RunConfig = field(default_factory=RunConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)

@@ -12,7 +12,8 @@ vector     fixed_size_list<float32>[dim]       the embedding (not normalised)
 norm       float32                             the L2 norm of ``vector``
 =========  ==================================  ==============================================
 
-Spark reads ``vector`` as ``array<float>``, pandas as numpy arrays, DuckDB as ``FLOAT[dim]``.
+Spark reads ``vector`` as ``array<float>``, pandas as numpy arrays, DuckDB as ``FLOAT[]``
+(cast with ``vector::FLOAT[dim]`` for its array functions; Parquet has no fixed-size list).
 Files are written by pyarrow (Spark's writer would turn the fixed-size list into a plain
 list) and copied to the run root through the Hadoop filesystem, so any URI works.
 """

@@ -11,11 +11,11 @@ from contextlib import contextmanager
 from latentspark.artifacts import Published, StageStore
 from latentspark.config import Config
 from latentspark.corpus import CorpusInput, read_corpus, resolve_input, tokenize
-from latentspark.errors import InputError, LatentSparkError
+from latentspark.errors import ConfigError, InputError, LatentSparkError
 
 logger = logging.getLogger(__name__)
 
-VOCAB, COOCCUR = "vocab", "cooccur"
+VOCAB, COOCCUR, EMBEDDINGS = "vocab", "cooccur", "embeddings"
 
 
 @contextmanager
@@ -222,4 +222,150 @@ def run_cooccur(spark, cfg: Config, force: bool = False) -> Published:
             if seconds else None,
         })
     logger.info("cooccur: %d non-zeros, total weight %.4g", stats["nnz"], stats["total"])
+    return store.require()
+
+
+def memory_plan(vocab_size: int, cfg: Config) -> dict[str, int]:
+    """Bytes the factorization needs on the driver and in each Python worker.
+
+    The driver holds a few ``V x k`` float64 arrays in Python (``k = dim + oversample`` for
+    ``ppmi_svd``, ``dim + 1`` for ``glove``) and, while one pass is collected, that pass's
+    result in the JVM as well. Each Python worker holds the broadcast ``V x k`` float32
+    factor and the kernels' bounded temporaries.
+    """
+    from latentspark.factorize import ENTRY_BUDGET
+
+    f = cfg.factorize
+    width = f.dim + f.oversample if f.method == "ppmi_svd" else f.dim + 1
+    dense = vocab_size * width
+    return {
+        "width": width,
+        "driver_python": 6 * 8 * dense,
+        "driver_jvm": 2 * 8 * dense + 4 * 8 * vocab_size,
+        "worker": 2 * 4 * dense + 4 * ENTRY_BUDGET * width * 4,
+    }
+
+
+def _parse_bytes(text: str) -> int:
+    units = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+    m = re.fullmatch(r"\s*(\d+)\s*([kmgt]?)b?\s*", text.lower())
+    if not m:
+        return 0
+    return int(m.group(1)) * (units[m.group(2)] if m.group(2) else 1)
+
+
+def check_memory(spark, vocab_size: int, cfg: Config) -> dict[str, int]:
+    """Refuse a factorization that cannot fit, before any work, with what to change."""
+    import psutil
+
+    plan = memory_plan(vocab_size, cfg)
+    conf = spark.sparkContext.getConf()
+    jvm = _parse_bytes(conf.get("spark.driver.memory", "1g"))
+    gib = 2**30
+    hint = ("lower vocab.max_size or factorize.dim" + (", or factorize.oversample"
+            if cfg.factorize.method == "ppmi_svd" else ""))
+    if jvm and plan["driver_jvm"] > 0.6 * jvm:
+        raise ConfigError(
+            f"factorize: {vocab_size:,} words x {plan['width']} columns needs about "
+            f"{plan['driver_jvm'] / gib:.1f} GiB of driver JVM heap to collect a pass, more than "
+            f"60% of spark.driver.memory = {jvm / gib:.1f} GiB; raise spark.driver.memory "
+            f"(spark-submit --driver-memory) or {hint}")
+    free = psutil.virtual_memory().available
+    if plan["driver_python"] > free:
+        raise ConfigError(
+            f"factorize: {vocab_size:,} words x {plan['width']} columns needs about "
+            f"{plan['driver_python'] / gib:.1f} GiB in the driver's Python process, but only "
+            f"{free / gib:.1f} GiB is available; {hint}")
+    return plan
+
+
+def run_factorize(spark, cfg: Config, force: bool = False) -> Published:
+    """Factorize the published co-occurrences into embeddings and publish them.
+
+    Runs (or reuses) the vocabulary and co-occurrence stages first.
+
+    Returns
+    -------
+    Published
+        The embeddings table (see :mod:`latentspark.embeddings`) under ``path + "/data"``.
+
+    Raises
+    ------
+    ConfigError
+        A dimension larger than the vocabulary, or a size that cannot fit in memory.
+    InputError
+        No co-occurrences to factorize.
+    """
+    import numpy as np
+    from pyspark.sql import functions as F
+
+    from latentspark import embeddings
+    from latentspark import factorize as fz
+
+    cooc = run_cooccur(spark, cfg, force=False)
+    vocab = StageStore(spark, cfg.run.root, VOCAB).load(cooc.manifest["input"]["vocab_version"])
+    fingerprint = f"{cooc.manifest['input_fingerprint']}:{cooc.version}"
+    config_hash = cfg.section_hash("corpus", "tokenize", "vocab", "cooccur", "factorize")
+    store = StageStore(spark, cfg.run.root, EMBEDDINGS, cfg.run.keep_versions)
+    cur = store.current()
+    if not force and _is_current(cur, fingerprint, config_hash):
+        logger.info("factorize: version %s is up to date; skipping", cur.version)
+        return cur
+    f = cfg.factorize
+    words, counts = load_vocabulary(spark, vocab)
+    n = len(words)
+    if f.dim > n:
+        raise ConfigError(f"factorize.dim = {f.dim} is larger than the vocabulary ({n} words); "
+                          "lower factorize.dim or vocab.min_count")
+    plan = check_memory(spark, n, cfg)
+    logger.info("factorize: %s, dimension %d, %d words; driver needs ~%.2f GiB (Python) and "
+                "~%.2f GiB (JVM), each Python worker ~%.2f GiB", f.method, f.dim, n,
+                plan["driver_python"] / 2**30, plan["driver_jvm"] / 2**30,
+                plan["worker"] / 2**30)
+    data = f"{cooc.path}/data"
+    with store.staging() as st:
+        with st.timed("cache_rows"):
+            rows = fz.complete_rows(spark, data)
+        try:
+            with st.timed("factorize"):
+                if f.method == "glove":
+                    result = fz.glove(spark, rows, n, f.dim, iterations=f.iterations,
+                                      x_max=f.x_max, alpha=f.alpha, l2=f.l2, seed=f.seed,
+                                      tolerance=f.tolerance)
+                    vectors = result.vectors if f.add_contexts else result.extra["W"]
+                else:
+                    sums = spark.read.parquet(data).groupBy("row").agg(
+                        F.sum("weight").alias("s")).toArrow()
+                    row_sums = np.zeros(n)
+                    row_sums[sums.column("row").to_numpy()] = sums.column("s").to_numpy()
+                    result = fz.ppmi_svd(spark, rows, row_sums, f.dim, cds=f.cds,
+                                         shift=float(np.log(f.neg)), eig=f.eig,
+                                         add_contexts=f.add_contexts,
+                                         oversample=f.oversample, power_iters=f.power_iters,
+                                         seed=f.seed)
+                    vectors = result.vectors
+        finally:
+            rows.unpersist()
+        with st.timed("write"):
+            embeddings.write(store.fs, st.data_path, embeddings.to_table(words, counts, vectors))
+        empty = int(np.sum(~np.any(vectors != 0, axis=1)))
+        st.manifest.update({
+            "config": cfg.to_dict(),
+            "config_hash": config_hash,
+            "input_fingerprint": fingerprint,
+            "input": {"cooccur_version": cooc.version, "vocab_version": vocab.version,
+                      "corpus": cooc.manifest["input"]},
+            "method": f.method,
+            "parameters": dict(vars(f)),
+            "dim": f.dim,
+            "vocab_size": n,
+            "rows": n,
+            "words_without_cooccurrences": empty,
+            "history": result.history,
+            "schema": "id INT, word STRING, count BIGINT, vector FIXED_SIZE_LIST<FLOAT>[dim], "
+                      "norm FLOAT",
+            **({"singular_values": [round(float(s), 6) for s in
+                                    result.extra["singular_values"]]}
+               if "singular_values" in result.extra else {}),
+        })
     return store.require()

@@ -144,3 +144,20 @@ def test_missing_file_is_refused(spark, index, tmp_path):
     (version / "data" / "vectors-00002.f32").unlink()
     with pytest.raises(ArtifactError, match="vectors-00002.f32 is missing"):
         check_sizes(HadoopFS(spark), spec_of(version, tmp_path / "cache"))
+
+
+def test_index_takes_the_newest_published_embeddings(spark, tmp_path):
+    from latentspark.artifacts import StageStore
+
+    root = tmp_path / "run"
+    vectors = np.random.default_rng(5).normal(size=(40, 4)).astype(np.float32)
+    store = StageStore(spark, str(root), "embeddings")
+    with store.staging() as st:
+        embeddings.write(store.fs, st.data_path, embeddings.to_table(
+            [f"x{i}" for i in range(40)], np.arange(40, 0, -1), vectors))
+        st.manifest.update({"dim": 4, "vocab_size": 40, "method": "test"})
+    assert main(["index", "-q", "--root", str(root), "--set", "index.shards=2"]) == 0
+    [version] = (root / "index").iterdir()
+    m = json.loads((version / "manifest.json").read_text())
+    assert m["embeddings"]["version"] == store.require().version
+    assert (m["dim"], m["vocab_size"]) == (4, 40)

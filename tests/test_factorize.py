@@ -1,0 +1,224 @@
+"""Factorization: kernels against numpy references, the methods on planted problems, the stage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from latentspark import factorize as fz
+from latentspark.cli import main
+from tests.test_stages import published, write_corpus
+
+
+def sparse_rows(rng, n_rows, n_cols, density):
+    dense = rng.random((n_rows, n_cols)) * (rng.random((n_rows, n_cols)) < density)
+    lengths = (dense != 0).sum(axis=1)
+    r, c = np.nonzero(dense)
+    return dense, lengths, c, dense[r, c]
+
+
+def test_spmm_rows_equals_dense_product():
+    rng = np.random.default_rng(0)
+    dense, lengths, cols, vals = sparse_rows(rng, 50, 40, 0.2)
+    q = rng.standard_normal((40, 7))
+    np.testing.assert_allclose(fz.spmm_rows(lengths, cols, vals, q), dense @ q, atol=1e-12)
+
+
+def test_solve_rows_equals_per_row_least_squares():
+    rng = np.random.default_rng(1)
+    _, lengths, cols, weight = sparse_rows(rng, 30, 25, 0.4)
+    lengths[3] = 0                                       # an empty row gets zeros
+    cols = cols[: lengths.sum()]
+    weight = weight[: lengths.sum()] + 0.1
+    target = rng.standard_normal(len(cols))
+    design = np.hstack([rng.standard_normal((25, 4)), np.ones((25, 1))])
+    l2 = 0.3
+    sol, loss = fz.solve_rows(lengths, cols, target, weight, design, l2)
+    start = 0
+    for r, n in enumerate(lengths):
+        g, t, w = design[cols[start:start + n]], target[start:start + n], weight[start:start + n]
+        start += n
+        reg = np.diag([l2] * 4 + [0.0])
+        if n == 0:
+            assert not sol[r].any() and loss[r] == 0
+            continue
+        expect = np.linalg.lstsq(g.T @ (w[:, None] * g) + reg, g.T @ (w * t), rcond=None)[0]
+        np.testing.assert_allclose(sol[r], expect, rtol=1e-6, atol=1e-8)
+        assert loss[r] == pytest.approx(np.sum(w * (g @ expect - t) ** 2), rel=1e-6)
+
+
+def write_matrix(path: Path, dense: np.ndarray, blocks: int = 2) -> str:
+    """Store a symmetric matrix as the co-occurrence stage does: block=k/, sorted by row."""
+    r, c = np.nonzero(dense)
+    for k in range(blocks):
+        sel = r % blocks == k
+        folder = path / f"block={k}"
+        folder.mkdir(parents=True)
+        pq.write_table(pa.table({"row": r[sel].astype(np.int32), "col": c[sel].astype(np.int32),
+                                 "weight": dense[r[sel], c[sel]].astype(np.float32)}),
+                       folder / "part-0.parquet", row_group_size=7)
+    return str(path)
+
+
+def test_complete_rows_keeps_rows_whole(spark, tmp_path):
+    rng = np.random.default_rng(2)
+    dense = rng.random((30, 30)) * (rng.random((30, 30)) < 0.5)
+    dense = np.float32(dense + dense.T)
+    rows = fz.complete_rows(spark, write_matrix(tmp_path / "m", dense))
+    try:
+        got = np.zeros_like(dense)
+        for batch in rows.toArrow().to_batches():
+            ids, lengths, cols, x = fz._unpack_rows(batch)
+            got[np.repeat(ids, lengths), cols] = x
+        assert rows.count() == int((dense != 0).any(axis=1).sum())
+    finally:
+        rows.unpersist()
+    np.testing.assert_array_equal(got, dense)
+
+
+def dense_ppmi(x: np.ndarray, cds: float, neg: float) -> np.ndarray:
+    s = x.sum(axis=1)
+    with np.errstate(divide="ignore"):
+        pmi = np.log(x) - np.log(s)[:, None] - cds * np.log(s)[None, :] + np.log(
+            np.sum(s ** cds)) - np.log(neg)
+    return np.where(x > 0, np.maximum(pmi, 0), 0.0)
+
+
+@pytest.mark.parametrize(("eig", "add_contexts", "neg"), [(0.5, False, 1.0), (1.0, True, 2.0)])
+def test_ppmi_svd_equals_dense_numpy_svd(spark, tmp_path, eig, add_contexts, neg):
+    rng = np.random.default_rng(3)
+    n, dim = 40, 5
+    x = rng.poisson(3.0, (n, n)) * (rng.random((n, n)) < 0.4)
+    x = np.float32(x + x.T)
+    x[0] = x[:, 0] = 0                                  # a word with no co-occurrence at all
+    rows = fz.complete_rows(spark, write_matrix(tmp_path / "m", x))
+    try:
+        # oversampling to the full width makes the range finder exact
+        got = fz.ppmi_svd(spark, rows, x.astype(np.float64).sum(axis=1), dim, cds=0.75,
+                          shift=np.log(neg), eig=eig, add_contexts=add_contexts,
+                          oversample=n, power_iters=1, seed=7)
+    finally:
+        rows.unpersist()
+    m = dense_ppmi(x.astype(np.float64), 0.75, neg)
+    u, s, vt = np.linalg.svd(m)
+    np.testing.assert_allclose(got.extra["singular_values"], s[:dim], rtol=1e-5)
+    u, v = u[:, :dim], vt[:dim].T
+    flip = np.sign(u[np.argmax(np.abs(u), axis=0), np.arange(dim)])
+    expect = (u * flip) * s[:dim] ** eig + ((v * flip) * s[:dim] ** eig if add_contexts else 0)
+    np.testing.assert_allclose(got.vectors, expect, atol=1e-5)
+    assert not got.vectors[0].any()
+
+
+def planted_glove(n=30, dim=3, seed=4):
+    """A symmetric count matrix that GloVe's model fits exactly: log X = W W^T + b + b^T."""
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((n, dim)) * 0.5
+    b = rng.standard_normal(n) * 0.3 + 2.0
+    return np.exp(w @ w.T + b[:, None] + b[None, :]).astype(np.float32)
+
+
+def test_glove_reaches_the_planted_optimum(spark, tmp_path):
+    x = planted_glove()
+    rows = fz.complete_rows(spark, write_matrix(tmp_path / "m", x))
+    try:
+        # x_max below every count: all weights are 1, and the planted factors give loss 0
+        got = fz.glove(spark, rows, len(x), 3, iterations=5, x_max=1e-3, alpha=0.75, l2=0.0,
+                       seed=1)
+    finally:
+        rows.unpersist()
+    objective = [h["objective"] for h in got.history]
+    assert objective[-1] < 1e-8                        # the planted factors fit exactly
+    fitted = got.extra["W"] @ got.extra["C"].T + got.extra["b"][:, None] + got.extra[
+        "b_context"][None, :]
+    np.testing.assert_allclose(fitted, np.log(x), atol=1e-4)
+
+
+def test_glove_objective_never_increases_with_uneven_weights(spark, tmp_path):
+    x = planted_glove(n=40, dim=6, seed=8)
+    x[x < np.quantile(x, 0.3)] = 0                     # sparse, as real counts are
+    x = np.maximum(x, x.T)
+    rows = fz.complete_rows(spark, write_matrix(tmp_path / "m", x))
+    try:
+        got = fz.glove(spark, rows, len(x), 3, iterations=8, x_max=float(np.median(x[x > 0])),
+                       alpha=0.75, l2=0.05, seed=2)
+    finally:
+        rows.unpersist()
+    objective = [h["objective"] for h in got.history]
+    steps = np.diff(objective)
+    assert np.all(steps <= 1e-9 * objective[0]), objective
+    assert objective[-1] < 0.9 * objective[0]
+
+
+def test_glove_is_deterministic_for_a_seed(spark, tmp_path):
+    x = planted_glove(n=20, seed=5)
+    rows = fz.complete_rows(spark, write_matrix(tmp_path / "m", x))
+    try:
+        runs = [fz.glove(spark, rows, len(x), 4, iterations=2, x_max=50.0, alpha=0.75, l2=0.1,
+                         seed=s).vectors for s in (3, 3, 4)]
+    finally:
+        rows.unpersist()
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert not np.allclose(runs[0], runs[2])
+
+
+def stage(tmp_path, *extra):
+    corpus = tmp_path / "corpus"
+    if not corpus.exists():
+        write_corpus(corpus)
+    return main(["factorize", "--corpus", str(corpus), "--root", str(tmp_path / "run"),
+                 "--set", "vocab.min_count=2", "--set", "cooccur.window=3", *extra])
+
+
+@pytest.mark.parametrize("method", ["ppmi_svd", "glove"])
+def test_stage_publishes_embeddings_deterministically(spark, tmp_path, method):
+    args = ("--set", f"factorize.method={method}", "--set", "factorize.dim=4",
+            "--set", "factorize.iterations=3")
+    assert stage(tmp_path, *args) == 0
+    assert stage(tmp_path, *args, "--force") == 0
+    first, second = published(tmp_path / "run", "embeddings")
+    tables = [pq.read_table(d / "data") for d in (first, second)]
+    assert tables[0].schema.field("vector").type == pa.list_(pa.float32(), 4)
+    assert tables[0].equals(tables[1])
+    words = tables[0].column("word").to_pylist()
+    vocab = pq.read_table(published(tmp_path / "run", "vocab")[0] / "data")
+    assert words == vocab.column("word").to_pylist()
+    manifest = json.loads((second / "manifest.json").read_text())
+    assert manifest["method"] == method and manifest["dim"] == 4
+    assert manifest["vocab_size"] == len(words)
+    assert manifest["input"]["cooccur_version"] == published(tmp_path / "run", "cooccur")[0].name
+    if method == "glove":
+        objective = [h["objective"] for h in manifest["history"]]
+        assert len(objective) == 3 and objective == sorted(objective, reverse=True)
+    vectors = np.stack(tables[0].column("vector").to_numpy(zero_copy_only=False))
+    np.testing.assert_allclose(tables[0].column("norm").to_numpy(),
+                               np.linalg.norm(vectors, axis=1), rtol=1e-5)
+
+
+def test_stage_skips_when_up_to_date(spark, tmp_path):
+    assert stage(tmp_path) == 0
+    assert stage(tmp_path) == 0
+    assert len(published(tmp_path / "run", "embeddings")) == 1
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ("factorize.dim=500", "larger than the vocabulary"),
+    ("factorize.x_max=-1", "factorize.x_max"),
+    ("factorize.method=nmf", "factorize.method"),
+])
+def test_bad_parameters_are_refused_clearly(spark, tmp_path, capsys, setting, message):
+    assert stage(tmp_path, "--set", setting) == 2
+    assert message in capsys.readouterr().err
+    assert not published(tmp_path / "run", "embeddings")
+
+
+def test_no_cooccurrence_is_a_clear_error(spark, tmp_path, capsys):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "part-0.txt").write_text("king\nqueen\nking\nqueen\n")   # no line has two words
+    assert stage(tmp_path) == 3
+    assert "no co-occurrence" in capsys.readouterr().err
