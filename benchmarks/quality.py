@@ -63,9 +63,14 @@ DEFAULT_EVAL = REPO.parent / "shared" / "data" / "eval"
 DEFAULT_OUT = REPO / "benchmarks" / "results"
 
 #: the configurations measured when no ``--ours`` is given
+#: (the two PPMI ones count word2vec's way: window 5, dynamic, frequent words subsampled)
+W2V_COUNTS = ("cooccur.window=5 cooccur.weighting=uniform cooccur.dynamic_window=true "
+              "cooccur.subsample=1e-4")
 DEFAULT_OURS = {
-    "glove": "factorize.method=glove cooccur.window=10 factorize.x_max=10",
-    "svd": "factorize.method=ppmi_svd cooccur.window=5",
+    "ppmi_wals": f"factorize.method=ppmi_wals factorize.wals_iterations=2 {W2V_COUNTS}",
+    "ppmi_svd": f"factorize.method=ppmi_svd {W2V_COUNTS}",
+    "glove": "factorize.method=glove cooccur.window=10 factorize.x_max=10 "
+             "factorize.iterations=4",
 }
 #: the settings every latentspark run gets, so that all tools see the same words
 MIN_COUNT = 5
