@@ -111,9 +111,10 @@ class CooccurConfig:
 class FactorizeConfig:
     """Factorization of the co-occurrences into embeddings."""
 
-    method: str = _opt("ppmi_svd", "ppmi_svd: truncated SVD of positive PMI; glove: GloVe's "
-                       "weighted least squares by alternating exact solves",
-                       choices=("ppmi_svd", "glove"))
+    method: str = _opt("ppmi_wals", "ppmi_wals: PPMI factorized over all word pairs with "
+                       "SGNS's weights, from a PPMI-SVD start; ppmi_svd: truncated SVD of "
+                       "positive PMI; glove: GloVe's weighted least squares by alternating "
+                       "exact solves", choices=("ppmi_wals", "ppmi_svd", "glove"))
     dim: int = _opt(100, "dimension of the word vectors", lo=1, hi=4096)
     seed: int = _opt(1, "seed of the random initialisation / projection", lo=0, hi=2**31 - 1)
     add_contexts: bool = _opt(True, "publish word + context vectors (w + c) instead of w alone")
@@ -125,17 +126,25 @@ class FactorizeConfig:
     alpha: float = _opt(0.75, "glove: exponent of the weighting function", lo=0.0, hi=10.0)
     l2: float = _opt(0.1, "glove: L2 penalty on the vectors (not the biases); keeps the "
                      "solves of rare words well posed", lo=0.0, hi=1e6)
-    tolerance: float = _opt(0.0, "glove: stop when an iteration improves the objective by "
-                            "less than this fraction; 0 runs every iteration", lo=0.0, hi=1.0)
-    cds: float = _opt(0.75, "ppmi_svd: context-distribution smoothing exponent", lo=0.0, hi=1.0)
+    tolerance: float = _opt(0.0, "glove, ppmi_wals: stop when an iteration improves the "
+                            "objective by less than this fraction; 0 runs every iteration",
+                            lo=0.0, hi=1.0)
+    cds: float = _opt(0.75, "ppmi_svd, ppmi_wals: context-distribution smoothing exponent",
+                      lo=0.0, hi=1.0)
     neg: float = _opt(1.0, "ppmi_svd: shift PMI by log(neg) before clipping (SGNS's k); 1 "
                       "means no shift", lo=1.0, hi=1e6)
-    eig: float = _opt(0.5, "ppmi_svd: eigenvalue weighting p, vectors are U * S**p",
+    eig: float = _opt(0.5, "ppmi_svd, ppmi_wals: eigenvalue weighting p, vectors are U * S**p",
                       lo=0.0, hi=1.0)
-    oversample: int = _opt(20, "ppmi_svd: extra columns of the random projection",
+    negatives: float = _opt(5.0, "ppmi_wals: weight of the unobserved pairs, as SGNS's number "
+                            "of negative samples k", lo=0.0, hi=1e6)
+    wals_iterations: int = _opt(3, "ppmi_wals: alternating iterations after the SVD start",
+                                lo=0, hi=1000)
+    ridge: float = _opt(1e-3, "ppmi_wals: L2 penalty on each vector, times its word's "
+                        "co-occurrence mass", lo=0.0, hi=1e6)
+    oversample: int = _opt(20, "ppmi_svd, ppmi_wals: extra columns of the random projection",
                            lo=0, hi=10_000)
-    power_iters: int = _opt(3, "ppmi_svd: power iterations of the range finder (each is two "
-                            "passes over the matrix)", lo=0, hi=100)
+    power_iters: int = _opt(3, "ppmi_svd, ppmi_wals: power iterations of the range finder "
+                            "(each is two passes over the matrix)", lo=0, hi=100)
 
 
 @dataclass

@@ -434,6 +434,88 @@ def _ppmi_kernel(ids, lengths, cols, x, data):
     return spmm_rows(kept_lengths, cols[keep], vals[keep], data["dense"]), np.zeros(len(ids))
 
 
+@dataclass
+class PMI:
+    """What every task needs to compute the shifted positive PMI of its entries."""
+
+    log_sums: np.ndarray
+    cds: float
+    log_z: float
+    shift: float
+
+    @classmethod
+    def from_sums(cls, row_sums: np.ndarray, cds: float, shift: float) -> PMI:
+        """From the matrix's row sums (its column sums too: it is symmetric)."""
+        with np.errstate(divide="ignore"):
+            log_sums = np.where(row_sums > 0, np.log(np.maximum(row_sums, 1e-300)), 0.0)
+        log_z = float(np.log(np.sum(np.where(row_sums > 0, row_sums, 0.0) ** cds)))
+        return cls(log_sums, cds, log_z, shift)
+
+    def shared(self) -> dict:
+        return {"log_sums": self.log_sums, "cds": self.cds, "log_z": self.log_z,
+                "shift": self.shift}
+
+
+def _history_step(history: list[dict], progress, method: str, step: dict) -> None:
+    history.append(step)
+    text = ", ".join(f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}"
+                     for k, v in step.items() if k != "seconds")
+    logger.info("%s: %s (%.1f s)", method, text, step["seconds"])
+    if progress:
+        progress(step)
+
+
+def truncated_svd(spark, rows, pmi: PMI, dim: int, *, oversample: int, power_iters: int,
+                  seed: int, history: list[dict], progress=None,
+                  method: str = "ppmi_svd") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The top ``dim`` singular triplets of the positive PMI matrix (randomized, on Spark).
+
+    Returns
+    -------
+    u, s, v : numpy.ndarray
+        ``V x dim`` left vectors, ``dim`` singular values (descending), ``V x dim`` right
+        vectors; the sign of each component is fixed so that the largest entry of ``u`` is
+        positive, and words without co-occurrences get zero rows.
+    """
+    vocab_size = len(pmi.log_sums)
+    width = min(dim + oversample, vocab_size)
+
+    def product(dense: np.ndarray, transpose: bool, label: str) -> np.ndarray:
+        t0 = time.monotonic()
+        out, _ = row_pass(spark, rows, _ppmi_kernel,
+                          {**pmi.shared(), "dense": dense.astype(np.float32),
+                           "transpose": transpose}, vocab_size, dense.shape[1])
+        _history_step(history, progress, method,
+                      {"pass": label, "seconds": round(time.monotonic() - t0, 2)})
+        return out
+
+    rng = np.random.default_rng(seed)
+    q = orthonormal(product(rng.standard_normal((vocab_size, width)), False, "M @ Omega"))
+    for it in range(1, power_iters + 1):
+        q = orthonormal(product(q, True, f"power {it}: M^T @ Q"))
+        q = orthonormal(product(q, False, f"power {it}: M @ Q"))
+    z = product(q, True, "M^T @ Q")                  # M ~ Q Z^T
+    uz, s, vzt = np.linalg.svd(z, full_matrices=False)
+    u = q @ vzt.T                                    # left singular vectors of M
+    u, s, v = u[:, :dim], s[:dim], uz[:, :dim]
+    u, v = _fix_signs(u, v)
+    return u, s, v
+
+
+def _fix_signs(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flip each component so that the largest-magnitude entry of ``u`` is positive."""
+    flip = np.sign(u[np.argmax(np.abs(u), axis=0), np.arange(u.shape[1])])
+    flip[flip == 0] = 1.0
+    return u * flip, v * flip
+
+
+def weighted_vectors(u: np.ndarray, s: np.ndarray, v: np.ndarray, eig: float,
+                     add_contexts: bool) -> np.ndarray:
+    """``U S**eig`` (plus ``V S**eig`` with ``add_contexts``), Levy et al.'s two knobs."""
+    scale = s ** eig
+    return u * scale + (v * scale if add_contexts else 0.0)
+
+
 def ppmi_svd(spark, rows, row_sums: np.ndarray, dim: int, *, cds: float, shift: float,
              eig: float, add_contexts: bool, oversample: int, power_iters: int,
              seed: int, progress: Callable[[dict], None] | None = None) -> Factors:
@@ -454,41 +536,117 @@ def ppmi_svd(spark, rows, row_sums: np.ndarray, dim: int, *, cds: float, shift: 
     oversample, power_iters : int
         Extra columns of the random projection, and power iterations.
     """
-    vocab_size = len(row_sums)
-    width = min(dim + oversample, vocab_size)
-    with np.errstate(divide="ignore"):
-        log_sums = np.where(row_sums > 0, np.log(np.maximum(row_sums, 1e-300)), 0.0)
-    log_z = float(np.log(np.sum(np.where(row_sums > 0, row_sums, 0.0) ** cds)))
-    base = {"log_sums": log_sums, "cds": cds, "log_z": log_z, "shift": shift}
     history: list[dict] = []
-
-    def product(dense: np.ndarray, transpose: bool, label: str) -> np.ndarray:
-        t0 = time.monotonic()
-        out, _ = row_pass(spark, rows, _ppmi_kernel,
-                          {**base, "dense": dense.astype(np.float32), "transpose": transpose},
-                          vocab_size, dense.shape[1])
-        step = {"pass": label, "seconds": round(time.monotonic() - t0, 2)}
-        history.append(step)
-        logger.info("ppmi_svd: %s (%.1f s)", label, step["seconds"])
-        if progress:
-            progress(step)
-        return out
-
-    rng = np.random.default_rng(seed)
-    q = orthonormal(product(rng.standard_normal((vocab_size, width)), False, "M @ Omega"))
-    for it in range(1, power_iters + 1):
-        q = orthonormal(product(q, True, f"power {it}: M^T @ Q"))
-        q = orthonormal(product(q, False, f"power {it}: M @ Q"))
-    z = product(q, True, "M^T @ Q")                  # M ~ Q Z^T
-    uz, s, vzt = np.linalg.svd(z, full_matrices=False)
-    u = q @ vzt.T                                    # left singular vectors of M
-    u, s, v = u[:, :dim], s[:dim], uz[:, :dim]
-    # a deterministic sign per component: the largest-magnitude entry of u is positive
-    flip = np.sign(u[np.argmax(np.abs(u), axis=0), np.arange(u.shape[1])])
-    flip[flip == 0] = 1.0
-    u, v = u * flip, v * flip
+    u, s, v = truncated_svd(spark, rows, PMI.from_sums(row_sums, cds, shift), dim,
+                            oversample=oversample, power_iters=power_iters, seed=seed,
+                            history=history, progress=progress)
     u[row_sums <= 0] = 0.0                          # no co-occurrence: no direction
     v[row_sums <= 0] = 0.0
-    scale = s ** eig
-    vectors = u * scale + (v * scale if add_contexts else 0.0)
-    return Factors(vectors, history, {"singular_values": s})
+    return Factors(weighted_vectors(u, s, v, eig, add_contexts), history,
+                   {"singular_values": s})
+
+
+def _entry_dots(lengths: np.ndarray, cols: np.ndarray, left: np.ndarray,
+                design: np.ndarray) -> np.ndarray:
+    """``left[r] . design[cols[e]]`` for every entry ``e`` of row ``r`` (in chunks)."""
+    rid = np.repeat(np.arange(len(lengths)), lengths)
+    out = np.empty(len(cols))
+    step = ENTRY_BUDGET
+    for a in range(0, len(cols), step):
+        out[a:a + step] = np.einsum("ek,ek->e", left[rid[a:a + step]],
+                                    design[cols[a:a + step]], dtype=np.float64)
+    return out
+
+
+def _wals_kernel(ids, lengths, cols, x, data):
+    """One side of the weighted PPMI factorization for a batch of rows.
+
+    The weight of pair ``(i, j)`` is ``X_ij + k r_i P(j)``: its count plus the count of
+    negative samples SGNS would draw for it (``P`` the smoothed context distribution). The
+    second term spans all ``V^2`` pairs but is rank one, so its part of each row's normal
+    equations is ``k r_i (C^T diag(P) C)``, one ``d x d`` matrix for everyone.
+    """
+    x = x.astype(np.float64)
+    rows_of = np.repeat(ids, lengths)
+    logs, cds = data["log_sums"], data["cds"]
+    transpose = data["transpose"]
+    own, other = (cols, rows_of) if transpose else (rows_of, cols)
+    target = pmi_values(x, logs[own], cds * logs[other], data["log_z"], data["shift"])
+    # row scale of the background weight: r_i for words, P(j) for contexts
+    p_ctx = data["p_ctx"]
+    r = data["row_sums"]
+    background = data["k"] * (r[own] * p_ctx[other])
+    weight = x + background
+    scale = p_ctx[ids] if transpose else r[ids]
+    design = data["design"]
+    l2 = data["l2"] * r[ids]
+    sol, _ = solve_rows(lengths, cols, weight * target / x, x, design, l2,
+                        extra_gram=(data["k"] * data["gram"], scale), free_last=False)
+    # the objective's part from these rows, at their new vectors
+    pred = _entry_dots(lengths, cols, sol, design)
+    entry = weight * (pred - target) ** 2 - background * pred ** 2
+    starts = np.r_[0, np.cumsum(lengths)[:-1]]
+    observed = np.add.reduceat(entry, starts) if len(entry) else np.zeros(len(ids))
+    observed[lengths == 0] = 0.0
+    quad = np.einsum("rk,kl,rl->r", sol, data["gram"], sol)
+    loss = observed + data["k"] * scale * quad + l2 * np.sum(sol * sol, axis=1)
+    return sol, loss
+
+
+def ppmi_wals(spark, rows, row_sums: np.ndarray, dim: int, *, cds: float, neg: float,
+              iterations: int, l2: float, eig: float, add_contexts: bool, oversample: int,
+              power_iters: int, seed: int, tolerance: float = 0.0,
+              progress: Callable[[dict], None] | None = None) -> Factors:
+    """Weighted least-squares factorization of positive PMI over *all* word pairs.
+
+    Minimises ``sum_ij (X_ij + k r_i P(j)) (w_i . c_j - PPMI_ij)^2 + l2 sum_i r_i
+    (|w_i|^2 + |c_i|^2)``: every pair is weighted by how often SGNS would see it, as a
+    positive (``X_ij``) or as one of ``k`` negative samples (``k r_i P(j)``, ``P`` the context
+    distribution smoothed by ``cds``), and unobserved pairs are pulled towards 0 like PPMI's
+    zeros. PPMI-SVD solves the same problem with uniform weights, so it is the starting point;
+    each half-iteration then solves every row exactly (implicit-feedback ALS: the unobserved
+    pairs cost one ``d x d`` matrix, not ``V^2`` terms), and the objective never increases.
+
+    The published vectors are those of the rank-``dim`` product ``W C^T`` written as
+    ``U S V^T``, so ``eig`` and ``add_contexts`` mean what they mean for ``ppmi_svd``.
+    """
+    history: list[dict] = []
+    pmi = PMI.from_sums(row_sums, cds, 0.0)
+    t0 = time.monotonic()
+    u, s, v = truncated_svd(spark, rows, pmi, dim, oversample=oversample,
+                            power_iters=power_iters, seed=seed, history=history,
+                            progress=progress, method="ppmi_wals")
+    words, contexts = u * np.sqrt(s), v * np.sqrt(s)
+    active = row_sums > 0
+    p_ctx = np.where(active, row_sums, 0.0) ** cds
+    p_ctx /= p_ctx.sum()
+    shared = {**pmi.shared(), "p_ctx": p_ctx, "row_sums": row_sums, "k": float(neg),
+              "l2": l2}
+    vocab_size = len(row_sums)
+    previous = math.inf
+    for it in range(1, iterations + 1):
+        t0 = time.monotonic()
+        gram = contexts.T @ (contexts * p_ctx[:, None])
+        words, _ = row_pass(spark, rows, _wals_kernel,
+                            {**shared, "design": contexts.astype(np.float32), "gram": gram,
+                             "transpose": False}, vocab_size, dim)
+        gram = words.T @ (words * row_sums[:, None])
+        contexts, objective = row_pass(spark, rows, _wals_kernel,
+                                       {**shared, "design": words.astype(np.float32),
+                                        "gram": gram, "transpose": True}, vocab_size, dim)
+        objective += l2 * float(np.sum(row_sums * np.sum(words * words, axis=1)))
+        _history_step(history, progress, "ppmi_wals",
+                      {"iteration": it, "objective": float(objective),
+                       "seconds": round(time.monotonic() - t0, 2)})
+        if tolerance and previous - objective < tolerance * abs(previous):
+            break
+        previous = objective
+    # rewrite W C^T as U S V^T (QR of each side, SVD of the small d x d core)
+    qw, rw = np.linalg.qr(words)
+    qc, rc = np.linalg.qr(contexts)
+    us, s, vst = np.linalg.svd(rw @ rc.T)
+    u, v = _fix_signs(qw @ us, qc @ vst.T)
+    u[~active] = 0.0
+    v[~active] = 0.0
+    return Factors(weighted_vectors(u, s, v, eig, add_contexts), history,
+                   {"singular_values": s})

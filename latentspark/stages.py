@@ -236,7 +236,7 @@ def memory_plan(vocab_size: int, cfg: Config) -> dict[str, int]:
     from latentspark.factorize import ENTRY_BUDGET
 
     f = cfg.factorize
-    width = f.dim + f.oversample if f.method == "ppmi_svd" else f.dim + 1
+    width = f.dim + 1 if f.method == "glove" else f.dim + f.oversample
     dense = vocab_size * width
     return {
         "width": width,
@@ -263,7 +263,7 @@ def check_memory(spark, vocab_size: int, cfg: Config) -> dict[str, int]:
     jvm = _parse_bytes(conf.get("spark.driver.memory", "1g"))
     gib = 2**30
     hint = ("lower vocab.max_size or factorize.dim" + (", or factorize.oversample"
-            if cfg.factorize.method == "ppmi_svd" else ""))
+            if cfg.factorize.method != "glove" else ""))
     if jvm and plan["driver_jvm"] > 0.6 * jvm:
         raise ConfigError(
             f"factorize: {vocab_size:,} words x {plan['width']} columns needs about "
@@ -338,6 +338,14 @@ def run_factorize(spark, cfg: Config, force: bool = False) -> Published:
                         F.sum("weight").alias("s")).toArrow()
                     row_sums = np.zeros(n)
                     row_sums[sums.column("row").to_numpy()] = sums.column("s").to_numpy()
+                if f.method == "ppmi_wals":
+                    result = fz.ppmi_wals(spark, rows, row_sums, f.dim, cds=f.cds,
+                                          neg=f.negatives, iterations=f.wals_iterations,
+                                          l2=f.ridge, eig=f.eig, add_contexts=f.add_contexts,
+                                          oversample=f.oversample, power_iters=f.power_iters,
+                                          seed=f.seed, tolerance=f.tolerance)
+                    vectors = result.vectors
+                elif f.method == "ppmi_svd":
                     result = fz.ppmi_svd(spark, rows, row_sums, f.dim, cds=f.cds,
                                          shift=float(np.log(f.neg)), eig=f.eig,
                                          add_contexts=f.add_contexts,

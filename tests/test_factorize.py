@@ -114,6 +114,52 @@ def test_ppmi_svd_equals_dense_numpy_svd(spark, tmp_path, eig, add_contexts, neg
     assert not got.vectors[0].any()
 
 
+def test_ppmi_wals_equals_dense_reference(spark, tmp_path):
+    rng = np.random.default_rng(6)
+    n, dim, k, l2 = 30, 4, 5.0, 1e-3
+    x = rng.poisson(2.0, (n, n)) * (rng.random((n, n)) < 0.5)
+    x = (x + x.T).astype(np.float32)
+    x[1] = x[:, 1] = 0
+    rows = fz.complete_rows(spark, write_matrix(tmp_path / "m", x))
+    sums = x.astype(np.float64).sum(axis=1)
+    try:
+        got = fz.ppmi_wals(spark, rows, sums, dim, cds=0.75, neg=k, iterations=2, l2=l2,
+                           eig=0.5, add_contexts=True, oversample=n, power_iters=1, seed=3)
+    finally:
+        rows.unpersist()
+    # the same algorithm with dense matrices: every pair weighted X_ij + k r_i P(j)
+    xd = x.astype(np.float64)
+    y = dense_ppmi(xd, 0.75, 1.0)
+    p = sums ** 0.75 / np.sum(sums ** 0.75)
+    weight = xd + k * sums[:, None] * p[None, :]
+    u, s, vt = np.linalg.svd(y)
+    u, v = fz._fix_signs(u[:, :dim], vt[:dim].T)
+    w, c = u * np.sqrt(s[:dim]), v * np.sqrt(s[:dim])
+
+    def solve(other, wts, target):
+        return np.stack([np.linalg.solve(other.T @ (wts[i][:, None] * other)
+                                         + l2 * sums[i] * np.eye(dim),
+                                         other.T @ (wts[i] * target[i]))
+                         if sums[i] else np.zeros(dim) for i in range(n)])
+
+    objective = []
+    for _ in range(2):
+        w = solve(c, weight, y)
+        c = solve(w, weight.T, y.T)
+        objective.append(np.sum(weight * (w @ c.T - y) ** 2)
+                         + l2 * np.sum(sums[:, None] * (w ** 2 + c ** 2)))
+    np.testing.assert_allclose([h["objective"] for h in got.history if "objective" in h],
+                               objective, rtol=1e-4)
+    assert objective[1] <= objective[0]
+    qw, rw = np.linalg.qr(w)
+    qc, rc = np.linalg.qr(c)
+    us, ss, vst = np.linalg.svd(rw @ rc.T)
+    u, v = fz._fix_signs(qw @ us, qc @ vst.T)
+    expect = (u + v) * np.sqrt(ss)
+    expect[1] = 0
+    np.testing.assert_allclose(got.vectors, expect, atol=2e-4)
+
+
 def planted_glove(n=30, dim=3, seed=4):
     """A symmetric count matrix that GloVe's model fits exactly: log X = W W^T + b + b^T."""
     rng = np.random.default_rng(seed)
@@ -174,7 +220,7 @@ def stage(tmp_path, *extra):
                  "--set", "vocab.min_count=2", "--set", "cooccur.window=3", *extra])
 
 
-@pytest.mark.parametrize("method", ["ppmi_svd", "glove"])
+@pytest.mark.parametrize("method", ["ppmi_wals", "ppmi_svd", "glove"])
 def test_stage_publishes_embeddings_deterministically(spark, tmp_path, method):
     args = ("--set", f"factorize.method={method}", "--set", "factorize.dim=4",
             "--set", "factorize.iterations=3")
