@@ -137,7 +137,7 @@ class FactorizeConfig:
                       lo=0.0, hi=1.0)
     negatives: float = _opt(5.0, "ppmi_wals: weight of the unobserved pairs, as SGNS's number "
                             "of negative samples k", lo=0.0, hi=1e6)
-    wals_iterations: int = _opt(3, "ppmi_wals: alternating iterations after the SVD start",
+    wals_iterations: int = _opt(2, "ppmi_wals: alternating iterations after the SVD start",
                                 lo=0, hi=1000)
     ridge: float = _opt(1e-3, "ppmi_wals: L2 penalty on each vector, times its word's "
                         "co-occurrence mass", lo=0.0, hi=1e6)

