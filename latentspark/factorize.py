@@ -612,7 +612,6 @@ def ppmi_wals(spark, rows, row_sums: np.ndarray, dim: int, *, cds: float, neg: f
     """
     history: list[dict] = []
     pmi = PMI.from_sums(row_sums, cds, 0.0)
-    t0 = time.monotonic()
     u, s, v = truncated_svd(spark, rows, pmi, dim, oversample=oversample,
                             power_iters=power_iters, seed=seed, history=history,
                             progress=progress, method="ppmi_wals")

@@ -9,7 +9,7 @@ import pytest
 
 # The test corpora have a few dozen words: the default dimension (100) would exceed them, and
 # `latentspark run` now ends with the factorization. Tests that care set their own.
-os.environ.setdefault("LATENTSPARK__FACTORIZE__DIM", "4")
+os.environ.setdefault("LATENTSPARK__FACTORIZE__DIM", "2")
 
 
 @pytest.fixture(scope="session")

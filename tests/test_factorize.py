@@ -83,7 +83,7 @@ def test_complete_rows_keeps_rows_whole(spark, tmp_path):
 
 def dense_ppmi(x: np.ndarray, cds: float, neg: float) -> np.ndarray:
     s = x.sum(axis=1)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         pmi = np.log(x) - np.log(s)[:, None] - cds * np.log(s)[None, :] + np.log(
             np.sum(s ** cds)) - np.log(neg)
     return np.where(x > 0, np.maximum(pmi, 0), 0.0)
