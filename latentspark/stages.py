@@ -254,10 +254,22 @@ def _parse_bytes(text: str) -> int:
     return int(m.group(1)) * (units[m.group(2)] if m.group(2) else 1)
 
 
+def available_memory() -> int:
+    """Bytes of memory available to new allocations on this machine (Linux's MemAvailable)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import os
+
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
 def check_memory(spark, vocab_size: int, cfg: Config) -> dict[str, int]:
     """Refuse a factorization that cannot fit, before any work, with what to change."""
-    import psutil
-
     plan = memory_plan(vocab_size, cfg)
     conf = spark.sparkContext.getConf()
     jvm = _parse_bytes(conf.get("spark.driver.memory", "1g"))
@@ -270,7 +282,7 @@ def check_memory(spark, vocab_size: int, cfg: Config) -> dict[str, int]:
             f"{plan['driver_jvm'] / gib:.1f} GiB of driver JVM heap to collect a pass, more than "
             f"60% of spark.driver.memory = {jvm / gib:.1f} GiB; raise spark.driver.memory "
             f"(spark-submit --driver-memory) or {hint}")
-    free = psutil.virtual_memory().available
+    free = available_memory()
     if plan["driver_python"] > free:
         raise ConfigError(
             f"factorize: {vocab_size:,} words x {plan['width']} columns needs about "

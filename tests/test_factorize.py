@@ -268,3 +268,14 @@ def test_no_cooccurrence_is_a_clear_error(spark, tmp_path, capsys):
     (corpus / "part-0.txt").write_text("king\nqueen\nking\nqueen\n")   # no line has two words
     assert stage(tmp_path) == 3
     assert "no co-occurrence" in capsys.readouterr().err
+
+
+def test_a_factorization_that_cannot_fit_is_refused_before_any_work(spark):
+    from latentspark.config import Config
+    from latentspark.errors import ConfigError
+    from latentspark.stages import check_memory
+
+    cfg = Config()
+    assert check_memory(spark, 10_000, cfg)["width"] == cfg.factorize.dim + cfg.factorize.oversample
+    with pytest.raises(ConfigError, match="spark.driver.memory.*vocab.max_size"):
+        check_memory(spark, 50_000_000, cfg)
