@@ -69,7 +69,7 @@ W2V_COUNTS = ("cooccur.window=5 cooccur.weighting=uniform cooccur.dynamic_window
 DEFAULT_OURS = {
     "ppmi_wals": f"factorize.method=ppmi_wals factorize.wals_iterations=2 {W2V_COUNTS}",
     "ppmi_svd": f"factorize.method=ppmi_svd {W2V_COUNTS}",
-    "glove": "factorize.method=glove cooccur.window=10 factorize.x_max=10 "
+    "glove": "factorize.method=glove cooccur.window=10 factorize.x_max=10 factorize.l2=1 "
              "factorize.iterations=4",
 }
 #: the settings every latentspark run gets, so that all tools see the same words

@@ -124,7 +124,7 @@ class FactorizeConfig:
                         "(x / x_max) ** alpha); the paper uses 100, small corpora prefer 10",
                         lo=1e-9, hi=1e12)
     alpha: float = _opt(0.75, "glove: exponent of the weighting function", lo=0.0, hi=10.0)
-    l2: float = _opt(0.1, "glove: L2 penalty on the vectors (not the biases); keeps the "
+    l2: float = _opt(1.0, "glove: L2 penalty on the vectors (not the biases); keeps the "
                      "solves of rare words well posed", lo=0.0, hi=1e6)
     tolerance: float = _opt(0.0, "glove, ppmi_wals: stop when an iteration improves the "
                             "objective by less than this fraction; 0 runs every iteration",
