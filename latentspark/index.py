@@ -39,6 +39,8 @@ import pyarrow as pa
 
 from latentspark.artifacts import Published, StageStore
 from latentspark.config import Config, IndexConfig
+from latentspark.cooccurrence import partition_keys
+from latentspark.data import sha256_file
 from latentspark.errors import ArtifactError, InputError
 
 logger = logging.getLogger(__name__)
@@ -130,14 +132,6 @@ def resolve_embeddings(spark, cfg: Config) -> EmbeddingsInput:
 
 # ---------------------------------------------------------------------------------------------
 # building
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:
@@ -236,7 +230,7 @@ def _shard_builder(dest: str, dim: int, shards: int, n_trees: int, seed: int, on
                 rows = []
                 for name, kind, items in files:
                     local = os.path.join(tmp, name)
-                    rows.append((s, name, kind, items, os.path.getsize(local), _sha256(local)))
+                    rows.append((s, name, kind, items, os.path.getsize(local), sha256_file(local)))
                     upload(local, f"{dest}/{name}")
             yield pa.RecordBatch.from_pylist(
                 [dict(zip(("shard", "name", "kind", "items", "size", "sha256"), r, strict=True))
@@ -246,23 +240,6 @@ def _shard_builder(dest: str, dim: int, shards: int, n_trees: int, seed: int, on
                                   ("size", pa.int64()), ("sha256", pa.string())]))
 
     return build
-
-
-def _partition_keys(spark, n: int) -> list[int]:
-    """For each partition ``p < n``, an int key that Spark's hash partitioning sends to ``p``.
-
-    Repartitioning by these keys puts each shard in its own partition, hence its own task
-    (partitioning by the shard number itself may put two shards in one task and none in
-    another).
-    """
-    from pyspark.sql import functions as F
-
-    k = F.col("id").cast("int")
-    rows = (spark.range(0, 64 * n + 64).select(k.alias("k"), F.pmod(F.hash(k), F.lit(n))
-                                               .alias("p"))
-            .groupBy("p").agg(F.min("k").alias("k")).collect())
-    keys = {int(r["p"]): int(r["k"]) for r in rows}
-    return [keys.get(p, p) for p in range(n)]
 
 
 def _file_entry(fs, path: str) -> dict[str, Any]:
@@ -306,7 +283,7 @@ def run_index(spark, cfg: Config, force: bool = False) -> Published:
     logger.info("index: %d words of dimension %d, %d shards, %d trees, seed %d",
                 emb.vocab_size, emb.dim, ic.shards, ic.n_trees, ic.seed)
     with store.staging() as st:
-        keys = _partition_keys(spark, ic.shards)
+        keys = partition_keys(spark, ic.shards)
         df = spark.read.parquet(emb.data_path).select(F.col("id").cast("int").alias("id"),
                                                       "vector")
         shard = F.pmod(F.col("id"), F.lit(ic.shards))
@@ -471,7 +448,7 @@ def _cached_copy(spec: IndexSpec, name: str) -> str:
         os.unlink(local)
         raise _refuse(f"index file {remote} has {size} bytes, the manifest says "
                       f"{entry['size']}: truncated or replaced")
-    digest = _sha256(local)
+    digest = sha256_file(local)
     if digest != entry["sha256"]:
         os.unlink(local)
         raise _refuse(f"index file {remote} is corrupted: SHA-256 {digest[:16]}... does not "
