@@ -5,6 +5,8 @@
     latentspark vocab    --corpus PATH --root RUN_ROOT [--config FILE] [--set KEY=VALUE ...]
     latentspark cooccur  --corpus PATH --root RUN_ROOT ...   (builds the vocabulary if needed)
     latentspark run      --corpus PATH --root RUN_ROOT ...   (every stage, in order)
+    latentspark pipeline --corpus PATH --root RUN_ROOT --analogies FILE [--from STAGE]
+                         (retrain: ... -> index -> evaluation -> model version + LATEST)
     latentspark inspect  --root RUN_ROOT --word king [--word ...]  (strongest contexts)
     latentspark index    --root RUN_ROOT [--embeddings PATH]    (Annoy index shards)
     latentspark evaluate --root RUN_ROOT [--embeddings PATH] --analogies FILE
@@ -20,8 +22,9 @@ Settings come from, in increasing precedence: the defaults, ``--config FILE``, e
 variables ``LATENTSPARK__SECTION__KEY=value`` and ``--set section.key=value``. The shortcut
 options (``--corpus``, ``--root``, ``--where``, ``--master``) are ``--set`` in disguise.
 
-Exit codes: 0 success, 1 unexpected or infrastructure failure, 2 bad configuration,
-3 bad input, 4 failed download, 5 missing or broken artifact.
+Exit codes: 0 success, 1 unexpected failure (a bug), 2 bad configuration, 3 bad input,
+4 failed download, 5 missing or broken artifact, 6 quality gate failed (``pipeline``),
+7 infrastructure failure (Spark, the cluster or a filesystem; retrying may succeed).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from latentspark.config import Config, load_config
-from latentspark.errors import LatentSparkError
+from latentspark.errors import InfrastructureError, LatentSparkError
 from latentspark.export import FORMATS, MAX_PRECISION
 
 logger = logging.getLogger("latentspark")
@@ -89,6 +92,24 @@ def _stage_runner(*stages: str) -> Callable[[argparse.Namespace], int]:
         return 0
 
     return run
+
+
+PIPELINE_STAGES = ("vocab", "cooccur", "embeddings", "index", "eval", "publish")
+
+
+def _pipeline(args: argparse.Namespace) -> int:
+    from latentspark.pipeline import run_pipeline
+    from latentspark.session import get_session
+
+    _eval_overrides(args)
+    if args.model_root:
+        args.overrides.append(f"pipeline.model_root={json.dumps(args.model_root)}")
+    cfg = resolve_config(args)
+    spark = get_session(cfg.spark)
+    pub = run_pipeline(spark, cfg, start=args.start, full=args.full)
+    gate = pub.manifest.get("gate", {})
+    print(f"LATEST: {pub.path} ({gate.get('metric')} {gate.get('score')})")
+    return 0
 
 
 def _show_config(args: argparse.Namespace) -> int:
@@ -265,6 +286,21 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("-k", type=int, default=10, help="contexts per list (default 10)")
     sp.set_defaults(func=_inspect)
     ix_opts = _index_parser()
+    text = ("retrain: vocabulary -> co-occurrences -> embeddings -> index -> evaluation -> "
+            "a new model version, LATEST moved if it passes the quality gate; resumes from "
+            "the last published stage")
+    sp = sub.add_parser("pipeline", parents=[common, ix_opts], help=text, description=text)
+    sp.add_argument("--analogies", action="append", metavar="FILE", help="questions-words.txt"
+                    " style file for the evaluation and gate (evaluate.analogies; repeatable)")
+    sp.add_argument("--similarity", action="append", metavar="FILE", help="word-pair file "
+                    "(evaluate.similarity; repeatable)")
+    sp.add_argument("--from", dest="start", metavar="STAGE", choices=PIPELINE_STAGES,
+                    help="redo this stage and the ones after it: " + ", ".join(PIPELINE_STAGES))
+    sp.add_argument("--full", action="store_true", help="count the whole corpus in one job "
+                    "instead of merging the per-partition counts")
+    sp.add_argument("--model-root", metavar="URI", help="where versions and LATEST live "
+                    "(pipeline.model_root; default <root>/models)")
+    sp.set_defaults(func=_pipeline)
     sp = sub.add_parser("index", parents=[common, ix_opts], help="build and publish the Annoy "
                         "index shards of the embeddings")
     sp.set_defaults(func=_index)
@@ -324,6 +360,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LatentSparkError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Exception as exc:
+        if not is_infrastructure(exc):
+            raise
+        logger.exception("infrastructure failure")
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"error: infrastructure failure ({type(exc).__name__}): {first[:500]}; the "
+              "published outputs are intact, retry the run", file=sys.stderr)
+        return InfrastructureError.exit_code
+
+
+def is_infrastructure(exc: BaseException) -> bool:
+    """Whether a failure came from Spark, the JVM, the network or a filesystem rather than
+    from latentspark's own code (a Python exception raised inside a task is a bug)."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if "PythonException" in names:
+        return False
+    return bool(names & {"Py4JError", "Py4JJavaError", "Py4JNetworkError", "OSError",
+                         "ConnectionError", "TimeoutError", "PySparkRuntimeError",
+                         "SparkConnectException", "StreamingQueryException",
+                         "SparkRuntimeException", "SparkUpgradeException"})
 
 
 def job_main(command: str, argv: Sequence[str] | None = None) -> int:

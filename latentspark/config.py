@@ -61,6 +61,8 @@ class CorpusConfig:
     where: str = _opt("", "Spark SQL filter over partition columns, e.g. date >= '2026-11-01'")
     bad_records: str = _opt("fail", "what to do with undecodable or malformed records",
                             choices=("fail", "skip"))
+    max_line_bytes: int = _opt(4 * 2**20, "a longer line (or record) is bad input: most likely "
+                               "a file without newlines", lo=1024, hi=2**31 - 1)
 
 
 @dataclass
@@ -145,6 +147,8 @@ class FactorizeConfig:
                            lo=0, hi=10_000)
     power_iters: int = _opt(3, "ppmi_svd, ppmi_wals: power iterations of the range finder "
                             "(each is two passes over the matrix)", lo=0, hi=100)
+    warm_start: bool = _opt(False, "pipeline, glove and ppmi_wals: start from the LATEST "
+                            "model's vectors for the words it shares (no SVD start)")
 
 
 @dataclass
@@ -216,6 +220,41 @@ class EvaluateConfig:
 
 
 @dataclass
+class PipelineConfig:
+    """Scheduled retraining: incremental counts, model versions, bad partitions."""
+
+    model_root: str = _opt("", "where model versions and the LATEST pointer live; empty "
+                           "means <run.root>/models")
+    incremental: bool = _opt(True, "keep counts per input partition (key=value/ folder) and "
+                             "count only new or changed ones")
+    vocabulary: str = _opt("frozen", "frozen: the vocabulary of the first run is kept, so "
+                           "counts stay incremental; rebuild: rebuilt from all partitions each "
+                           "run, and every partition is recounted when it changes",
+                           choices=("frozen", "rebuild"))
+    bad_files: str = _opt("fail", "a new partition's file that is empty, unreadable, binary, "
+                          "not UTF-8 or has an over-long line: fail the run, or skip the file",
+                          choices=("fail", "skip"))
+    keep_models: int = _opt(5, "model versions kept (LATEST's is never removed)", lo=1,
+                            hi=10_000)
+    drift: bool = _opt(True, "write a drift report against the LATEST model")
+    drift_sample: int = _opt(10_000, "words whose top-10 neighbour overlap the drift report "
+                             "measures (0: all shared words)", lo=0, hi=10**9)
+
+
+@dataclass
+class GateConfig:
+    """The quality gate a new model version passes before LATEST moves to it."""
+
+    enabled: bool = _opt(True, "judge new versions; false lets every version through")
+    metric: str = _opt("analogies", "analogies: 3CosAdd accuracy over all answerable "
+                       "questions; similarity: mean Spearman over the word-pair files",
+                       choices=("analogies", "similarity"))
+    min_score: float = _opt(0.0, "refuse a model scoring below this", lo=-1.0, hi=1.0)
+    max_drop: float = _opt(0.05, "refuse a model scoring this much below the LATEST one "
+                           "(absolute)", lo=0.0, hi=2.0)
+
+
+@dataclass
 class Config:
     """The whole configuration of a latentspark run."""
 
@@ -228,6 +267,8 @@ class Config:
     run: RunConfig = field(default_factory=RunConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    gate: GateConfig = field(default_factory=GateConfig)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """Return the configuration as plain nested dictionaries (for manifests)."""

@@ -25,6 +25,7 @@ non-zeros lives in one block.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -35,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 #: the published co-occurrence schema, as Spark DDL (``block`` is the folder partition column)
 COOCCUR_DDL = "row INT, col INT, weight FLOAT"
+#: per-partition counts kept for incremental merging: weights times weight_scale, exact
+EXACT_DDL = "row INT, col INT, weight DOUBLE"
 PARTIAL_ROWS_DDL = "row INT, cols ARRAY<INT>, weights ARRAY<DOUBLE>"
 #: most entries in one partial-row record: bounds the size of the merging side's Arrow batches
 PAYLOAD_CAP = 2048
@@ -72,6 +75,31 @@ def distance_weights(window: int, weighting: str, dynamic: bool) -> np.ndarray:
         w = w * (window - d + 1) / window
     w[0] = 0.0
     return w
+
+
+#: largest common denominator for which counts are summed as exact integers (see weight_scale)
+EXACT_SCALE_MAX = 1 << 24
+
+
+def weight_scale(window: int, weighting: str, dynamic: bool) -> int:
+    """The smallest integer ``L`` that makes every ``L * w(d)`` a whole number, or 1.
+
+    Tasks add ``L * w(d)`` instead of ``w(d)``: the float64 sums are then sums of integers,
+    exact below 2**53 and so independent of the order in which tasks, retries and
+    incremental merges add them. The published weight is ``float32(sum / L)``, identical
+    whether a corpus is counted in one job, on 1 or 100 executors, or partition by partition.
+    When ``L`` would exceed ``EXACT_SCALE_MAX`` (harmonic windows beyond 16), 1 is returned
+    and sums are ordinary floating point.
+
+    Examples
+    --------
+    >>> weight_scale(10, "harmonic", False), weight_scale(5, "uniform", True)
+    (2520, 5)
+    """
+    scale = math.lcm(*range(1, window + 1)) if weighting == "harmonic" else 1
+    if dynamic:
+        scale *= window
+    return scale if scale <= EXACT_SCALE_MAX else 1
 
 
 def splitmix64(x: np.ndarray) -> np.ndarray:
@@ -366,9 +394,13 @@ def make_batch_counter(words, keep_prob: np.ndarray | None, cfg: CooccurConfig):
         ``f(batches: Iterator[pyarrow.RecordBatch]) -> Iterator[pyarrow.RecordBatch]``;
         input batches have ``tokens: list<string>`` (and ``line_hash: int64`` when
         subsampling); output batches hold partial rows, ``row, cols, weights`` (see
-        :func:`row_payloads`), covering both ``(a, b)`` and ``(b, a)``.
+        :func:`row_payloads`), covering both ``(a, b)`` and ``(b, a)``, with weights
+        multiplied by :func:`weight_scale`.
     """
+    scale = weight_scale(cfg.window, cfg.weighting, cfg.dynamic_window)
     weights = distance_weights(cfg.window, cfg.weighting, cfg.dynamic_window)
+    if scale > 1:  # whole numbers: sums are exact and independent of their order
+        weights = np.rint(weights * scale)
     seed, dense_words, buffer_pairs = cfg.seed, cfg.dense_words, cfg.buffer_pairs
 
     def count_batches(batches):
@@ -405,20 +437,29 @@ def make_batch_counter(words, keep_prob: np.ndarray | None, cfg: CooccurConfig):
     return count_batches
 
 
-def make_row_merger(vocab_size: int):
+def make_row_merger(vocab_size: int, scale: float = 1.0, entries: bool = False,
+                    exact: bool = False):
     """Build the ``mapInArrow`` function that sums one block's partial rows.
 
     Parameters
     ----------
     vocab_size : int
         Number of ids.
+    scale : float
+        The counters' :func:`weight_scale`; sums are divided by it on output.
+    entries : bool
+        Input records are single entries ``row, col, weight`` (already summed counts, as
+        kept per partition) instead of partial rows ``row, cols, weights``.
+    exact : bool
+        Output the scaled sums as ``weight: float64`` (exact integers) without dividing, the
+        form in which per-partition counts are kept for later merging.
 
     Returns
     -------
     callable
-        ``f(batches) -> batches``: input ``row, cols, weights`` records sorted by row (all
-        of one block), output ``row: int32, col: int32, weight: float32`` sorted by
-        ``(row, col)``, one entry per non-zero.
+        ``f(batches) -> batches``: input records sorted by row (all of one block), output
+        ``row: int32, col: int32, weight: float32`` sorted by ``(row, col)``, one entry per
+        non-zero.
     """
 
     def merge_batches(batches):
@@ -428,16 +469,22 @@ def make_row_merger(vocab_size: int):
         merger = RowMerger(vocab_size)
 
         def to_batch(rows, cols, vals):
+            vals = vals if exact else (vals / scale if scale != 1 else vals).astype(np.float32)
             return pa.RecordBatch.from_arrays(
                 [pa.array(rows.astype(np.int32)), pa.array(cols.astype(np.int32)),
-                 pa.array(vals.astype(np.float32))], names=["row", "col", "weight"])
+                 pa.array(vals)], names=["row", "col", "weight"])
 
         for batch in batches:
-            cols = batch.column("cols")
-            parts = merger.add(batch.column("row").to_numpy(),
-                               pc.list_value_length(cols).to_numpy(),
-                               pc.list_flatten(cols).to_numpy(),
-                               pc.list_flatten(batch.column("weights")).to_numpy())
+            rows = batch.column("row").to_numpy()
+            if entries:
+                parts = merger.add(rows, np.ones(rows.size, dtype=np.int64),
+                                   batch.column("col").to_numpy(),
+                                   batch.column("weight").to_numpy().astype(np.float64))
+            else:
+                cols = batch.column("cols")
+                parts = merger.add(rows, pc.list_value_length(cols).to_numpy(),
+                                   pc.list_flatten(cols).to_numpy(),
+                                   pc.list_flatten(batch.column("weights")).to_numpy())
             yield from (to_batch(*part) for part in parts)
         yield from (to_batch(*part) for part in merger.finish())
 
@@ -463,7 +510,18 @@ def partition_keys(spark, n: int) -> list[int]:
     return [keys[p] for p in range(n)]
 
 
-def count_cooccurrences(spark, tokens_df, words, counts: np.ndarray, cfg: CooccurConfig):
+def _by_block(spark, df, blocks: int):
+    """``df`` (with a ``row`` column) shuffled so that partition ``k`` holds the rows
+    ``r % blocks == k``, sorted by row."""
+    from pyspark.sql import functions as F
+
+    keys = F.array(*map(F.lit, partition_keys(spark, blocks)))
+    pkey = F.element_at(keys, F.pmod(F.col("row"), F.lit(blocks)).cast("int") + 1)
+    return df.repartition(blocks, pkey).sortWithinPartitions("row")
+
+
+def count_cooccurrences(spark, tokens_df, words, counts: np.ndarray, cfg: CooccurConfig,
+                        exact: bool = False):
     """Co-occurrence counts of a tokenised corpus, one row block per partition.
 
     Parameters
@@ -476,6 +534,9 @@ def count_cooccurrences(spark, tokens_df, words, counts: np.ndarray, cfg: Cooccu
     counts : numpy.ndarray
         Their counts (for subsampling).
     cfg : CooccurConfig
+    exact : bool
+        Give ``weight: double`` sums multiplied by :func:`weight_scale` (whole numbers), the
+        form :func:`merge_counts` adds up exactly, instead of the published ``float``.
 
     Returns
     -------
@@ -495,9 +556,31 @@ def count_cooccurrences(spark, tokens_df, words, counts: np.ndarray, cfg: Cooccu
         cols.append(F.xxhash64("tokens").alias("line_hash"))
     lines = tokens_df.where(F.size("tokens") >= 2).select(*cols)
     partial = lines.mapInArrow(make_batch_counter(words_bc, keep_bc, cfg), PARTIAL_ROWS_DDL)
-    keys = F.array(*map(F.lit, partition_keys(spark, cfg.blocks)))
-    pkey = F.element_at(keys, F.pmod(F.col("row"), F.lit(cfg.blocks)).cast("int") + 1)
+    scale = weight_scale(cfg.window, cfg.weighting, cfg.dynamic_window)
     # one shuffle of partial rows: block k to partition k, in row order, where numpy sums
     # them; Spark never handles single entries until it writes them
-    return (partial.repartition(cfg.blocks, pkey).sortWithinPartitions("row")
-            .mapInArrow(make_row_merger(n_words), COOCCUR_DDL))
+    return _by_block(spark, partial, cfg.blocks).mapInArrow(
+        make_row_merger(n_words, scale, exact=exact), EXACT_DDL if exact else COOCCUR_DDL)
+
+
+def merge_counts(spark, parts, vocab_size: int, cfg: CooccurConfig):
+    """Add up counts kept per input partition into the published form.
+
+    Parameters
+    ----------
+    spark : pyspark.sql.SparkSession
+    parts : pyspark.sql.DataFrame
+        The union of per-partition counts from :func:`count_cooccurrences` with
+        ``exact=True`` (``row, col, weight`` with whole-number weights).
+    vocab_size : int
+    cfg : CooccurConfig
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        As :func:`count_cooccurrences`: ``row, col, weight: float`` by blocks, equal bit for
+        bit to counting all the partitions in one job (the sums are of whole numbers).
+    """
+    scale = weight_scale(cfg.window, cfg.weighting, cfg.dynamic_window)
+    return _by_block(spark, parts.select("row", "col", "weight"), cfg.blocks).mapInArrow(
+        make_row_merger(vocab_size, scale, entries=True), COOCCUR_DDL)

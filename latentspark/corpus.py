@@ -37,6 +37,8 @@ class CorpusInput:
     n_files: int
     n_bytes: int
     fingerprint: str
+    #: the files read (after any ``where`` filter on partition folders)
+    files: tuple[FileInfo, ...] = ()
 
 
 def _strip_compression(name: str) -> str:
@@ -124,6 +126,7 @@ def resolve_input(spark, cfg: CorpusConfig) -> CorpusInput:
     return CorpusInput(
         path=cfg.path, base_path=base, format=fmt, n_files=len(files),
         n_bytes=sum(f.size for f in files), fingerprint=digest.hexdigest(),
+        files=tuple(files),
     )
 
 
@@ -164,12 +167,29 @@ def _files_passing_where(spark, files: list[FileInfo], base: str, fmt: str,
     return [f for i, f in enumerate(files) if i in keep]
 
 
-def read_corpus(spark, cfg: CorpusConfig, source: CorpusInput | None = None):
+def line_problems(col, max_bytes: int):
+    """A Spark column naming what is wrong with a raw line, or null when nothing is.
+
+    Bad lines: bytes that are not UTF-8 (binary data, Latin-1 or UTF-16 text), NUL bytes
+    (binary data, or UTF-16 text that happens to be valid UTF-8), and lines longer than
+    ``max_bytes`` (a file without newlines).
+    """
+    from pyspark.sql import functions as F
+
+    return (F.when(~F.is_valid_utf8(col), F.lit("bytes that are not UTF-8"))
+            .when(F.instr(col, "\u0000") > 0, F.lit("NUL bytes (binary data or UTF-16?)"))
+            .when(F.octet_length(col) > max_bytes,
+                  F.concat(F.lit("a line of "), F.octet_length(col).cast("string"),
+                           F.lit(f" bytes, longer than corpus.max_line_bytes = {max_bytes} "
+                                 "(no newlines?)"))))
+
+
+def read_corpus(spark, cfg: CorpusConfig, source: CorpusInput | None = None,
+                paths: list[str] | None = None):
     """Read the corpus as a DataFrame with a ``text`` column plus its partition columns.
 
-    Lines with bytes that are not UTF-8 and malformed JSON
-    records make the job fail with the file named, or are dropped when
-    ``corpus.bad_records = "skip"``.
+    Bad lines (see :func:`line_problems`) and malformed JSON records make the job fail with
+    the file named, or are dropped when ``corpus.bad_records = "skip"``.
 
     Parameters
     ----------
@@ -177,6 +197,8 @@ def read_corpus(spark, cfg: CorpusConfig, source: CorpusInput | None = None):
     cfg : CorpusConfig
     source : CorpusInput, optional
         The result of :func:`resolve_input`, if already computed.
+    paths : list of str, optional
+        Read only these files (of ``source``), e.g. one partition's.
 
     Returns
     -------
@@ -196,23 +218,26 @@ def read_corpus(spark, cfg: CorpusConfig, source: CorpusInput | None = None):
     skip = cfg.bad_records == "skip"
     spark.conf.set("spark.sql.files.ignoreCorruptFiles", str(skip).lower())
     reader = spark.read.option("basePath", source.base_path)
+    where = paths if paths is not None else cfg.path
     if source.format == "text":
-        df = reader.text(cfg.path).withColumnRenamed("value", "text")
+        df = reader.text(where).withColumnRenamed("value", "text")
         # Spark keeps a line's raw bytes, so invalid UTF-8 is still visible here
-        bad = ~F.is_valid_utf8("text")
-        what = "bytes that are not UTF-8"
+        problem = line_problems(F.col("text"), cfg.max_line_bytes)
+        bad = problem.isNotNull()
+        what = problem
     elif source.format == "json":
         schema = T.StructType([
             T.StructField(cfg.text_field, T.StringType()),
             T.StructField("_corrupt_record", T.StringType()),
         ])
         df = (reader.schema(schema).option("mode", "PERMISSIVE")
-              .option("columnNameOfCorruptRecord", "_corrupt_record").json(cfg.path))
+              .option("columnNameOfCorruptRecord", "_corrupt_record").json(where))
         df = df.withColumnRenamed(cfg.text_field, "text") if cfg.text_field != "text" else df
-        bad = F.col("_corrupt_record").isNotNull() | ~F.is_valid_utf8("text")
-        what = "a malformed JSON record or bytes that are not UTF-8"
+        problem = line_problems(F.col("text"), cfg.max_line_bytes)
+        bad = F.col("_corrupt_record").isNotNull() | problem.isNotNull()
+        what = F.coalesce(problem, F.lit("a malformed JSON record"))
     else:
-        df = reader.parquet(cfg.path)
+        df = reader.parquet(*([where] if isinstance(where, str) else where))
         if cfg.text_field not in df.columns:
             raise InputError(f"Parquet corpus {cfg.path} has no column {cfg.text_field!r} "
                              f"(columns: {', '.join(df.columns)}); set corpus.text_field")
@@ -220,8 +245,8 @@ def read_corpus(spark, cfg: CorpusConfig, source: CorpusInput | None = None):
             raise InputError(f"Parquet corpus {cfg.path}: column {cfg.text_field!r} is "
                              f"{dict(df.dtypes)[cfg.text_field]}, expected string")
         df = df.withColumnRenamed(cfg.text_field, "text") if cfg.text_field != "text" else df
-        bad = F.lit(False)
-        what = ""
+        bad = F.octet_length("text") > cfg.max_line_bytes
+        what = F.lit(f"a record longer than corpus.max_line_bytes = {cfg.max_line_bytes}")
     if cfg.where:
         df = _apply_where(df, cfg.where)
     if skip:
@@ -229,7 +254,7 @@ def read_corpus(spark, cfg: CorpusConfig, source: CorpusInput | None = None):
     else:
         # fail inside the scan, naming the file, instead of counting garbage as words
         message = F.concat(
-            F.lit(f"BAD_INPUT: {what} in "), F.input_file_name(), F.lit(": "),
+            F.lit("BAD_INPUT: "), what, F.lit(" in "), F.input_file_name(), F.lit(": "),
             F.substring(F.coalesce(F.col("_corrupt_record") if source.format == "json"
                                    else F.lit(None), F.col("text")), 1, 80),
         )

@@ -33,3 +33,15 @@ class ArtifactError(LatentSparkError):
     """A published artifact is missing, incomplete or does not match its manifest."""
 
     exit_code = 5
+
+
+class GateError(LatentSparkError):
+    """A new model version failed the quality gate; LATEST still points at the previous one."""
+
+    exit_code = 6
+
+
+class InfrastructureError(LatentSparkError):
+    """Spark, the cluster or a filesystem failed; the run can be retried as it is."""
+
+    exit_code = 7

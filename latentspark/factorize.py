@@ -374,12 +374,16 @@ def _glove_kernel(ids, lengths, cols, x, data):
 
 def glove(spark, rows, vocab_size: int, dim: int, *, iterations: int, x_max: float,
           alpha: float, l2: float, seed: int, tolerance: float = 0.0,
-          progress: Callable[[dict], None] | None = None) -> Factors:
+          progress: Callable[[dict], None] | None = None,
+          init: np.ndarray | None = None) -> Factors:
     """GloVe by alternating weighted least squares.
 
     Minimises ``sum_ij f(X_ij) (w_i . c_j + b_i + b~_j - log X_ij)^2 + l2 (|W|^2 + |C|^2)``
     over the stored non-zeros. Each half-iteration solves every word's ``(w_i, b_i)`` exactly
     with the context side fixed (then the reverse), so the objective never increases.
+
+    ``init`` (``vocab_size x dim``, warm start) replaces the context vectors of the rows it
+    does not leave all zero; the first half-iteration then solves the words against them.
 
     Returns
     -------
@@ -391,6 +395,10 @@ def glove(spark, rows, vocab_size: int, dim: int, *, iterations: int, x_max: flo
     # GloVe's own initialisation: uniform in [-0.5, 0.5] / dim, biases too
     words = (rng.random((vocab_size, dim + 1)) - 0.5) / dim
     contexts = (rng.random((vocab_size, dim + 1)) - 0.5) / dim
+    if init is not None:
+        known = np.any(init != 0, axis=1)
+        contexts[known, :dim] = init[known]
+        contexts[known, dim] = 0.0
     history: list[dict] = []
     shared = {"x_max": x_max, "alpha": alpha, "l2": l2}
     previous = math.inf
@@ -596,7 +604,8 @@ def _wals_kernel(ids, lengths, cols, x, data):
 def ppmi_wals(spark, rows, row_sums: np.ndarray, dim: int, *, cds: float, neg: float,
               iterations: int, l2: float, eig: float, add_contexts: bool, oversample: int,
               power_iters: int, seed: int, tolerance: float = 0.0,
-              progress: Callable[[dict], None] | None = None) -> Factors:
+              progress: Callable[[dict], None] | None = None,
+              init: np.ndarray | None = None) -> Factors:
     """Weighted least-squares factorization of positive PMI over *all* word pairs.
 
     Minimises ``sum_ij (X_ij + k r_i P(j)) (w_i . c_j - PPMI_ij)^2 + l2 sum_i r_i
@@ -609,13 +618,21 @@ def ppmi_wals(spark, rows, row_sums: np.ndarray, dim: int, *, cds: float, neg: f
 
     The published vectors are those of the rank-``dim`` product ``W C^T`` written as
     ``U S V^T``, so ``eig`` and ``add_contexts`` mean what they mean for ``ppmi_svd``.
+
+    ``init`` (``vocab_size x dim``, warm start, e.g. the previous model's vectors with zero
+    rows for new words) replaces the SVD start as the first context factor: the first
+    half-iteration solves every word exactly against it, new words included.
     """
     history: list[dict] = []
     pmi = PMI.from_sums(row_sums, cds, 0.0)
-    u, s, v = truncated_svd(spark, rows, pmi, dim, oversample=oversample,
-                            power_iters=power_iters, seed=seed, history=history,
-                            progress=progress, method="ppmi_wals")
-    words, contexts = u * np.sqrt(s), v * np.sqrt(s)
+    if init is None:
+        u, s, v = truncated_svd(spark, rows, pmi, dim, oversample=oversample,
+                                power_iters=power_iters, seed=seed, history=history,
+                                progress=progress, method="ppmi_wals")
+        words, contexts = u * np.sqrt(s), v * np.sqrt(s)
+    else:
+        iterations = max(iterations, 1)
+        contexts = np.asarray(init, dtype=np.float64)
     active = row_sums > 0
     p_ctx = np.where(active, row_sums, 0.0) ** cds
     p_ctx /= p_ctx.sum()

@@ -33,6 +33,7 @@ class HadoopFS:
 
     def __init__(self, spark) -> None:
         self._jvm = spark.sparkContext._jvm
+        self._gateway = spark.sparkContext._gateway
         self._conf = spark.sparkContext._jsc.hadoopConfiguration()
 
     def _path(self, path: str):
@@ -127,6 +128,30 @@ class HadoopFS:
     def get(self, path: str, local: str) -> None:
         """Copy ``path`` to a local file, streaming inside the JVM."""
         self._fs(path).copyToLocalFile(False, self._path(path), self._local(local), True)
+
+    def copy(self, src: str, dst: str) -> None:
+        """Copy a file or a directory tree to ``dst`` (on any pair of Hadoop filesystems)."""
+        util = self._jvm.org.apache.hadoop.fs.FileUtil
+        if not util.copy(self._fs(src), self._path(src), self._fs(dst), self._path(dst),
+                         False, True, self._conf):
+            raise OSError(f"could not copy {src} to {dst}")
+
+    def replace_atomic(self, path: str, data: bytes, tmp_suffix: str) -> None:
+        """Write ``data`` to a temporary sibling, then rename it over ``path``.
+
+        Unlike :meth:`write_atomic` the target may exist: the rename with ``OVERWRITE`` is
+        one atomic step on HDFS and POSIX filesystems, so a reader sees the old or the new
+        content, never neither.
+        """
+        tmp = f"{path}.{tmp_suffix}.tmp"
+        self.write_bytes(tmp, data)
+        jvm = self._jvm
+        ctx = jvm.org.apache.hadoop.fs.FileContext.getFileContext(self._path(path).toUri(),
+                                                                  self._conf)
+        rename = getattr(jvm.org.apache.hadoop.fs, "Options$Rename")
+        opts = self._gateway.new_array(rename, 1)
+        opts[0] = rename.OVERWRITE
+        ctx.rename(self._path(tmp), self._path(path), opts)
 
     def write_atomic(self, path: str, data: bytes, tmp_suffix: str) -> None:
         """Write ``data`` to a temporary sibling, then rename it onto ``path``.

@@ -100,7 +100,12 @@ def resolve_embeddings(spark, cfg: Config) -> EmbeddingsInput:
         path, version, manifest = pub.path, pub.version, pub.manifest
     elif not fs.exists(path):
         raise InputError(f"index.embeddings = {path!r}: no such file or folder")
-    elif fs.exists(f"{path}/manifest.json"):
+    else:
+        from latentspark.models import resolve
+
+        # a model root reads as its LATEST version, a model version as its embeddings
+        path = resolve(fs, path) or path
+    if fs.exists(f"{path}/manifest.json") and not manifest:
         import json
 
         manifest = json.loads(fs.read_bytes(f"{path}/manifest.json"))

@@ -8,6 +8,8 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import numpy as np
+
 from latentspark.artifacts import Published, StageStore
 from latentspark.config import Config
 from latentspark.corpus import CorpusInput, read_corpus, resolve_input, tokenize
@@ -291,10 +293,32 @@ def check_memory(spark, vocab_size: int, cfg: Config) -> dict[str, int]:
     return plan
 
 
-def run_factorize(spark, cfg: Config, force: bool = False) -> Published:
+def warm_start_vectors(spark, words, path: str, dim: int) -> tuple[np.ndarray, int]:
+    """The vectors of a previous embeddings version, in the current vocabulary's id order.
+
+    Rows of words the previous version lacks are zero. Returns the matrix and the number of
+    shared words.
+    """
+    import pyarrow.compute as pc
+
+    from latentspark import embeddings
+
+    old_words, _, old_vectors = embeddings.read(spark, path)
+    if old_vectors.shape[1] != dim:
+        raise ConfigError(f"factorize.warm_start: {path} has dimension {old_vectors.shape[1]}, "
+                          f"this run factorizes to {dim}; turn warm_start off for this run")
+    where = pc.fill_null(pc.index_in(words, value_set=old_words), -1).to_numpy()
+    init = np.zeros((len(words), dim))
+    rows = np.flatnonzero(where >= 0)
+    init[rows] = old_vectors[where[rows]]
+    return init, int(rows.size)
+
+
+def run_factorize(spark, cfg: Config, force: bool = False, cooc: Published | None = None,
+                  warm_from: str | None = None) -> Published:
     """Factorize the published co-occurrences into embeddings and publish them.
 
-    Runs (or reuses) the vocabulary and co-occurrence stages first.
+    Runs (or reuses) the vocabulary and co-occurrence stages first, unless ``cooc`` is given.
 
     Returns
     -------
@@ -307,16 +331,27 @@ def run_factorize(spark, cfg: Config, force: bool = False) -> Published:
         A dimension larger than the vocabulary, or a size that cannot fit in memory.
     InputError
         No co-occurrences to factorize.
+
+    Other Parameters
+    ----------------
+    cooc : Published, optional
+        The co-occurrences to factorize (the pipeline's incremental counts).
+    warm_from : str, optional
+        Embeddings whose vectors start ``glove`` and ``ppmi_wals`` (``factorize.warm_start``).
     """
-    import numpy as np
     from pyspark.sql import functions as F
 
     from latentspark import embeddings
     from latentspark import factorize as fz
 
-    cooc = run_cooccur(spark, cfg, force=False)
+    cooc = cooc or run_cooccur(spark, cfg, force=False)
     vocab = StageStore(spark, cfg.run.root, VOCAB).load(cooc.manifest["input"]["vocab_version"])
     fingerprint = f"{cooc.manifest['input_fingerprint']}:{cooc.version}"
+    if warm_from and cfg.factorize.method == "ppmi_svd":
+        logger.warning("factorize: ppmi_svd is not iterative; warm start ignored")
+        warm_from = None
+    if warm_from:
+        fingerprint += f":warm={warm_from}"
     config_hash = cfg.section_hash("corpus", "tokenize", "vocab", "cooccur", "factorize")
     store = StageStore(spark, cfg.run.root, EMBEDDINGS, cfg.run.keep_versions)
     cur = store.current()
@@ -330,6 +365,11 @@ def run_factorize(spark, cfg: Config, force: bool = False) -> Published:
         raise ConfigError(f"factorize.dim = {f.dim} is larger than the vocabulary ({n} words); "
                           "lower factorize.dim or vocab.min_count")
     plan = check_memory(spark, n, cfg)
+    init = None
+    if warm_from:
+        init, shared = warm_start_vectors(spark, words, warm_from, f.dim)
+        logger.info("factorize: warm start from %s (%d of %d words shared)", warm_from,
+                    shared, n)
     logger.info("factorize: %s, dimension %d, %d words; driver needs ~%.2f GiB (Python) and "
                 "~%.2f GiB (JVM), each Python worker ~%.2f GiB", f.method, f.dim, n,
                 plan["driver_python"] / 2**30, plan["driver_jvm"] / 2**30,
@@ -343,7 +383,7 @@ def run_factorize(spark, cfg: Config, force: bool = False) -> Published:
                 if f.method == "glove":
                     result = fz.glove(spark, rows, n, f.dim, iterations=f.iterations,
                                       x_max=f.x_max, alpha=f.alpha, l2=f.l2, seed=f.seed,
-                                      tolerance=f.tolerance)
+                                      tolerance=f.tolerance, init=init)
                     vectors = result.vectors if f.add_contexts else result.extra["W"]
                 else:
                     sums = spark.read.parquet(data).groupBy("row").agg(
@@ -355,7 +395,7 @@ def run_factorize(spark, cfg: Config, force: bool = False) -> Published:
                                           neg=f.negatives, iterations=f.wals_iterations,
                                           l2=f.ridge, eig=f.eig, add_contexts=f.add_contexts,
                                           oversample=f.oversample, power_iters=f.power_iters,
-                                          seed=f.seed, tolerance=f.tolerance)
+                                          seed=f.seed, tolerance=f.tolerance, init=init)
                     vectors = result.vectors
                 elif f.method == "ppmi_svd":
                     result = fz.ppmi_svd(spark, rows, row_sums, f.dim, cds=f.cds,
@@ -377,6 +417,7 @@ def run_factorize(spark, cfg: Config, force: bool = False) -> Published:
                       "corpus": cooc.manifest["input"]},
             "method": f.method,
             "parameters": dict(vars(f)),
+            "warm_start": warm_from,
             "dim": f.dim,
             "vocab_size": n,
             "rows": n,

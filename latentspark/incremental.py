@@ -1,0 +1,390 @@
+"""Incremental counting: word and co-occurrence counts kept per input partition.
+
+A retraining job over a corpus that grows by one ``date=`` folder a day should count that
+folder and nothing else. Each *part* (each folder that holds corpus files; with Hive-style
+layouts, each partition) keeps its own published counts under the run root::
+
+    <root>/parts/words/<part>/<version>/      word counts of the part's files
+    <root>/parts/cooccur/<part>/<version>/    its co-occurrence counts, as exact sums
+
+Each is fingerprinted by the part's files (names, sizes, modification times), so a part
+whose files changed is counted again and a part that disappeared is dropped. The published
+``cooccur`` stage is the merge of every part's counts. Co-occurrence sums are whole
+multiples of ``1 / weight_scale`` kept exactly (see
+:func:`latentspark.cooccurrence.weight_scale`), so the merge equals, bit for bit, counting the
+whole corpus in one job.
+
+Vocabulary policy (``pipeline.vocabulary``):
+
+* ``frozen``: the vocabulary is built at the first run and kept (until ``--from vocab``).
+  Words that appear later are out of vocabulary; counts stay incremental.
+* ``rebuild``: the vocabulary is rebuilt every run from the parts' word counts (which are
+  incremental). Ids and subsampling depend on it, so when it changes every part's
+  co-occurrences are counted again.
+
+Before a new part is counted its files are checked (:func:`check_files`): empty, unreadable,
+binary, not UTF-8, or with a line longer than ``corpus.max_line_bytes``. Bad files fail the
+run with every one named (``pipeline.bad_files = "fail"``), or are left out and listed in the
+manifests (``"skip"``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+from latentspark.artifacts import Published, StageStore
+from latentspark.config import Config
+from latentspark.corpus import CorpusInput, line_problems, read_corpus, resolve_input, tokenize
+from latentspark.errors import InputError
+from latentspark.fs import FileInfo, HadoopFS
+
+logger = logging.getLogger(__name__)
+
+PARTS = "parts"
+
+
+@dataclass
+class Part:
+    """One folder of corpus files, counted on its own."""
+
+    key: str
+    files: list[FileInfo]
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def slug(self) -> str:
+        """A folder name for the part's counts (``date=2026-11-01+lang=en``)."""
+        return self.key.replace("/", "+") if self.key else "root"
+
+    @property
+    def good_files(self) -> list[str]:
+        """The files that are counted (all but the skipped ones)."""
+        return [f.path for f in self.files if f.path not in self.skipped]
+
+    def fingerprint(self, source: CorpusInput) -> str:
+        """SHA-256 of the part's files and of how they are read."""
+        digest = hashlib.sha256()
+        for f in self.files:
+            digest.update(f"{f.path}\t{f.size}\t{f.mtime}\n".encode())
+        digest.update(source.format.encode())
+        return digest.hexdigest()
+
+
+def split_parts(source: CorpusInput) -> list[Part]:
+    """Group the corpus files by the folder that holds them, relative to the corpus root."""
+    base = source.base_path.rstrip("/")
+    parts: dict[str, list[FileInfo]] = {}
+    for f in source.files:
+        rel = f.path[len(base):].strip("/") if f.path.startswith(base) else f.path
+        parts.setdefault(rel.rsplit("/", 1)[0] if "/" in rel else "", []).append(f)
+    return [Part(key, files) for key, files in sorted(parts.items())]
+
+
+def _normal(fs: HadoopFS, path: str) -> str:
+    return unquote(fs.qualify(path))
+
+
+def check_files(spark, cfg: Config, source: CorpusInput, part: Part) -> dict[str, str]:
+    """Find the part's bad files, each with the reason, in one Spark job over its lines.
+
+    Returns
+    -------
+    dict
+        File path to what is wrong with it; empty when every file is good.
+    """
+    from pyspark.sql import functions as F
+
+    fs = HadoopFS(spark)
+    bad: dict[str, str] = {f.path: "empty file (0 bytes)" for f in part.files if f.size == 0}
+    paths = [f.path for f in part.files if f.size > 0]
+    if not paths:
+        return bad
+    previous = spark.conf.get("spark.sql.files.ignoreCorruptFiles", "false")
+    # a corrupt file must not stop the check: it is found missing from the result instead
+    spark.conf.set("spark.sql.files.ignoreCorruptFiles", "true")
+    try:
+        reader = spark.read.option("basePath", source.base_path)
+        if source.format == "parquet":
+            lines = reader.parquet(*paths).select(F.lit(None).cast("string").alias("problem"))
+        else:  # JSON lines are lines too: the same byte-level checks apply
+            lines = reader.text(paths).select(
+                line_problems(F.col("value"), cfg.corpus.max_line_bytes).alias("problem"))
+        stats = (lines.select(F.input_file_name().alias("file"), "problem")
+                 .groupBy("file")
+                 .agg(F.count(F.lit(1)).alias("lines"),
+                      F.count("problem").alias("bad"),
+                      F.first("problem", ignorenulls=True).alias("problem"))
+                 .collect())  # one row per file of one part
+    finally:
+        spark.conf.set("spark.sql.files.ignoreCorruptFiles", previous)
+    seen = {}
+    for row in stats:
+        seen[_normal(fs, row["file"])] = row
+    for path in paths:
+        row = seen.get(_normal(fs, path))
+        if row is None:
+            bad[path] = "unreadable (corrupt or truncated compressed data?) or no lines"
+        elif row["bad"]:
+            bad[path] = f"{row['bad']} of {row['lines']} lines bad, the first with {row['problem']}"
+    return bad
+
+
+def _part_stores(spark, cfg: Config, kind: str, part: Part) -> StageStore:
+    return StageStore(spark, f"{cfg.run.root.rstrip('/')}/{PARTS}/{kind}", part.slug,
+                      keep_versions=1)
+
+
+def _stale_parts(spark, cfg: Config, kind: str, live: set[str]) -> list[str]:
+    fs = HadoopFS(spark)
+    base = f"{cfg.run.root.rstrip('/')}/{PARTS}/{kind}"
+    return [n for n in fs.list_names(base) if not n.startswith(("_", ".")) and n not in live]
+
+
+def _count_words(spark, cfg: Config, source: CorpusInput, part: Part, fp: str,
+                 config_hash: str) -> Published:
+    """Word counts of one part (with its file check), published under ``parts/words``."""
+    from pyspark.sql import functions as F
+
+    from latentspark.stages import spark_errors
+    from latentspark.vocabulary import word_counts
+
+    store = _part_stores(spark, cfg, "words", part)
+    cur = store.current()
+    if cur and cur.manifest.get("input_fingerprint") == fp and \
+            cur.manifest.get("config_hash") == config_hash:
+        part.skipped = dict(cur.manifest.get("skipped_files", {}))
+        return cur
+    logger.info("part %s: new or changed; checking %d files", part.key or "(root)",
+                len(part.files))
+    part.skipped = check_files(spark, cfg, source, part)
+    if part.skipped and cfg.pipeline.bad_files == "fail":
+        raise InputError("bad input in partition " + (part.key or source.path) + ":\n  "
+                         + "\n  ".join(f"{p}: {why}" for p, why in part.skipped.items())
+                         + "\nfix or remove these files, or set pipeline.bad_files = \"skip\"")
+    for path, why in part.skipped.items():
+        logger.warning("part %s: skipping %s: %s", part.key or "(root)", path, why)
+    with store.staging() as st, spark_errors(f"partition {part.key or source.path}"):
+        if part.good_files:
+            counts = word_counts(tokenize(read_corpus(spark, cfg.corpus, source,
+                                                      part.good_files), cfg.tokenize))
+            counts.write.parquet(st.data_path)
+            tokens = spark.read.parquet(st.data_path).agg(F.sum("count")).first()[0] or 0
+        else:
+            tokens = 0
+        st.manifest.update({"part": part.key, "input_fingerprint": fp,
+                            "config_hash": config_hash, "files": len(part.files),
+                            "bytes": sum(f.size for f in part.files),
+                            "skipped_files": part.skipped, "tokens": int(tokens),
+                            "schema": "word STRING, count BIGINT"})
+    return store.require()
+
+
+def _build_vocab(spark, cfg: Config, words: dict[str, Published], fingerprint: str,
+                 config_hash: str) -> Published:
+    """The vocabulary of the merged word counts of all parts, published as the vocab stage."""
+    from pyspark.sql import functions as F
+
+    from latentspark.stages import VOCAB
+    from latentspark.vocabulary import select_vocabulary
+
+    store = StageStore(spark, cfg.run.root, VOCAB, cfg.run.keep_versions)
+    paths = [f"{p.path}/data" for p in words.values() if p.manifest.get("tokens")]
+    if not paths:
+        raise InputError(f"corpus {cfg.corpus.path} has no tokens in any partition")
+    with store.staging() as st:
+        counts = (spark.read.parquet(*paths).groupBy("word")
+                  .agg(F.sum("count").alias("count")))
+        totals = counts.agg(F.count(F.lit(1)).alias("distinct"),
+                            F.sum("count").alias("tokens")).first()
+        select_vocabulary(counts, cfg.vocab.min_count, cfg.vocab.max_size) \
+            .coalesce(1).write.parquet(st.data_path)
+        kept = spark.read.parquet(st.data_path).agg(
+            F.count(F.lit(1)).alias("words"), F.sum("count").alias("tokens")).first()
+        if not kept["words"]:
+            raise InputError(f"no word of corpus {cfg.corpus.path} occurs "
+                             f"{cfg.vocab.min_count} times or more; lower vocab.min_count")
+        st.manifest.update({
+            "config": cfg.to_dict(), "config_hash": config_hash,
+            "input_fingerprint": fingerprint, "policy": cfg.pipeline.vocabulary,
+            "input": {"path": cfg.corpus.path, "parts": {k: p.version for k, p in words.items()}},
+            "rows": int(kept["words"]), "corpus_tokens": int(totals["tokens"]),
+            "distinct_words": int(totals["distinct"]), "vocab_tokens": int(kept["tokens"]),
+            "coverage": round(int(kept["tokens"]) / int(totals["tokens"]), 6),
+            "schema": "id INT, word STRING, count BIGINT",
+        })
+    logger.info("vocab: %d words kept of %d distinct (policy %s)", kept["words"],
+                totals["distinct"], cfg.pipeline.vocabulary)
+    return store.require()
+
+
+def _count_part(spark, cfg: Config, source: CorpusInput, part: Part, fp: str,
+                vocab_words, vocab_counts, config_hash: str) -> Published:
+    """Exact co-occurrence counts of one part, published under ``parts/cooccur``."""
+    from latentspark.cooccurrence import EXACT_DDL, count_cooccurrences
+    from latentspark.stages import spark_errors
+
+    store = _part_stores(spark, cfg, "cooccur", part)
+    with store.staging() as st, spark_errors(f"partition {part.key or source.path}"):
+        if part.good_files:
+            tokens = tokenize(read_corpus(spark, cfg.corpus, source, part.good_files),
+                              cfg.tokenize)
+            with st.timed("count"):
+                count_cooccurrences(spark, tokens, vocab_words, vocab_counts, cfg.cooccur,
+                                    exact=True).write.parquet(st.data_path)
+        else:
+            spark.createDataFrame([], EXACT_DDL).write.parquet(st.data_path)
+        st.manifest.update({"part": part.key, "input_fingerprint": fp,
+                            "config_hash": config_hash, "skipped_files": part.skipped,
+                            "schema": EXACT_DDL + " (weights times weight_scale)"})
+    return store.require()
+
+
+def run_cooccur_incremental(spark, cfg: Config, force_vocab: bool = False,
+                            force_counts: bool = False, full: bool = False) -> Published:
+    """Count what is new, merge, and publish the ``vocab`` and ``cooccur`` stages.
+
+    Parameters
+    ----------
+    spark : pyspark.sql.SparkSession
+    cfg : Config
+    force_vocab : bool
+        Rebuild the vocabulary (and so recount every part), even a frozen one.
+    force_counts : bool
+        Recount every part.
+    full : bool
+        Count the whole corpus in one job instead of merging the parts' counts (the parts'
+        word counts and file checks are still used); for checking, or after a change of
+        counting code.
+
+    Returns
+    -------
+    Published
+        The ``cooccur`` stage, in the same layout as :func:`latentspark.stages.run_cooccur`.
+
+    Raises
+    ------
+    InputError
+        Bad files with ``pipeline.bad_files = "fail"`` (all named), or no data at all.
+    """
+    from pyspark.sql import functions as F
+
+    from latentspark.cooccurrence import count_cooccurrences, merge_counts
+    from latentspark.stages import (
+        COOCCUR,
+        VOCAB,
+        _files_into_blocks,
+        load_vocabulary,
+        spark_errors,
+    )
+
+    source = resolve_input(spark, cfg.corpus)
+    parts = split_parts(source)
+    fs = HadoopFS(spark)
+    logger.info("incremental: %d files in %d partitions under %s", source.n_files, len(parts),
+                source.path)
+    read_hash = cfg.section_hash("corpus", "tokenize")
+    prints = {p.key: p.fingerprint(source) for p in parts}
+    words = {p.key: _count_words(spark, cfg, source, p, prints[p.key], read_hash)
+             for p in parts}
+
+    # the vocabulary, by the policy
+    vocab_hash = cfg.section_hash("corpus", "tokenize", "vocab")
+    vocab_print = hashlib.sha256(json.dumps(sorted(
+        (k, p.version) for k, p in words.items())).encode()).hexdigest()
+    vstore = StageStore(spark, cfg.run.root, VOCAB, cfg.run.keep_versions)
+    vocab = vstore.current()
+    keep = vocab is not None and not force_vocab and \
+        vocab.manifest.get("config_hash") == vocab_hash and (
+            cfg.pipeline.vocabulary == "frozen"
+            or vocab.manifest.get("input_fingerprint") == vocab_print)
+    if keep:
+        logger.info("vocab: keeping version %s (policy %s)", vocab.version,
+                    cfg.pipeline.vocabulary)
+    else:
+        vocab = _build_vocab(spark, cfg, words, vocab_print, vocab_hash)
+    vocab_words, vocab_counts = load_vocabulary(spark, vocab)
+
+    # each part's co-occurrences, against this vocabulary
+    count_hash = cfg.section_hash("corpus", "tokenize", "vocab", "cooccur")
+    counted: list[str] = []
+    part_counts: dict[str, Published] = {}
+    if not full:
+        for p in parts:
+            fp = f"{prints[p.key]}:{vocab.version}"
+            store = _part_stores(spark, cfg, "cooccur", p)
+            cur = store.current()
+            if cur and not force_counts and cur.manifest.get("input_fingerprint") == fp and \
+                    cur.manifest.get("config_hash") == count_hash:
+                part_counts[p.key] = cur
+                continue
+            logger.info("part %s: counting co-occurrences (%d files)", p.key or "(root)",
+                        len(p.good_files))
+            part_counts[p.key] = _count_part(spark, cfg, source, p, fp, vocab_words,
+                                             vocab_counts, count_hash)
+            counted.append(p.key)
+        logger.info("incremental: counted %d of %d partitions: %s", len(counted), len(parts),
+                    ", ".join(k or "(root)" for k in counted) or "none")
+
+    # the merge, published as the cooccur stage
+    fingerprint = hashlib.sha256(json.dumps(
+        ["full" if full else "merge", vocab.version, sorted(prints.items()),
+         sorted((k, p.version) for k, p in part_counts.items()),
+         sorted((p.key, sorted(p.skipped)) for p in parts)]).encode()).hexdigest()
+    cstore = StageStore(spark, cfg.run.root, COOCCUR, cfg.run.keep_versions)
+    cur = cstore.current()
+    if cur and cur.manifest.get("input_fingerprint") == fingerprint and \
+            cur.manifest.get("config_hash") == count_hash:
+        logger.info("cooccur: version %s is up to date; skipping", cur.version)
+        return cur
+    with cstore.staging() as st, spark_errors(f"corpus {source.path}"):
+        with st.timed("count_and_write" if full else "merge_and_write"):
+            if full:
+                good = [path for p in parts for path in p.good_files]
+                tokens = tokenize(read_corpus(spark, cfg.corpus, source, good), cfg.tokenize)
+                merged = count_cooccurrences(spark, tokens, vocab_words, vocab_counts,
+                                             cfg.cooccur)
+            else:
+                merged = merge_counts(
+                    spark, spark.read.parquet(*(f"{p.path}/data" for p in part_counts.values())),
+                    len(vocab_words), cfg.cooccur)
+            merged.write.parquet(st.data_path)
+        _files_into_blocks(cstore.fs, st.data_path, cfg.cooccur.blocks)
+        stats = spark.read.parquet(st.data_path).agg(
+            F.count(F.lit(1)).alias("nnz"), F.sum("weight").alias("total")).first()
+        if not stats["nnz"]:
+            raise InputError(f"corpus {source.path} has no line with two vocabulary words; "
+                             "no co-occurrence to count")
+        skipped = {path: why for p in parts for path, why in p.skipped.items()}
+        st.manifest.update({
+            "config": cfg.to_dict(), "config_hash": count_hash,
+            "input_fingerprint": fingerprint,
+            "input": {"path": source.path, "format": source.format, "files": source.n_files,
+                      "bytes": source.n_bytes, "vocab_version": vocab.version},
+            "mode": "full" if full else "incremental",
+            "parts": {p.key: {"fingerprint": prints[p.key], "files": len(p.files),
+                              "counts_version": part_counts[p.key].version
+                              if p.key in part_counts else None}
+                      for p in parts},
+            "counted_now": counted,
+            "skipped_files": skipped,
+            "vocab_size": len(vocab_words),
+            "rows": int(stats["nnz"]),
+            "total_weight": float(stats["total"]),
+            "blocks": cfg.cooccur.blocks,
+            "layout": "data/block=k/ holds rows r with r % blocks == k, sorted by (row, col); "
+                      "the matrix is symmetric and both (i, j) and (j, i) are stored",
+            "schema": "row INT, col INT, weight FLOAT",
+            "corpus_tokens": vocab.manifest.get("corpus_tokens"),
+        })
+    # parts that are gone: their counts no longer belong to the corpus
+    live = {p.slug for p in parts}
+    for kind in ("words", "cooccur"):
+        for name in _stale_parts(spark, cfg, kind, live):
+            logger.info("part %s is no longer in the corpus; removing its %s counts", name, kind)
+            fs.delete(f"{cfg.run.root.rstrip('/')}/{PARTS}/{kind}/{name}")
+    logger.info("cooccur: %d non-zeros, total weight %.4g", stats["nnz"], stats["total"])
+    return cstore.require()

@@ -1,0 +1,265 @@
+"""The retraining pipeline: incremental counts, model versions, the gate, bad partitions and a
+killed driver."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from latentspark.artifacts import StageStore
+from latentspark.config import load_config
+from latentspark.errors import GateError, InputError
+from latentspark.models import LATEST, ModelStore
+from tests import synthetic
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = [
+    "vocab.min_count=2", "cooccur.window=3", "cooccur.blocks=2", "factorize.dim=12",
+    "factorize.oversample=8", "index.n_trees=5", "index.shards=2", "evaluate.recall_sample=0",
+    "evaluate.methods=\"3cosadd\"", "gate.min_score=0.5", "gate.max_drop=0.3",
+    "spark.shuffle_partitions=4",
+]
+
+
+def make_cfg(tmp_path: Path, corpus: Path, *extra: str):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    questions = tmp_path / "questions.txt"
+    questions.write_text(synthetic.analogies())
+    return load_config(None, [*SETTINGS, f"corpus.path={json.dumps(str(corpus))}",
+                              f"run.root={json.dumps(str(tmp_path / 'run'))}",
+                              f"evaluate.analogies={json.dumps(str(questions))}", *extra])
+
+
+def add_day(corpus: Path, day: int, n: int = 1500, lines=None) -> Path:
+    lines = lines if lines is not None else synthetic.sentences(n, seed=day)
+    return synthetic.write_lines(corpus / f"date=2026-11-0{day}" / "part-0.txt", lines)
+
+
+def cooccur_table(spark, cfg):
+    pub = StageStore(spark, cfg.run.root, "cooccur").require()
+    data = pq.read_table(f"{pub.path.removeprefix('file:')}/data", columns=["row", "col",
+                                                                            "weight"])
+    return pub, data.sort_by([("row", "ascending"), ("col", "ascending")])
+
+
+def test_incremental_counts_equal_a_full_recount(spark, tmp_path):
+    from latentspark.incremental import run_cooccur_incremental
+    from latentspark.pipeline import run_pipeline
+
+    corpus = tmp_path / "corpus"
+    cfg = make_cfg(tmp_path, corpus, "pipeline.drift=false")
+    versions = []
+    for day in (1, 2, 3):
+        add_day(corpus, day)
+        pub = run_pipeline(spark, cfg)
+        versions.append(pub.version)
+        cooc, _ = cooccur_table(spark, cfg)
+        # only the new partition was counted
+        assert cooc.manifest["counted_now"] == [f"date=2026-11-0{day}"]
+        assert ModelStore(spark, cfg).latest_name() == pub.version
+    assert len(set(versions)) == 3
+    merged_pub, merged = cooccur_table(spark, cfg)
+    full_pub = run_cooccur_incremental(spark, cfg, full=True)
+    assert full_pub.manifest["mode"] == "full"
+    _, full = cooccur_table(spark, cfg)
+    assert merged.num_rows == full.num_rows > 0
+    for col in ("row", "col", "weight"):
+        np.testing.assert_array_equal(merged.column(col).to_numpy(), full.column(col).to_numpy())
+    # and both equal the brute-force reference against the frozen (day 1) vocabulary
+    from tests.reference import reference_cooccur
+
+    vocab = StageStore(spark, cfg.run.root, "vocab").require()
+    ids = {r["word"]: r["id"] for r in pq.read_table(
+        f"{vocab.path.removeprefix('file:')}/data").to_pylist()}
+    lines = [line.split() for day in (1, 2, 3) for line in
+             (corpus / f"date=2026-11-0{day}" / "part-0.txt").read_text().splitlines()]
+    ref = reference_cooccur(lines, ids, 3)
+    keys = zip(merged.column("row").to_pylist(), merged.column("col").to_pylist(), strict=True)
+    got = dict(zip(keys, merged.column("weight").to_pylist(), strict=True))
+    assert got.keys() == ref.keys()
+    assert all(abs(got[k] - v) <= 1e-6 * v for k, v in ref.items())
+
+
+def test_rebuilt_vocabulary_equals_a_fresh_run(spark, tmp_path):
+    from latentspark.incremental import run_cooccur_incremental
+
+    corpus = tmp_path / "corpus"
+    cfg = make_cfg(tmp_path, corpus, "pipeline.vocabulary=\"rebuild\"",
+                   "cooccur.subsample=0.01")
+    add_day(corpus, 1, 600)
+    run_cooccur_incremental(spark, cfg)
+    add_day(corpus, 2, 900)
+    second = run_cooccur_incremental(spark, cfg)
+    # the vocabulary changed, so both partitions were counted again against it
+    assert sorted(second.manifest["counted_now"]) == ["date=2026-11-01", "date=2026-11-02"]
+    fresh = make_cfg(tmp_path / "fresh", corpus, "pipeline.incremental=false",
+                     "cooccur.subsample=0.01")
+    from latentspark.stages import run_cooccur
+
+    run_cooccur(spark, fresh)
+    _, a = cooccur_table(spark, cfg)
+    _, b = cooccur_table(spark, fresh)
+    assert a.equals(b)
+    va = StageStore(spark, cfg.run.root, "vocab").require()
+    vb = StageStore(spark, fresh.run.root, "vocab").require()
+    assert pq.read_table(f"{va.path.removeprefix('file:')}/data").sort_by("id").to_pylist() == \
+        pq.read_table(f"{vb.path.removeprefix('file:')}/data").sort_by("id").to_pylist()
+
+
+def test_gate_blocks_a_degraded_model(spark, tmp_path):
+    from latentspark.pipeline import run_pipeline
+
+    good = tmp_path / "good"
+    lines = synthetic.sentences(3000, seed=1)
+    add_day(good, 1, lines=lines)
+    cfg = make_cfg(tmp_path, good, "pipeline.drift=false")
+    first = run_pipeline(spark, cfg)
+    assert first.manifest["gate"]["passed"]
+    assert first.manifest["scores"]["analogies"] > 0.8
+    bad = tmp_path / "shuffled"
+    add_day(bad, 1, lines=synthetic.shuffled(lines))
+    cfg_bad = make_cfg(tmp_path, bad, "pipeline.drift=false", "pipeline.vocabulary=\"rebuild\"")
+    with pytest.raises(GateError, match="failed the quality gate") as err:
+        run_pipeline(spark, cfg_bad)
+    assert err.value.exit_code == 6
+    models = ModelStore(spark, cfg)
+    assert models.latest_name() == first.version
+    rejected = [v for v in models.versions() if v != first.version]
+    assert len(rejected) == 1
+    manifest = models.store.load(rejected[0]).manifest
+    assert not manifest["gate"]["passed"] and manifest["scores"]["analogies"] < 0.2
+    # a re-run judges the same stages the same way, without another version
+    with pytest.raises(GateError):
+        run_pipeline(spark, cfg_bad)
+    assert len(models.versions()) == 2
+    # readers resolve LATEST to the good version
+    from latentspark.index import resolve_embeddings
+
+    reader = load_config(None, [f"index.embeddings={json.dumps(str(tmp_path / 'run/models'))}"])
+    assert first.version in resolve_embeddings(spark, reader).data_path
+
+
+BAD_FILES = {
+    "binary": lambda p: p.write_bytes(bytes(np.random.default_rng(0).integers(
+        0, 256, 20_000, dtype=np.uint8))),
+    "empty": lambda p: p.write_bytes(b""),
+    "long-line": lambda p: p.write_bytes(b"word " * (10 * 2**20)),  # 50 MB, no newline
+    "latin-1": lambda p: p.write_bytes("caf\xe9 na\xefve r\xe9sum\xe9\n".encode("latin-1") * 50),
+    "utf-16": lambda p: p.write_bytes("he said she said\n".encode("utf-16") * 50),
+}
+
+
+@pytest.fixture(scope="module")
+def published(spark, tmp_path_factory):
+    """A run root whose LATEST passed the gate, shared by the bad-input tests."""
+    from latentspark.pipeline import run_pipeline
+
+    tmp = tmp_path_factory.mktemp("bad-input")
+    corpus = tmp / "corpus"
+    add_day(corpus, 1)
+    cfg = make_cfg(tmp, corpus, "pipeline.drift=false")
+    return tmp, corpus, run_pipeline(spark, cfg)
+
+
+def _tree_digest(path: Path) -> dict[str, int]:
+    return {str(p.relative_to(path)): p.stat().st_size for p in sorted(path.rglob("*"))}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_FILES))
+def test_bad_file_in_a_new_partition_fails_naming_it(spark, published, kind):
+    from latentspark.pipeline import run_pipeline
+
+    tmp, corpus, first = published
+    day = corpus / "date=2026-11-05"
+    day.mkdir(exist_ok=True)
+    for old in day.iterdir():
+        old.unlink()
+    synthetic.write_lines(day / "good.txt", synthetic.sentences(200, seed=5))
+    BAD_FILES[kind](day / f"bad-{kind}.txt")
+    model = Path(first.path.removeprefix("file:"))
+    before = _tree_digest(model)
+    cfg = make_cfg(tmp, corpus, "pipeline.drift=false")
+    try:
+        with pytest.raises(InputError, match=f"bad-{kind}.txt") as err:
+            run_pipeline(spark, cfg)
+        assert err.value.exit_code == 3
+        assert ModelStore(spark, cfg).latest_name() == first.version
+        assert _tree_digest(model) == before
+    finally:
+        for f in day.iterdir():
+            f.unlink()
+        day.rmdir()
+
+
+def test_bad_files_skipped_when_configured(spark, tmp_path):
+    from latentspark.pipeline import run_pipeline
+
+    corpus = tmp_path / "corpus"
+    add_day(corpus, 1)
+    day = corpus / "date=2026-11-02"
+    synthetic.write_lines(day / "good.txt", synthetic.sentences(300, seed=2))
+    for kind, write in BAD_FILES.items():
+        if kind != "long-line":  # one 50 MB file is enough for the test above
+            write(day / f"bad-{kind}.txt")
+    cfg = make_cfg(tmp_path, corpus, "pipeline.drift=false", "pipeline.bad_files=\"skip\"")
+    pub = run_pipeline(spark, cfg)
+    skipped = pub.manifest["corpus"]["skipped_files"]
+    assert sorted(Path(p).name for p in skipped) == sorted(
+        f"bad-{k}.txt" for k in BAD_FILES if k != "long-line")
+    assert any("not UTF-8" in why for why in skipped.values())
+    assert any("empty file" in why for why in skipped.values())
+    assert ModelStore(spark, cfg).latest_name() == pub.version
+
+
+def test_driver_killed_mid_run_leaves_latest_and_resumes(spark, tmp_path):
+    from latentspark.pipeline import run_pipeline
+
+    corpus = tmp_path / "corpus"
+    add_day(corpus, 1)
+    cfg = make_cfg(tmp_path, corpus, "pipeline.drift=false")
+    first = run_pipeline(spark, cfg)
+    add_day(corpus, 2)
+    questions = tmp_path / "questions.txt"
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1",
+           "PYTHONPATH": str(ROOT)}
+    args = [sys.executable, "-m", "latentspark", "pipeline", "--master", "local[2]",
+            "--corpus", str(corpus), "--root", str(tmp_path / "run"),
+            "--analogies", str(questions), "--set", "pipeline.drift=false"]
+    for s in SETTINGS:
+        args += ["--set", s]
+    log = tmp_path / "killed.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)
+        deadline = time.monotonic() + 300
+        # kill the driver (Python and its JVM) once the embeddings are being made
+        while "stage 3/6 embeddings" not in log.read_text():
+            assert proc.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    models = ModelStore(spark, cfg)
+    assert models.latest_name() == first.version
+    assert models.versions() == [first.version]
+    from latentspark.index import resolve_embeddings
+
+    reader = load_config(None, [f"index.embeddings={json.dumps(str(tmp_path / 'run/models'))}"])
+    assert first.version in resolve_embeddings(spark, reader).data_path
+    cooc_before = StageStore(spark, cfg.run.root, "cooccur").require()
+    assert cooc_before.manifest["counted_now"] == ["date=2026-11-02"]
+    second = run_pipeline(spark, cfg)
+    # resumed: the counts published before the kill were reused, not recounted
+    assert second.manifest["stages"]["cooccur"] == cooc_before.version
+    assert models.latest_name() == second.version != first.version
+    assert (Path(models.root.removeprefix("file:")) / LATEST).read_text().strip() == \
+        second.version
