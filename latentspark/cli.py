@@ -15,6 +15,8 @@
     latentspark export   --root RUN_ROOT [--version V | --embeddings PATH]
                          --format word2vec|word2vec-binary|glove --out FILE
                          [--normalize] [--limit N] [--precision D]
+    latentspark drift    --old PATH --new PATH [--out DIR | --root RUN_ROOT] [-k 10]
+                         [--sample N] [--seed S] [--top N]   (drift between two versions)
     latentspark config   [--config FILE] [--set KEY=VALUE ...]  (print the resolved config)
     latentspark data fetch --tier demo|full                 (real corpus and evaluation sets)
 
@@ -230,6 +232,56 @@ def _neighbours(args: argparse.Namespace) -> int:
             mine = sorted((r for r in rows if r["word"] == w), key=lambda r: r["rank"])
             print(f"{w}: " + ", ".join(f"{r['neighbour']} {r['similarity']:.3f}" for r in mine))
     return 0
+
+
+def _drift(args: argparse.Namespace) -> int:
+    from latentspark.artifacts import StageStore
+    from latentspark.drift import DRIFT, compute_drift
+    from latentspark.errors import InputError
+    from latentspark.fs import HadoopFS
+    from latentspark.session import get_session
+
+    cfg = resolve_config(args)
+    spark = get_session(cfg.spark)
+    fs = HadoopFS(spark)
+    options = {"k": args.k, "sample": args.sample, "seed": args.seed, "top": args.top}
+    if args.out:
+        if fs.exists(args.out) and fs.list_names(args.out):
+            if not args.force:
+                raise InputError(f"drift: --out {args.out} exists and is not empty; pass "
+                                 "--force to replace it")
+            fs.delete(args.out)
+        compute_drift(spark, args.old, args.new, args.out, **options)
+        where = args.out
+    else:
+        # published like a stage: a killed run leaves no half-written report under drift/
+        store = StageStore(spark, cfg.run.root, DRIFT, cfg.run.keep_versions)
+        with store.staging() as st:
+            with st.timed("drift"):
+                summary = compute_drift(spark, args.old, args.new, st.path, **options)
+            st.manifest.update({
+                "config": options,
+                "input_fingerprint": f"{summary['old']['fingerprint']}|"
+                                     f"{summary['new']['fingerprint']}",
+                "inputs": {"old": summary["old"], "new": summary["new"]},
+                "summary": {key: summary[key] for key in (
+                    "shared", "only_old", "only_new", "dim", "procrustes", "drift",
+                    "overlap")},
+            })
+        where = f"{store.dir}/{st.version}"
+    print(f"drift: {where}")
+    if not args.quiet:
+        print(fs.read_bytes(f"{where.rstrip('/')}/summary.md").decode())
+    return 0
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a non-negative integer")
+    return value
+
+
 def _export(args: argparse.Namespace) -> int:
     from latentspark.artifacts import StageStore
     from latentspark.export import EMBEDDINGS_STAGE, export_embeddings
@@ -338,6 +390,23 @@ def build_parser() -> argparse.ArgumentParser:
                     metavar="D", help="decimals per value in the text formats "
                     f"(0-{MAX_PRECISION}, default 6)")
     sp.set_defaults(func=_export)
+    sp = sub.add_parser("drift", parents=[common], help="compare two embeddings versions: "
+                        "per-word drift after Procrustes alignment, neighbour overlap")
+    sp.add_argument("--old", required=True, metavar="PATH", help="the earlier embeddings: a "
+                    "published version or a Parquet dir of that schema")
+    sp.add_argument("--new", required=True, metavar="PATH", help="the later embeddings, same "
+                    "dimension")
+    sp.add_argument("--out", metavar="DIR", help="write the report here (--force replaces an "
+                    "existing one); default: publish it under the run root's drift/ stage")
+    sp.add_argument("-k", type=_positive_int, default=10, help="neighbours compared per word "
+                    "(default 10)")
+    sp.add_argument("--sample", type=_non_negative_int, default=0, metavar="N",
+                    help="compute the neighbour overlap for N seeded random shared words "
+                    "(default 0: all)")
+    sp.add_argument("--seed", type=int, default=1, help="seed of the sample (default 1)")
+    sp.add_argument("--top", type=_non_negative_int, default=50, metavar="N",
+                    help="most and least drifted frequent words listed (default 50)")
+    sp.set_defaults(func=_drift)
     sp = sub.add_parser("config", parents=[common], help="print the resolved configuration")
     sp.add_argument("--json", action="store_true", help="print JSON instead of TOML")
     sp.set_defaults(func=_show_config)
