@@ -56,7 +56,7 @@ def test_incremental_counts_equal_a_full_recount(spark, tmp_path):
     from latentspark.pipeline import run_pipeline
 
     corpus = tmp_path / "corpus"
-    cfg = make_cfg(tmp_path, corpus, "pipeline.drift=false")
+    cfg = make_cfg(tmp_path, corpus, "factorize.warm_start=true")
     versions = []
     for day in (1, 2, 3):
         add_day(corpus, day)
@@ -66,6 +66,16 @@ def test_incremental_counts_equal_a_full_recount(spark, tmp_path):
         # only the new partition was counted
         assert cooc.manifest["counted_now"] == [f"date=2026-11-0{day}"]
         assert ModelStore(spark, cfg).latest_name() == pub.version
+        emb = json.loads(Path(pub.path.removeprefix("file:"), "embeddings",
+                              "manifest.json").read_text())
+        if day == 1:
+            assert emb["warm_start"] is None and pub.manifest["drift"] is None
+        else:  # warm-started from the previous version, with a drift report against it
+            assert versions[-2] in emb["warm_start"]
+            drift = json.loads(Path(pub.path.removeprefix("file:"), "drift",
+                                    "summary.json").read_text())
+            assert drift["shared"] == emb["vocab_size"] and drift["only_new"] == 0
+            assert pub.manifest["drift"]["shared"] == drift["shared"]
     assert len(set(versions)) == 3
     merged_pub, merged = cooccur_table(spark, cfg)
     full_pub = run_cooccur_incremental(spark, cfg, full=True)
@@ -263,3 +273,18 @@ def test_driver_killed_mid_run_leaves_latest_and_resumes(spark, tmp_path):
     assert models.latest_name() == second.version != first.version
     assert (Path(models.root.removeprefix("file:")) / LATEST).read_text().strip() == \
         second.version
+
+
+def test_warm_start_vectors_follow_the_words(spark, tmp_path):
+    import pyarrow as pa
+
+    from latentspark import embeddings
+    from latentspark.fs import HadoopFS
+    from latentspark.stages import warm_start_vectors
+
+    old = np.arange(12, dtype=np.float32).reshape(4, 3)
+    table = embeddings.to_table(pa.array(["a", "b", "c", "d"]), np.array([9, 8, 7, 6]), old)
+    embeddings.write(HadoopFS(spark), str(tmp_path / "old" / "data"), table)
+    init, shared = warm_start_vectors(spark, pa.array(["c", "new", "a"]), str(tmp_path / "old"), 3)
+    assert shared == 2
+    np.testing.assert_array_equal(init, [old[2], [0, 0, 0], old[0]])
