@@ -346,6 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
                     " style file for the evaluation and gate (evaluate.analogies; repeatable)")
     sp.add_argument("--similarity", action="append", metavar="FILE", help="word-pair file "
                     "(evaluate.similarity; repeatable)")
+    sp.add_argument("--word", action="append", help="a word whose neighbours go into the "
+                    "evaluation report (evaluate.words; repeatable)")
     sp.add_argument("--from", dest="start", metavar="STAGE", choices=PIPELINE_STAGES,
                     help="redo this stage and the ones after it: " + ", ".join(PIPELINE_STAGES))
     sp.add_argument("--full", action="store_true", help="count the whole corpus in one job "

@@ -9,10 +9,10 @@ export PYSPARK_PYTHON="$PWD/.venv/bin/python" SPARK_LOCAL_IP=${SPARK_LOCAL_IP:-1
 data=${LATENTSPARK_DATA:-$PWD/data}
 corpus=$(.venv/bin/latentspark data fetch --tier demo --cache-dir "$data")
 evalsets=$(dirname "$corpus")/eval
-# vocabulary -> co-occurrences -> embeddings, then an Annoy index and the standard evaluations
-.venv/bin/latentspark run --config conf/embeddings.toml --corpus "$corpus" --root runs/demo "$@"
-.venv/bin/latentspark index --root runs/demo
-.venv/bin/latentspark evaluate --root runs/demo --analogies "$evalsets/questions-words.txt" \
-    --similarity "$evalsets/wordsim353.tsv" --similarity "$evalsets/simlex999.txt" \
-    --word king --word paris --word war
+# vocabulary -> co-occurrences -> embeddings -> Annoy index -> the standard evaluations ->
+# a model version under runs/demo/models, LATEST moved if it passes the quality gate
+.venv/bin/latentspark pipeline --config conf/embeddings.toml --corpus "$corpus" --root runs/demo \
+    --analogies "$evalsets/questions-words.txt" --similarity "$evalsets/wordsim353.tsv" \
+    --similarity "$evalsets/simlex999.txt" --word king --word paris --word war "$@"
+cat "runs/demo/models/$(cat runs/demo/models/LATEST)/evaluation/report.md"
 .venv/bin/latentspark inspect --root runs/demo --word king --word paris --word war
