@@ -133,6 +133,17 @@ def check_files(spark, cfg: Config, source: CorpusInput, part: Part) -> dict[str
     return bad
 
 
+def part_hash(cfg: Config, *sections: str) -> str:
+    """Hash of the settings that shape a part's counts: not ``corpus.path`` nor
+    ``corpus.where``, which choose the parts but do not change how one is counted."""
+    payload = cfg.to_dict()
+    chosen = {name: payload[name] for name in sections}
+    if "corpus" in chosen:
+        chosen["corpus"] = {k: v for k, v in chosen["corpus"].items()
+                            if k not in ("path", "where")}
+    return hashlib.sha256(json.dumps(chosen, sort_keys=True).encode()).hexdigest()
+
+
 def _part_stores(spark, cfg: Config, kind: str, part: Part) -> StageStore:
     return StageStore(spark, f"{cfg.run.root.rstrip('/')}/{PARTS}/{kind}", part.slug,
                       keep_versions=1)
@@ -286,13 +297,13 @@ def run_cooccur_incremental(spark, cfg: Config, force_vocab: bool = False,
     fs = HadoopFS(spark)
     logger.info("incremental: %d files in %d partitions under %s", source.n_files, len(parts),
                 source.path)
-    read_hash = cfg.section_hash("corpus", "tokenize")
+    read_hash = part_hash(cfg, "corpus", "tokenize")
     prints = {p.key: p.fingerprint(source) for p in parts}
     words = {p.key: _count_words(spark, cfg, source, p, prints[p.key], read_hash)
              for p in parts}
 
     # the vocabulary, by the policy
-    vocab_hash = cfg.section_hash("corpus", "tokenize", "vocab")
+    vocab_hash = part_hash(cfg, "corpus", "tokenize", "vocab")
     vocab_print = hashlib.sha256(json.dumps(sorted(
         (k, p.version) for k, p in words.items())).encode()).hexdigest()
     vstore = StageStore(spark, cfg.run.root, VOCAB, cfg.run.keep_versions)
@@ -309,7 +320,7 @@ def run_cooccur_incremental(spark, cfg: Config, force_vocab: bool = False,
     vocab_words, vocab_counts = load_vocabulary(spark, vocab)
 
     # each part's co-occurrences, against this vocabulary
-    count_hash = cfg.section_hash("corpus", "tokenize", "vocab", "cooccur")
+    count_hash = part_hash(cfg, "corpus", "tokenize", "vocab", "cooccur")
     counted: list[str] = []
     part_counts: dict[str, Published] = {}
     if not full:
@@ -380,9 +391,10 @@ def run_cooccur_incremental(spark, cfg: Config, force_vocab: bool = False,
             "schema": "row INT, col INT, weight FLOAT",
             "corpus_tokens": vocab.manifest.get("corpus_tokens"),
         })
-    # parts that are gone: their counts no longer belong to the corpus
+    # parts that are gone: their counts no longer belong to the corpus (with a where filter a
+    # missing part may only be filtered out, so its counts are kept for later runs)
     live = {p.slug for p in parts}
-    for kind in ("words", "cooccur"):
+    for kind in (("words", "cooccur") if not cfg.corpus.where else ()):
         for name in _stale_parts(spark, cfg, kind, live):
             logger.info("part %s is no longer in the corpus; removing its %s counts", name, kind)
             fs.delete(f"{cfg.run.root.rstrip('/')}/{PARTS}/{kind}/{name}")

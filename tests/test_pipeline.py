@@ -99,6 +99,32 @@ def test_incremental_counts_equal_a_full_recount(spark, tmp_path):
     assert all(abs(got[k] - v) <= 1e-6 * v for k, v in ref.items())
 
 
+def test_changed_and_removed_partitions_are_recounted_and_dropped(spark, tmp_path):
+    from latentspark.incremental import run_cooccur_incremental
+
+    corpus = tmp_path / "corpus"
+    cfg = make_cfg(tmp_path, corpus)
+    add_day(corpus, 1, 400)
+    add_day(corpus, 2, 400)
+    assert sorted(run_cooccur_incremental(spark, cfg).manifest["counted_now"]) == [
+        "date=2026-11-01", "date=2026-11-02"]
+    add_day(corpus, 2, 500)  # the same file, rewritten with more lines
+    changed = run_cooccur_incremental(spark, cfg)
+    assert changed.manifest["counted_now"] == ["date=2026-11-02"]
+    for f in (corpus / "date=2026-11-01").iterdir():
+        f.unlink()
+    (corpus / "date=2026-11-01").rmdir()
+    removed = run_cooccur_incremental(spark, cfg)
+    assert removed.manifest["counted_now"] == [] and list(removed.manifest["parts"]) == [
+        "date=2026-11-02"]
+    assert sorted(p.name for p in (tmp_path / "run/parts/cooccur").iterdir()
+                  if not p.name.startswith("_")) == ["date=2026-11-02"]
+    _, merged = cooccur_table(spark, cfg)
+    run_cooccur_incremental(spark, cfg, full=True)
+    _, full = cooccur_table(spark, cfg)
+    assert merged.equals(full)
+
+
 def test_rebuilt_vocabulary_equals_a_fresh_run(spark, tmp_path):
     from latentspark.incremental import run_cooccur_incremental
 
@@ -288,3 +314,26 @@ def test_warm_start_vectors_follow_the_words(spark, tmp_path):
     init, shared = warm_start_vectors(spark, pa.array(["c", "new", "a"]), str(tmp_path / "old"), 3)
     assert shared == 2
     np.testing.assert_array_equal(init, [old[2], [0, 0, 0], old[0]])
+
+
+def test_exit_codes_tell_a_scheduler_what_happened(monkeypatch, capsys):
+    from py4j.protocol import Py4JNetworkError
+
+    from latentspark import cli
+
+    def failing(exc):
+        def run(args):
+            raise exc
+        return run
+
+    cases = [(GateError("gate"), 6), (InputError("bad file x.txt"), 3),
+             (Py4JNetworkError("Answer from Java side is empty"), 7),
+             (ConnectionRefusedError("master down"), 7)]
+    for exc, code in cases:
+        monkeypatch.setattr(cli, "_pipeline", failing(exc))
+        assert cli.main(["pipeline", "--corpus", "x"]) == code
+    assert "retry" in capsys.readouterr().err
+    # a Python error raised by our own code is a bug, not an infrastructure failure
+    monkeypatch.setattr(cli, "_pipeline", failing(KeyError("oops")))
+    with pytest.raises(KeyError):
+        cli.main(["pipeline", "--corpus", "x"])
