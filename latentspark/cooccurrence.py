@@ -437,8 +437,7 @@ def make_batch_counter(words, keep_prob: np.ndarray | None, cfg: CooccurConfig):
     return count_batches
 
 
-def make_row_merger(vocab_size: int, scale: float = 1.0, entries: bool = False,
-                    exact: bool = False):
+def make_row_merger(vocab_size: int, scale: float = 1.0, exact: bool = False):
     """Build the ``mapInArrow`` function that sums one block's partial rows.
 
     Parameters
@@ -447,9 +446,6 @@ def make_row_merger(vocab_size: int, scale: float = 1.0, entries: bool = False,
         Number of ids.
     scale : float
         The counters' :func:`weight_scale`; sums are divided by it on output.
-    entries : bool
-        Input records are single entries ``row, col, weight`` (already summed counts, as
-        kept per partition) instead of partial rows ``row, cols, weights``.
     exact : bool
         Output the scaled sums as ``weight: float64`` (exact integers) without dividing, the
         form in which per-partition counts are kept for later merging.
@@ -457,9 +453,9 @@ def make_row_merger(vocab_size: int, scale: float = 1.0, entries: bool = False,
     Returns
     -------
     callable
-        ``f(batches) -> batches``: input records sorted by row (all of one block), output
-        ``row: int32, col: int32, weight: float32`` sorted by ``(row, col)``, one entry per
-        non-zero.
+        ``f(batches) -> batches``: input ``row, cols, weights`` records sorted by row (all
+        of one block), output ``row: int32, col: int32, weight: float32`` sorted by
+        ``(row, col)``, one entry per non-zero.
     """
 
     def merge_batches(batches):
@@ -475,16 +471,11 @@ def make_row_merger(vocab_size: int, scale: float = 1.0, entries: bool = False,
                  pa.array(vals)], names=["row", "col", "weight"])
 
         for batch in batches:
-            rows = batch.column("row").to_numpy()
-            if entries:
-                parts = merger.add(rows, np.ones(rows.size, dtype=np.int64),
-                                   batch.column("col").to_numpy(),
-                                   batch.column("weight").to_numpy().astype(np.float64))
-            else:
-                cols = batch.column("cols")
-                parts = merger.add(rows, pc.list_value_length(cols).to_numpy(),
-                                   pc.list_flatten(cols).to_numpy(),
-                                   pc.list_flatten(batch.column("weights")).to_numpy())
+            cols = batch.column("cols")
+            parts = merger.add(batch.column("row").to_numpy(),
+                               pc.list_value_length(cols).to_numpy(),
+                               pc.list_flatten(cols).to_numpy(),
+                               pc.list_flatten(batch.column("weights")).to_numpy())
             yield from (to_batch(*part) for part in parts)
         yield from (to_batch(*part) for part in merger.finish())
 
@@ -536,7 +527,7 @@ def count_cooccurrences(spark, tokens_df, words, counts: np.ndarray, cfg: Cooccu
     cfg : CooccurConfig
     exact : bool
         Give ``weight: double`` sums multiplied by :func:`weight_scale` (whole numbers), the
-        form :func:`merge_counts` adds up exactly, instead of the published ``float``.
+        form :func:`merge_blocks` adds up exactly, instead of the published ``float``.
 
     Returns
     -------
@@ -563,24 +554,86 @@ def count_cooccurrences(spark, tokens_df, words, counts: np.ndarray, cfg: Cooccu
         make_row_merger(n_words, scale, exact=exact), EXACT_DDL if exact else COOCCUR_DDL)
 
 
-def merge_counts(spark, parts, vocab_size: int, cfg: CooccurConfig):
-    """Add up counts kept per input partition into the published form.
+def make_block_merger(vocab_size: int, scale: float, plan: dict[int, tuple[list, list]],
+                      exact_dest: str, data_dest: str):
+    """Build the ``mapInArrow`` function that merges kept counts block by block.
+
+    Each task takes block numbers and, for block ``k``, reads the exact (whole-number) count
+    files ``plan[k] = (add, subtract)`` with pyarrow, sums them with signs in numpy (one sort
+    of ``row * V + col`` keys), drops the entries that cancel to exactly zero, and writes the
+    block twice: exact sums to ``exact_dest/block=k/`` (the running total the next merge
+    starts from) and the published ``float32(sum / scale)`` to ``data_dest/block=k/``. A
+    block's rows stay in one task, so nothing is shuffled.
+
+    Returns
+    -------
+    callable
+        ``f(batches) -> batches`` over ``block: int`` records, yielding ``block, rows,
+        total`` (non-zeros and total weight written).
+    """
+
+    def merge_blocks(batches):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from latentspark.remote import resolve
+
+        def write(dest: str, k: int, table) -> None:
+            fs, path = resolve(f"{dest}/block={k}/part-00000.parquet")
+            fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+            pq.write_table(table, path, filesystem=fs, row_group_size=1 << 20)
+
+        for batch in batches:
+            for k in batch.column("block").to_pylist():
+                keys, vals = [np.zeros(0, np.int64)], [np.zeros(0)]
+                for sign, files in zip((1.0, -1.0), plan[k], strict=True):
+                    for uri in files:
+                        fs, path = resolve(uri)
+                        t = pq.read_table(path, filesystem=fs, columns=["row", "col", "weight"])
+                        keys.append(t.column("row").to_numpy().astype(np.int64) * vocab_size
+                                    + t.column("col").to_numpy())
+                        vals.append(sign * t.column("weight").to_numpy().astype(np.float64))
+                key, val = _reduce(np.concatenate(keys), np.concatenate(vals), "quicksort")
+                keep = val != 0  # exact: a pair counted and then subtracted is exactly 0
+                key, val = key[keep], val[keep]
+                rows = pa.array((key // vocab_size).astype(np.int32))
+                cols = pa.array((key % vocab_size).astype(np.int32))
+                write(exact_dest, k, pa.table({"row": rows, "col": cols, "weight": val}))
+                published = (val / scale if scale != 1 else val).astype(np.float32)
+                write(data_dest, k, pa.table({"row": rows, "col": cols,
+                                              "weight": pa.array(published)}))
+                yield pa.RecordBatch.from_pydict(
+                    {"block": pa.array([k], pa.int32()), "rows": pa.array([key.size], pa.int64()),
+                     "total": pa.array([float(published.astype(np.float64).sum())])})
+
+    return merge_blocks
+
+
+def merge_blocks(spark, plan: dict[int, tuple[list, list]], vocab_size: int,
+                 cfg: CooccurConfig, exact_dest: str, data_dest: str) -> tuple[int, float]:
+    """Merge kept counts into a new running total and published counts (one task per block).
 
     Parameters
     ----------
     spark : pyspark.sql.SparkSession
-    parts : pyspark.sql.DataFrame
-        The union of per-partition counts from :func:`count_cooccurrences` with
-        ``exact=True`` (``row, col, weight`` with whole-number weights).
+    plan : dict
+        For each block ``k < cfg.blocks``: the exact count files to add and to subtract.
     vocab_size : int
     cfg : CooccurConfig
+    exact_dest, data_dest : str
+        Folders (Hadoop URIs) for the exact sums and the published ``row, col, weight``.
 
     Returns
     -------
-    pyspark.sql.DataFrame
-        As :func:`count_cooccurrences`: ``row, col, weight: float`` by blocks, equal bit for
-        bit to counting all the partitions in one job (the sums are of whole numbers).
+    tuple
+        Non-zeros and total weight written.
     """
     scale = weight_scale(cfg.window, cfg.weighting, cfg.dynamic_window)
-    return _by_block(spark, parts.select("row", "col", "weight"), cfg.blocks).mapInArrow(
-        make_row_merger(vocab_size, scale, entries=True), COOCCUR_DDL)
+    blocks = spark.createDataFrame([(k,) for k in range(cfg.blocks)], "block INT")
+    stats = blocks.repartition(cfg.blocks, "block").mapInArrow(
+        make_block_merger(vocab_size, scale, plan, exact_dest, data_dest),
+        "block INT, rows BIGINT, total DOUBLE").collect()  # one row per block
+    if sorted(r["block"] for r in stats) != list(range(cfg.blocks)):
+        raise RuntimeError(f"merged blocks {sorted(r['block'] for r in stats)}, expected "
+                           f"0..{cfg.blocks - 1}")
+    return sum(r["rows"] for r in stats), sum(r["total"] for r in stats)

@@ -145,8 +145,9 @@ def part_hash(cfg: Config, *sections: str) -> str:
 
 
 def _part_stores(spark, cfg: Config, kind: str, part: Part) -> StageStore:
+    # two versions of a part's counts: the merge subtracts the one the running total holds
     return StageStore(spark, f"{cfg.run.root.rstrip('/')}/{PARTS}/{kind}", part.slug,
-                      keep_versions=1)
+                      keep_versions=2 if kind == "cooccur" else 1)
 
 
 def _stale_parts(spark, cfg: Config, kind: str, live: set[str]) -> list[str]:
@@ -236,7 +237,7 @@ def _count_part(spark, cfg: Config, source: CorpusInput, part: Part, fp: str,
                 vocab_words, vocab_counts, config_hash: str) -> Published:
     """Exact co-occurrence counts of one part, published under ``parts/cooccur``."""
     from latentspark.cooccurrence import EXACT_DDL, count_cooccurrences
-    from latentspark.stages import spark_errors
+    from latentspark.stages import _files_into_blocks, spark_errors
 
     store = _part_stores(spark, cfg, "cooccur", part)
     with store.staging() as st, spark_errors(f"partition {part.key or source.path}"):
@@ -246,12 +247,58 @@ def _count_part(spark, cfg: Config, source: CorpusInput, part: Part, fp: str,
             with st.timed("count"):
                 count_cooccurrences(spark, tokens, vocab_words, vocab_counts, cfg.cooccur,
                                     exact=True).write.parquet(st.data_path)
+            _files_into_blocks(store.fs, st.data_path, cfg.cooccur.blocks)
         else:
             spark.createDataFrame([], EXACT_DDL).write.parquet(st.data_path)
         st.manifest.update({"part": part.key, "input_fingerprint": fp,
                             "config_hash": config_hash, "skipped_files": part.skipped,
                             "schema": EXACT_DDL + " (weights times weight_scale)"})
     return store.require()
+
+
+def _merge_plan(spark, cfg: Config, prev: Published | None, counts: dict[str, Published],
+                vocab_version: str, count_hash: str) -> tuple[dict, str]:
+    """Which exact count files each block adds and subtracts.
+
+    When the published total was merged from parts against the same vocabulary and settings,
+    the new total is that total, plus the parts that are new or were recounted, minus the
+    versions of changed or removed parts it holds: the work grows with the change, not with
+    the history. Otherwise every part is added up from scratch.
+    """
+    fs = HadoopFS(spark)
+    blocks = cfg.cooccur.blocks
+    base = f"{cfg.run.root.rstrip('/')}/{PARTS}/cooccur"
+
+    def files(path: str) -> dict[int, list[str]]:
+        return {k: [f.path for f in fs.list_files(f"{path}/block={k}")
+                    if f.path.endswith(".parquet")]
+                if fs.exists(f"{path}/block={k}") else [] for k in range(blocks)}
+
+    held = (prev.manifest.get("parts") or {}) if prev else {}
+    usable = (prev is not None and prev.manifest.get("mode") == "incremental"
+              and prev.manifest.get("config_hash") == count_hash
+              and prev.manifest.get("input", {}).get("vocab_version") == vocab_version
+              and fs.exists(f"{prev.path}/exact"))
+    now = {k: p.version for k, p in counts.items()}
+    before = {k: v.get("counts_version") for k, v in held.items()}
+    gone = {k: v for k, v in before.items() if now.get(k) != v}
+    # the versions to subtract must still be there (two are kept per part)
+    usable = usable and all(v and fs.exists(f"{base}/{Part(k, []).slug}/{v}")
+                            for k, v in gone.items())
+    add: list[dict[int, list[str]]] = []
+    sub: list[dict[int, list[str]]] = []
+    if usable:
+        add.append(files(f"{prev.path}/exact"))
+        add += [files(f"{counts[k].path}/data") for k in now if before.get(k) != now[k]]
+        sub += [files(f"{base}/{Part(k, []).slug}/{v}/data") for k, v in gone.items()]
+        how = (f"the previous total {prev.version} + {len(add) - 1} new or recounted "
+               f"partitions - {len(sub)} old ones")
+    else:
+        add += [files(f"{p.path}/data") for p in counts.values()]
+        how = f"all {len(add)} partitions"
+    plan = {k: ([f for a in add for f in a[k]], [f for s in sub for f in s[k]])
+            for k in range(blocks)}
+    return plan, how
 
 
 def run_cooccur_incremental(spark, cfg: Config, force_vocab: bool = False,
@@ -283,7 +330,7 @@ def run_cooccur_incremental(spark, cfg: Config, force_vocab: bool = False,
     """
     from pyspark.sql import functions as F
 
-    from latentspark.cooccurrence import count_cooccurrences, merge_counts
+    from latentspark.cooccurrence import count_cooccurrences, merge_blocks
     from latentspark.stages import (
         COOCCUR,
         VOCAB,
@@ -351,22 +398,25 @@ def run_cooccur_incremental(spark, cfg: Config, force_vocab: bool = False,
             cur.manifest.get("config_hash") == count_hash:
         logger.info("cooccur: version %s is up to date; skipping", cur.version)
         return cur
+    plan, how = ({}, "") if full else _merge_plan(spark, cfg, cur, part_counts,
+                                                  vocab.version, count_hash)
     with cstore.staging() as st, spark_errors(f"corpus {source.path}"):
-        with st.timed("count_and_write" if full else "merge_and_write"):
-            if full:
+        if full:
+            with st.timed("count_and_write"):
                 good = [path for p in parts for path in p.good_files]
                 tokens = tokenize(read_corpus(spark, cfg.corpus, source, good), cfg.tokenize)
-                merged = count_cooccurrences(spark, tokens, vocab_words, vocab_counts,
-                                             cfg.cooccur)
-            else:
-                merged = merge_counts(
-                    spark, spark.read.parquet(*(f"{p.path}/data" for p in part_counts.values())),
-                    len(vocab_words), cfg.cooccur)
-            merged.write.parquet(st.data_path)
-        _files_into_blocks(cstore.fs, st.data_path, cfg.cooccur.blocks)
-        stats = spark.read.parquet(st.data_path).agg(
-            F.count(F.lit(1)).alias("nnz"), F.sum("weight").alias("total")).first()
-        if not stats["nnz"]:
+                count_cooccurrences(spark, tokens, vocab_words, vocab_counts,
+                                    cfg.cooccur).write.parquet(st.data_path)
+            _files_into_blocks(cstore.fs, st.data_path, cfg.cooccur.blocks)
+            stats = spark.read.parquet(st.data_path).agg(
+                F.count(F.lit(1)).alias("nnz"), F.sum("weight").alias("total")).first()
+            nnz, total = int(stats["nnz"]), float(stats["total"] or 0.0)
+        else:
+            logger.info("cooccur: merging %s", how)
+            with st.timed("merge_and_write"):
+                nnz, total = merge_blocks(spark, plan, len(vocab_words), cfg.cooccur,
+                                          f"{st.path}/exact", st.data_path)
+        if not nnz:
             raise InputError(f"corpus {source.path} has no line with two vocabulary words; "
                              "no co-occurrence to count")
         skipped = {path: why for p in parts for path, why in p.skipped.items()}
@@ -383,8 +433,9 @@ def run_cooccur_incremental(spark, cfg: Config, force_vocab: bool = False,
             "counted_now": counted,
             "skipped_files": skipped,
             "vocab_size": len(vocab_words),
-            "rows": int(stats["nnz"]),
-            "total_weight": float(stats["total"]),
+            "rows": nnz,
+            "total_weight": total,
+            "merge": None if full else how,
             "blocks": cfg.cooccur.blocks,
             "layout": "data/block=k/ holds rows r with r % blocks == k, sorted by (row, col); "
                       "the matrix is symmetric and both (i, j) and (j, i) are stored",
@@ -398,5 +449,5 @@ def run_cooccur_incremental(spark, cfg: Config, force_vocab: bool = False,
         for name in _stale_parts(spark, cfg, kind, live):
             logger.info("part %s is no longer in the corpus; removing its %s counts", name, kind)
             fs.delete(f"{cfg.run.root.rstrip('/')}/{PARTS}/{kind}/{name}")
-    logger.info("cooccur: %d non-zeros, total weight %.4g", stats["nnz"], stats["total"])
+    logger.info("cooccur: %d non-zeros, total weight %.4g", nnz, total)
     return cstore.require()

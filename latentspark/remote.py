@@ -11,7 +11,7 @@ import os
 from urllib.parse import unquote, urlparse
 
 
-def _resolve(uri: str):
+def resolve(uri: str):
     """The pyarrow filesystem and path of a run-root URI."""
     from pyarrow import fs as pafs
 
@@ -27,7 +27,7 @@ def upload(local: str, uri: str) -> None:
     """Copy a local file to ``uri`` (replacing it), creating its parent folders."""
     from pyarrow import fs as pafs
 
-    fs, path = _resolve(uri)
+    fs, path = resolve(uri)
     fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
     pafs.copy_files(local, path, source_filesystem=pafs.LocalFileSystem(),
                     destination_filesystem=fs)
@@ -38,7 +38,7 @@ def download(uri: str, local: str) -> None:
     another process never sees a partial copy."""
     from pyarrow import fs as pafs
 
-    fs, path = _resolve(uri)
+    fs, path = resolve(uri)
     tmp = f"{local}.{os.getpid()}.part"
     pafs.copy_files(path, tmp, source_filesystem=fs,
                     destination_filesystem=pafs.LocalFileSystem())

@@ -111,12 +111,16 @@ def test_changed_and_removed_partitions_are_recounted_and_dropped(spark, tmp_pat
     add_day(corpus, 2, 500)  # the same file, rewritten with more lines
     changed = run_cooccur_incremental(spark, cfg)
     assert changed.manifest["counted_now"] == ["date=2026-11-02"]
+    # the running total is reused: plus the recount, minus the version it replaces
+    assert changed.manifest["merge"].startswith("the previous total")
+    assert "+ 1 new or recounted partitions - 1 old ones" in changed.manifest["merge"]
     for f in (corpus / "date=2026-11-01").iterdir():
         f.unlink()
     (corpus / "date=2026-11-01").rmdir()
     removed = run_cooccur_incremental(spark, cfg)
     assert removed.manifest["counted_now"] == [] and list(removed.manifest["parts"]) == [
         "date=2026-11-02"]
+    assert "+ 0 new or recounted partitions - 1 old ones" in removed.manifest["merge"]
     assert sorted(p.name for p in (tmp_path / "run/parts/cooccur").iterdir()
                   if not p.name.startswith("_")) == ["date=2026-11-02"]
     _, merged = cooccur_table(spark, cfg)
