@@ -291,7 +291,10 @@ def _export(args: argparse.Namespace) -> int:
     cfg = resolve_config(args)
     spark = get_session(cfg.spark)
     if args.embeddings:
-        source = args.embeddings
+        from latentspark.models import resolve
+
+        # a model root stands for its LATEST version, a model version for its embeddings
+        source = resolve(HadoopFS(spark), args.embeddings) or args.embeddings
     else:
         store = StageStore(spark, cfg.run.root, EMBEDDINGS_STAGE)
         source = (store.load(args.version) if args.version else store.require()).path

@@ -186,6 +186,13 @@ def test_gate_blocks_a_degraded_model(spark, tmp_path):
 
     reader = load_config(None, [f"index.embeddings={json.dumps(str(tmp_path / 'run/models'))}"])
     assert first.version in resolve_embeddings(spark, reader).data_path
+    from latentspark.cli import main
+
+    out = tmp_path / "latest.txt"
+    assert main(["export", "--embeddings", str(tmp_path / "run/models"), "--format", "word2vec",
+                 "--out", str(out)]) == 0
+    header, *rows = out.read_text().splitlines()
+    assert header == f"{first.manifest['vocab_size']} {first.manifest['dim']}"
 
 
 BAD_FILES = {
@@ -341,3 +348,20 @@ def test_exit_codes_tell_a_scheduler_what_happened(monkeypatch, capsys):
     monkeypatch.setattr(cli, "_pipeline", failing(KeyError("oops")))
     with pytest.raises(KeyError):
         cli.main(["pipeline", "--corpus", "x"])
+
+
+def test_old_model_versions_are_pruned_but_never_latest(spark, tmp_path):
+    cfg = load_config(None, [f"run.root={json.dumps(str(tmp_path))}", "pipeline.keep_models=2"])
+    models = ModelStore(spark, cfg)
+    names = [f"2026110{i}T000000000000Z-00000{i}" for i in range(1, 5)]
+    for name in names:
+        (tmp_path / "models" / name).mkdir(parents=True)
+        (tmp_path / "models" / name / "manifest.json").write_text("{}")
+    (tmp_path / "models" / "_staging").mkdir()  # a killed run's leftovers are not versions
+    models.point_latest(names[0])
+    models.prune()
+    assert models.versions() == [names[0], *names[2:]]
+    assert models.latest_name() == names[0]
+    models.point_latest(names[3])
+    models.prune()
+    assert models.versions() == names[2:]
