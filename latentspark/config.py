@@ -234,6 +234,8 @@ class PipelineConfig:
     bad_files: str = _opt("fail", "a new partition's file that is empty, unreadable, binary, "
                           "not UTF-8 or has an over-long line: fail the run, or skip the file",
                           choices=("fail", "skip"))
+    parallel_parts: int = _opt(4, "new partitions checked and counted at the same time (each "
+                               "is its own Spark job)", lo=1, hi=256)
     keep_models: int = _opt(5, "model versions kept (LATEST's is never removed)", lo=1,
                             hi=10_000)
     drift: bool = _opt(True, "write a drift report against the LATEST model")

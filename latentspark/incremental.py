@@ -103,24 +103,20 @@ def check_files(spark, cfg: Config, source: CorpusInput, part: Part) -> dict[str
     paths = [f.path for f in part.files if f.size > 0]
     if not paths:
         return bad
-    previous = spark.conf.get("spark.sql.files.ignoreCorruptFiles", "false")
-    # a corrupt file must not stop the check: it is found missing from the result instead
-    spark.conf.set("spark.sql.files.ignoreCorruptFiles", "true")
-    try:
-        reader = spark.read.option("basePath", source.base_path)
-        if source.format == "parquet":
-            lines = reader.parquet(*paths).select(F.lit(None).cast("string").alias("problem"))
-        else:  # JSON lines are lines too: the same byte-level checks apply
-            lines = reader.text(paths).select(
-                line_problems(F.col("value"), cfg.corpus.max_line_bytes).alias("problem"))
-        stats = (lines.select(F.input_file_name().alias("file"), "problem")
-                 .groupBy("file")
-                 .agg(F.count(F.lit(1)).alias("lines"),
-                      F.count("problem").alias("bad"),
-                      F.first("problem", ignorenulls=True).alias("problem"))
-                 .collect())  # one row per file of one part
-    finally:
-        spark.conf.set("spark.sql.files.ignoreCorruptFiles", previous)
+    # a corrupt file must not stop the check: it is found missing from the result instead (a
+    # reader option, not the session's setting, so that parts can be checked concurrently)
+    reader = spark.read.option("basePath", source.base_path).option("ignoreCorruptFiles", "true")
+    if source.format == "parquet":
+        lines = reader.parquet(*paths).select(F.lit(None).cast("string").alias("problem"))
+    else:  # JSON lines are lines too: the same byte-level checks apply
+        lines = reader.text(paths).select(
+            line_problems(F.col("value"), cfg.corpus.max_line_bytes).alias("problem"))
+    stats = (lines.select(F.input_file_name().alias("file"), "problem")
+             .groupBy("file")
+             .agg(F.count(F.lit(1)).alias("lines"),
+                  F.count("problem").alias("bad"),
+                  F.first("problem", ignorenulls=True).alias("problem"))
+             .collect())  # one row per file of one part
     seen = {}
     for row in stats:
         seen[_normal(fs, row["file"])] = row
@@ -301,6 +297,25 @@ def _merge_plan(spark, cfg: Config, prev: Published | None, counts: dict[str, Pu
     return plan, how
 
 
+def _each_part(cfg: Config, parts: list[Part], work) -> dict[str, Published]:
+    """``work(part)`` for every part, ``pipeline.parallel_parts`` Spark jobs at a time.
+
+    A small part's jobs leave most executors idle; running several at once fills them. All
+    parts are attempted; bad input in several is reported together.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, cfg.pipeline.parallel_parts)) as pool:
+        futures = {p.key: pool.submit(work, p) for p in parts}
+    errors = [f.exception() for f in futures.values() if f.exception() is not None]
+    inputs = [e for e in errors if isinstance(e, InputError)]
+    if inputs and len(inputs) == len(errors):
+        raise InputError("\n".join(str(e) for e in inputs))
+    if errors:
+        raise errors[0]
+    return {k: f.result() for k, f in futures.items()}
+
+
 def run_cooccur_incremental(spark, cfg: Config, force_vocab: bool = False,
                             force_counts: bool = False, full: bool = False) -> Published:
     """Count what is new, merge, and publish the ``vocab`` and ``cooccur`` stages.
@@ -346,8 +361,8 @@ def run_cooccur_incremental(spark, cfg: Config, force_vocab: bool = False,
                 source.path)
     read_hash = part_hash(cfg, "corpus", "tokenize")
     prints = {p.key: p.fingerprint(source) for p in parts}
-    words = {p.key: _count_words(spark, cfg, source, p, prints[p.key], read_hash)
-             for p in parts}
+    words = _each_part(cfg, parts, lambda p: _count_words(spark, cfg, source, p, prints[p.key],
+                                                           read_hash))
 
     # the vocabulary, by the policy
     vocab_hash = part_hash(cfg, "corpus", "tokenize", "vocab")
@@ -371,19 +386,21 @@ def run_cooccur_incremental(spark, cfg: Config, force_vocab: bool = False,
     counted: list[str] = []
     part_counts: dict[str, Published] = {}
     if not full:
-        for p in parts:
+        def count(p: Part) -> Published:
             fp = f"{prints[p.key]}:{vocab.version}"
             store = _part_stores(spark, cfg, "cooccur", p)
             cur = store.current()
             if cur and not force_counts and cur.manifest.get("input_fingerprint") == fp and \
                     cur.manifest.get("config_hash") == count_hash:
-                part_counts[p.key] = cur
-                continue
+                return cur
             logger.info("part %s: counting co-occurrences (%d files)", p.key or "(root)",
                         len(p.good_files))
-            part_counts[p.key] = _count_part(spark, cfg, source, p, fp, vocab_words,
-                                             vocab_counts, count_hash)
             counted.append(p.key)
+            return _count_part(spark, cfg, source, p, fp, vocab_words, vocab_counts,
+                               count_hash)
+
+        part_counts = _each_part(cfg, parts, count)
+        counted.sort()
         logger.info("incremental: counted %d of %d partitions: %s", len(counted), len(parts),
                     ", ".join(k or "(root)" for k in counted) or "none")
 
