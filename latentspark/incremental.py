@@ -8,11 +8,17 @@ layouts, each partition) keeps its own published counts under the run root::
     <root>/parts/cooccur/<part>/<version>/    its co-occurrence counts, as exact sums
 
 Each is fingerprinted by the part's files (names, sizes, modification times), so a part
-whose files changed is counted again and a part that disappeared is dropped. The published
-``cooccur`` stage is the merge of every part's counts. Co-occurrence sums are whole
-multiples of ``1 / weight_scale`` kept exactly (see
-:func:`latentspark.cooccurrence.weight_scale`), so the merge equals, bit for bit, counting the
-whole corpus in one job.
+whose files changed is counted again and a part that disappeared is dropped. New parts are
+checked and counted ``pipeline.parallel_parts`` at a time (one Spark job each).
+
+The published ``cooccur`` stage is the merge of every part's counts. Co-occurrence sums are
+whole multiples of ``1 / weight_scale`` kept exactly (see
+:func:`latentspark.cooccurrence.weight_scale`), so a merge equals, bit for bit, counting the
+whole corpus in one job, and subtraction is exact too. The stage keeps its exact sums beside
+the published ones (``cooccur/<version>/exact/``): the next merge starts from that running
+total, adds the new or recounted parts and subtracts the versions of changed or removed parts
+it held, one task per row block reading the block's files, with no shuffle. Its cost grows
+with the change and the size of the matrix, not with the number of parts.
 
 Vocabulary policy (``pipeline.vocabulary``):
 
