@@ -486,7 +486,7 @@ def bootstrap_stats(offsets: np.ndarray, resamples: int, confidence: float, seed
             gram = offsets @ offsets.T
             mats = sq[:, :, None] * gram[None] * sq[:, None, :]
         else:
-            mats = np.einsum("bi,ij,ik->bjk", weights, offsets, offsets)
+            mats = _weighted_second_moments(offsets, weights)
         expl.append(np.linalg.eigvalsh(mats)[:, -1])
     out: dict[str, Any] = {}
     for key, reps, est in (("consistency", cons, point.consistency),
@@ -495,6 +495,15 @@ def bootstrap_stats(offsets: np.ndarray, resamples: int, confidence: float, seed
     tail = 50 * (1 - confidence)
     out["stability"] = [_r(v) for v in np.percentile(np.concatenate(stab), [tail, 100 - tail])]
     return out
+
+
+def _weighted_second_moments(offsets: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``U^T diag(w_b) U`` for every row ``w_b`` of ``weights``."""
+    n, dim = offsets.shape
+    if n * dim * dim <= 20_000_000:  # one product with the outer products u u^T (<= 160 MB)
+        outer = (offsets[:, :, None] * offsets[:, None, :]).reshape(n, dim * dim)
+        return (weights @ outer).reshape(len(weights), dim, dim)
+    return np.stack([(offsets.T * w) @ offsets for w in weights])
 
 
 def shifted_interval(samples: np.ndarray, estimate: float, confidence: float
@@ -683,11 +692,18 @@ def _figure(width: float, height: float):
 
 
 def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    # no Software stamp: the same report gives the same bytes
-    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None},
-                pil_kwargs={"optimize": True})
-    return buf.getvalue()
+    from PIL import Image
+
+    raw = io.BytesIO()
+    fig.savefig(raw, format="png", dpi=DPI)
+    raw.seek(0)
+    # a 256-colour palette: charts have few colours, and it keeps every PNG well under
+    # 150 KB; saved by PIL without a timestamp, so the same report gives the same bytes
+    with Image.open(raw) as im:
+        small = im.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT)
+    out = io.BytesIO()
+    small.save(out, format="png", optimize=True)
+    return out.getvalue()
 
 
 def _label(ax, x: float, y: float, text: str, color: str = "black") -> None:

@@ -159,6 +159,16 @@ def test_bootstrap_interval_contains_estimate_and_narrows_with_more_pairs():
     assert bootstrap_stats(offsets, 300, 0.95, 7) != bootstrap_stats(offsets, 300, 0.95, 8)
 
 
+@pytest.mark.parametrize("n", [30, 2100])  # both ways of computing them (small and large)
+def test_weighted_second_moments(n):
+    from latentspark.explore import _weighted_second_moments
+
+    rng = np.random.default_rng(0)
+    u, w = rng.normal(size=(n, 100)), rng.random((3, n))
+    expected = np.stack([u.T @ np.diag(x) @ u for x in w])
+    assert np.allclose(_weighted_second_moments(u, w), expected)
+
+
 def test_weak_concept_interval_is_shifted_by_the_bias():
     """Resampling duplicates pairs and lengthens their mean: unshifted, the interval of a
     random concept would lie above its own estimate."""
