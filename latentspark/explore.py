@@ -1017,7 +1017,7 @@ def _nearest(lst: list[list]) -> str:
 
 _CSS = """body{font-family:sans-serif;max-width:1100px;margin:1em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:0.5em 0 1em;font-size:13px}
-td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}
+td,th{border:1px solid #ccc;padding:2px 6px;text-align:right;white-space:nowrap}
 td:first-child,th:first-child{text-align:left}
 th{background:#eee}figure{margin:1em 0}img{max-width:100%}
 figcaption{font-size:12px;color:#555}.note{font-size:13px;color:#444}"""

@@ -32,13 +32,14 @@ from PIL import Image
 path = sys.argv[1]
 with Image.open(path) as im:
     pixels = np.asarray(im.convert("RGB"))
-flat = pixels.reshape(-1, 3)
+flat = pixels.reshape(-1, 3).astype(int)
 colours = len(np.unique(flat, axis=0))
 inked = float((flat.min(axis=1) < 250).mean())  # share of pixels that are not (near) white
+# text and table rules are grey; coloured pixels come from the embedded charts only
+coloured = float((flat.max(axis=1) - flat.min(axis=1) > 60).mean())
 print(f"{path}: {pixels.shape[1]}x{pixels.shape[0]}, {colours} distinct colours, "
-      f"{inked:.1%} of pixels not white")
-# text alone gives a few dozen anti-aliased greys; the embedded charts give hundreds
-ok = colours > 200 and inked > 0.03
-print("report renders: OK" if ok else "report renders: BLANK or nearly blank")
+      f"{inked:.1%} of pixels not white, {coloured:.1%} coloured")
+ok = colours > 100 and inked > 0.03 and coloured > 0.005
+print("report renders: OK" if ok else "report renders: BLANK, or no charts")
 sys.exit(0 if ok else 1)
 EOF
