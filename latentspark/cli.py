@@ -17,6 +17,10 @@
                          [--normalize] [--limit N] [--precision D]
     latentspark drift    --old PATH --new PATH [--out DIR | --root RUN_ROOT] [-k 10]
                          [--sample N] [--seed S] [--top N]   (drift between two versions)
+    latentspark explore  --root RUN_ROOT [--embeddings PATH] [--analogies FILE]
+                         [--concepts FILE ...] [--groups FILE ...] [--expression EXPR ...]
+                         [--between A B ...] [--steps N] [--bootstrap N] [--evaluation PATH]
+                         [--out DIR]                  (concept directions, pictures, report)
     latentspark config   [--config FILE] [--set KEY=VALUE ...]  (print the resolved config)
     latentspark data fetch --tier demo|full                 (real corpus and evaluation sets)
 
@@ -306,6 +310,30 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explore(args: argparse.Namespace) -> int:
+    from latentspark.explore import run_explore
+    from latentspark.session import get_session
+
+    for option, key in (("embeddings", "index.embeddings"), ("steps", "explore.steps"),
+                        ("bootstrap", "explore.bootstrap"), ("k", "explore.k"),
+                        ("evaluation", "explore.evaluation"), ("out", "explore.out")):
+        value = getattr(args, option)
+        if value is not None:
+            args.overrides.append(f"{key}={json.dumps(value)}")
+    for option, key in (("analogies", "evaluate.analogies"), ("concepts", "explore.concepts"),
+                        ("groups", "explore.groups"), ("expression", "explore.expressions"),
+                        ("word", "explore.words")):
+        if getattr(args, option):
+            args.overrides.append(f"{key}={json.dumps(','.join(getattr(args, option)))}")
+    if args.between:
+        args.overrides.append("explore.between="
+                              + json.dumps(",".join(f"{a} {b}" for a, b in args.between)))
+    cfg = resolve_config(args)
+    out = run_explore(get_session(cfg.spark), cfg)
+    print(f"explore: {out}")
+    return 0
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -412,6 +440,35 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--top", type=_non_negative_int, default=50, metavar="N",
                     help="most and least drifted frequent words listed (default 50)")
     sp.set_defaults(func=_drift)
+    sp = sub.add_parser("explore", parents=[common], help="explore the embeddings: concept "
+                        "directions, word arithmetic, neighbourhoods, pictures, HTML report")
+    sp.add_argument("--embeddings", metavar="PATH", help="a published embeddings version or a "
+                    "Parquet dir of that schema (index.embeddings); default: the newest "
+                    "published under the run root")
+    sp.add_argument("--analogies", action="append", metavar="FILE", help="questions-words.txt "
+                    "style file whose sections become concepts (evaluate.analogies; repeatable)")
+    sp.add_argument("--concepts", action="append", metavar="FILE", help="concept file: ': name' "
+                    "headers, then 'a b' pairs (explore.concepts; repeatable)")
+    sp.add_argument("--groups", action="append", metavar="FILE", help="word-group file: ': name' "
+                    "headers, then words (explore.groups; repeatable)")
+    sp.add_argument("--expression", action="append", metavar="EXPR", help="word arithmetic, "
+                    "e.g. 'king - man + woman' (explore.expressions; repeatable, replaces the "
+                    "defaults)")
+    sp.add_argument("--between", nargs=2, action="append", metavar=("A", "B"), help="report the "
+                    "nearest words between A and B (explore.between; repeatable)")
+    sp.add_argument("--steps", type=int, help="interpolation points, ends included "
+                    "(explore.steps)")
+    sp.add_argument("--bootstrap", type=int, help="bootstrap resamples, 0 for none "
+                    "(explore.bootstrap)")
+    sp.add_argument("-k", type=int, help="nearest words per query (explore.k)")
+    sp.add_argument("--word", action="append", help="an extra word for the 2-D map "
+                    "(explore.words; repeatable)")
+    sp.add_argument("--evaluation", metavar="PATH", help="a published eval version for the "
+                    "accuracy chart (explore.evaluation); default: the newest under --root")
+    sp.add_argument("--out", metavar="DIR", help="local folder for the report, replaced "
+                    "atomically (explore.out); default: publish the stage 'explore' under "
+                    "the run root")
+    sp.set_defaults(func=_explore)
     sp = sub.add_parser("config", parents=[common], help="print the resolved configuration")
     sp.add_argument("--json", action="store_true", help="print JSON instead of TOML")
     sp.set_defaults(func=_show_config)

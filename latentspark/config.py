@@ -254,6 +254,45 @@ class GateConfig:
     min_score: float = _opt(0.0, "refuse a model scoring below this", lo=-1.0, hi=1.0)
     max_drop: float = _opt(0.05, "refuse a model scoring this much below the LATEST one "
                            "(absolute)", lo=0.0, hi=2.0)
+class ExploreConfig:
+    """Exploration of the latent space: concept directions, arithmetic, neighbourhoods."""
+
+    builtin: bool = _opt(True, "include the curated concept pairs and word groups shipped in "
+                         "the package (latentspark/concepts/)")
+    analogy_sections: bool = _opt(True, "turn every section of the evaluate.analogies files "
+                                  "into a concept (its questions' distinct word pairs)")
+    concepts: str = _opt("", "extra concept files (': name' headers, then 'a b' pair lines), "
+                         "comma-separated paths or URIs")
+    groups: str = _opt("", "extra word-group files (': name' headers, then words), "
+                       "comma-separated paths or URIs")
+    expressions: str = _opt("king - man + woman,paris - france + italy,"
+                            "walked - walk + swim,cats - cat + dog",
+                            "word arithmetic whose nearest words are reported, "
+                            "comma-separated; terms are words joined by + and -, each with an "
+                            "optional coefficient (0.5 king, 2 * cats)")
+    between: str = _opt("king queen,man woman,good bad", "word pairs whose interpolation "
+                        "is reported, comma-separated, each 'a b'")
+    steps: int = _opt(5, "points from the first word to the second, both included",
+                      lo=2, hi=100)
+    k: int = _opt(5, "nearest words per expression and per interpolation point", lo=1,
+                  hi=1000)
+    restrict_vocab: int = _opt(30_000, "nearest words are taken among the first N words (by "
+                               "frequency) only", lo=1, hi=10**9)
+    bootstrap: int = _opt(1000, "bootstrap resamples of each concept's pairs for the "
+                          "intervals; 0 skips them", lo=0, hi=1_000_000)
+    confidence: float = _opt(0.95, "coverage of the bootstrap percentile intervals",
+                             lo=0.5, hi=0.999)
+    seed: int = _opt(1, "seed of the bootstrap", lo=0, hi=2**31 - 1)
+    words: str = _opt("", "extra comma-separated words for the 2-D map")
+    map_concepts: str = _opt("gender,capital", "concepts whose pairs the 2-D map shows "
+                             "(with arrows), comma-separated")
+    projection: str = _opt("gender,plural", "two concepts: the picture projects their pairs "
+                           "onto these two directions")
+    max_pairs: int = _opt(10, "pairs per concept drawn in the pictures", lo=1, hi=1000)
+    evaluation: str = _opt("", "a published eval version (holding summary.json) for the "
+                           "accuracy chart; empty means the newest under the run root, if any")
+    out: str = _opt("", "local output folder (replaced atomically); empty means publishing "
+                    "the stage 'explore' under the run root")
 
 
 @dataclass
@@ -271,6 +310,7 @@ class Config:
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     gate: GateConfig = field(default_factory=GateConfig)
+    explore: ExploreConfig = field(default_factory=ExploreConfig)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """Return the configuration as plain nested dictionaries (for manifests)."""

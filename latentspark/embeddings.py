@@ -100,8 +100,13 @@ def write(fs, data_path: str, table: pa.Table, rows_per_file: int = ROWS_PER_FIL
     return out
 
 
-def read(spark, path: str) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+def read(spark, path: str, data_folder: bool = False
+         ) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     """Read an embeddings table (a published version's path, or its ``data`` folder).
+
+    With ``data_folder``, ``path`` itself is the folder of Parquet files, whatever its name
+    (a bare Parquet folder of this schema, as :func:`latentspark.index.resolve_embeddings`
+    finds it).
 
     Returns
     -------
@@ -112,7 +117,8 @@ def read(spark, path: str) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     vectors : numpy.ndarray
         ``V x dim`` float32 matrix.
     """
-    data = path if path.rstrip("/").endswith("/data") else f"{path.rstrip('/')}/data"
+    data = path if data_folder or path.rstrip("/").endswith("/data") \
+        else f"{path.rstrip('/')}/data"
     table = spark.read.parquet(data).orderBy("id").select("id", "word", "count",
                                                             "vector").toArrow()
     ids = table.column("id").to_numpy()
