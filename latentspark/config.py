@@ -254,6 +254,9 @@ class GateConfig:
     min_score: float = _opt(0.0, "refuse a model scoring below this", lo=-1.0, hi=1.0)
     max_drop: float = _opt(0.05, "refuse a model scoring this much below the LATEST one "
                            "(absolute)", lo=0.0, hi=2.0)
+
+
+@dataclass
 class ExploreConfig:
     """Exploration of the latent space: concept directions, arithmetic, neighbourhoods."""
 
