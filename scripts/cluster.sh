@@ -127,6 +127,7 @@ start() {
     else
         check_port "$MASTER_PORT" "master" LATENTSPARK_MASTER_PORT
         check_port "$MASTER_UI_PORT" "master web UI" LATENTSPARK_MASTER_UI_PORT
+        rm -f "$(pid_file "$MASTER_CLASS" 1)"
         say "starting the master at $MASTER_URL (web UI http://$HOST:$MASTER_UI_PORT)"
         daemon start "$MASTER_CLASS" 1 --host "$HOST" --port "$MASTER_PORT" \
             --webui-port "$MASTER_UI_PORT"
@@ -143,6 +144,9 @@ start() {
             say "worker $i already running"
         else
             check_port $((WORKER_UI_PORT + i - 1)) "worker $i web UI" LATENTSPARK_WORKER_UI_PORT
+            # spark-daemon.sh would refuse to start over the pid file of a killed worker that
+            # lingers as a zombie
+            rm -f "$(pid_file "$WORKER_CLASS" "$i")"
             todo+=("$i")
         fi
     done

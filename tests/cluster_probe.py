@@ -6,8 +6,9 @@ Python workers, which interpreter runs them and where they import latentspark fr
     spark-submit --master spark://127.0.0.1:7077 --py-files dist/latentspark-V.zip \
         tests/cluster_probe.py OUT.json
 
-It runs one task per slot for a few rounds so that every executor answers, and writes a JSON
-list of ``{"pid", "python", "latentspark"}`` records to ``OUT.json``.
+It runs one task per slot for a few rounds so that every executor answers, and writes to
+``OUT.json`` a JSON list of ``{"pid", "python", "latentspark", "numpy", "pyarrow"}`` records
+(the interpreter and the modules' files).
 """
 
 from __future__ import annotations
@@ -20,10 +21,13 @@ def probe(_: object) -> dict[str, str | int]:
     """What one Python worker sees (runs on an executor)."""
     import os
 
+    import numpy
+    import pyarrow
+
     import latentspark
 
-    return {"pid": os.getpid(), "python": sys.executable,
-            "latentspark": latentspark.__file__}
+    return {"pid": os.getpid(), "python": sys.executable, "latentspark": latentspark.__file__,
+            "numpy": numpy.__file__, "pyarrow": pyarrow.__file__}
 
 
 def main(argv: list[str]) -> int:

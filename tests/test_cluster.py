@@ -40,10 +40,9 @@ SETTINGS = ["--set", "vocab.min_count=2", "--set", "cooccur.window=3",
             "--set", "cooccur.blocks=8", "--set", "factorize.dim=8",
             "--set", "factorize.power_iters=1", "--set", "factorize.wals_iterations=1",
             "--set", "spark.shuffle_partitions=4"]
-# Small input splits: the co-occurrence stage becomes ~40 tasks, long enough to kill a worker
-# in the middle of it. Both modes get the same, so they also split the input the same way.
-SUBMIT_CONF = ["--conf", "spark.sql.files.maxPartitionBytes=80000",
-               "--conf", "spark.sql.files.openCostInBytes=0"]
+# Small input splits: the co-occurrence stage becomes 16 tasks (two 94 kB files each), long
+# enough to kill a worker in the middle of it. Every run splits the input the same way.
+SPLITS = {"spark.sql.files.maxPartitionBytes": "200000", "spark.sql.files.openCostInBytes": "0"}
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
 
 
@@ -75,13 +74,37 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def free_port_pair() -> int:
+    """A free port whose successor is free too (the two workers' web UIs)."""
+    for _ in range(50):
+        [port] = free_ports(1)
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 1))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no two consecutive free ports")
+
+
 @dataclass
 class Cluster:
-    """A running standalone cluster started by ``scripts/cluster.sh``."""
+    """A standalone cluster started by ``scripts/cluster.sh`` in the background."""
 
     url: str
     state: Path
     env: dict[str, str]
+    starting: subprocess.Popen | None = None
+
+    def ready(self) -> Cluster:
+        """Wait for ``cluster.sh start`` to finish (both workers registered); fail if it failed."""
+        if self.starting is not None:
+            out, err = self.starting.communicate(timeout=240)
+            code, self.starting = self.starting.returncode, None
+            assert code == 0, err
+            assert out.strip() == self.url, out
+        return self
 
     def script(self, command: str, timeout: float = 180) -> subprocess.CompletedProcess:
         return subprocess.run([str(REPO / "scripts" / "cluster.sh"), command], env=self.env,
@@ -94,19 +117,24 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[Cluster]:
-    """Master and two workers (1 core, 2g each) on free ports; stopped at the end, always."""
+    """Master and two workers (1 core, 2g each) on free ports; stopped at the end, always.
+
+    It starts in the background (JVMs take a while): tests call ``ready()`` before using it,
+    so the local reference run overlaps with the start-up.
+    """
     state = tmp_path_factory.mktemp("cluster")
-    master, master_ui, worker_ui, _ = free_ports(4)  # the 4th keeps worker_ui + 1 free-ish
+    master, master_ui = free_ports(2)
     env = clean_env(LATENTSPARK_CLUSTER_DIR=str(state), LATENTSPARK_MASTER_PORT=str(master),
                     LATENTSPARK_MASTER_UI_PORT=str(master_ui),
-                    LATENTSPARK_WORKER_UI_PORT=str(worker_ui))
+                    LATENTSPARK_WORKER_UI_PORT=str(free_port_pair()))
     c = Cluster(f"spark://127.0.0.1:{master}", state, env)
+    c.starting = subprocess.Popen([str(REPO / "scripts" / "cluster.sh"), "start"], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        started = c.script("start")
-        assert started.returncode == 0, started.stderr
-        assert started.stdout.strip() == c.url
         yield c
     finally:
+        if c.starting is not None:  # let a start that nobody waited for finish, then stop
+            c.starting.communicate(timeout=240)
         stopped = c.script("stop")
         assert stopped.returncode == 0, stopped.stderr
     assert c.script("status").returncode != 0  # nothing left behind
@@ -156,17 +184,15 @@ def corpus(tmp_path_factory) -> Path:
     return write_corpus(tmp_path_factory.mktemp("corpus") / "text")
 
 
-def submit(master: str, root: Path, corpus: Path, zip_path: Path | None, log: Path,
+def submit(master: str, root: Path, corpus: Path, zip_path: Path, log: Path,
            ui_port: int | None = None, wait: bool = True,
            ) -> subprocess.Popen | subprocess.CompletedProcess:
     """spark-submit ``JOB`` with the test settings; its output goes to ``log``."""
     cmd = [spark_bin("spark-submit"), "--master", master, "--driver-memory", "1g",
-           *SUBMIT_CONF, "--conf", f"spark.ui.port={ui_port}" if ui_port else
-           "spark.ui.enabled=false"]
-    if master.startswith("spark://"):
-        cmd += ["--executor-memory", "1g", "--total-executor-cores", "2"]
-    if zip_path is not None:
-        cmd += ["--py-files", str(zip_path)]
+           "--executor-memory", "1g", "--total-executor-cores", "2", "--py-files", str(zip_path),
+           "--conf", f"spark.ui.port={ui_port}" if ui_port else "spark.ui.enabled=false"]
+    for key, value in SPLITS.items():
+        cmd += ["--conf", f"{key}={value}"]
     cmd += [str(JOB), "--corpus", str(corpus), "--root", str(root), *SETTINGS]
     fh = log.open("w")
     proc = subprocess.Popen(cmd, env=clean_env(), stdout=fh, stderr=subprocess.STDOUT,
@@ -196,39 +222,55 @@ def assert_same_outputs(got: dict[str, pa.Table], want: dict[str, pa.Table]) -> 
 
 
 @pytest.fixture(scope="module")
-def local_run(corpus, tmp_path_factory) -> dict[str, pa.Table]:
-    """The job on local[2] (no zip: the installed package), outputs read back."""
-    out = tmp_path_factory.mktemp("local")
-    done = submit("local[2]", out / "run", corpus, None, out / "submit.log")
-    assert done.returncode == 0, done.stdout[-5000:]
-    return outputs(out / "run")
+def local_run(spark, corpus, tmp_path_factory) -> dict[str, pa.Table]:
+    """The job's outputs on local Spark: run in this process on the shared local[2] session
+    (which spares a JVM start), with the same input splits as the submitted runs."""
+    import importlib.util
+
+    root = tmp_path_factory.mktemp("local") / "run"
+    saved = {key: spark.conf.get(key) for key in SPLITS}
+    for key, value in SPLITS.items():
+        spark.conf.set(key, value)
+    try:
+        spec = importlib.util.spec_from_file_location("cluster_job", JOB)
+        job = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(job)
+        assert job.main(["--corpus", str(corpus), "--root", str(root), *SETTINGS]) == 0
+    finally:
+        for key, value in saved.items():
+            spark.conf.set(key, value)
+    return outputs(root)
 
 
 @pytest.fixture(scope="module")
 def cluster_run(cluster, package, corpus, tmp_path_factory) -> tuple[dict[str, pa.Table], str]:
     """The job on the cluster, undisturbed: its outputs and its log."""
     out = tmp_path_factory.mktemp("cluster-run")
-    done = submit(cluster.url, out / "run", corpus, package, out / "submit.log")
+    done = submit(cluster.ready().url, out / "run", corpus, package, out / "submit.log")
     assert done.returncode == 0, done.stdout[-5000:]
     return outputs(out / "run"), done.stdout
 
 
-def test_cluster_outputs_equal_local_mode(cluster_run, local_run, package):
+def test_cluster_outputs_equal_local_mode(cluster, local_run, cluster_run, package):
     got, log = cluster_run
     assert_same_outputs(got, local_run)
     # the driver ran the zip's code (the session logs where latentspark came from)
+    # on the cluster, not on the local Spark a session builder falls back to
+    assert f"session on {cluster.url} " in log
     assert re.search(rf"latentspark \S+ from \S*{re.escape(package.name)}", log), log[-3000:]
 
 
 def test_executors_run_the_venv_python_and_the_zip(cluster, package, tmp_path):
     report = tmp_path / "probe.json"
-    cmd = [spark_bin("spark-submit"), "--master", cluster.url, "--executor-memory", "1g",
+    cmd = [spark_bin("spark-submit"), "--master", cluster.ready().url, "--executor-memory", "1g",
            "--conf", "spark.ui.enabled=false", "--py-files", str(package),
            str(REPO / "tests" / "cluster_probe.py"), str(report)]
     done = subprocess.run(cmd, env=clean_env(), capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-5000:]
     seen = json.loads(report.read_text())
     assert {s["python"] for s in seen} == {sys.executable}
+    site = str(Path(np.__file__).parents[1])
+    assert all(s["numpy"].startswith(site) and s["pyarrow"].startswith(site) for s in seen)
     # relative: Spark copies the --py-files into the executor's folder (its working directory)
     for s in seen:
         assert s["latentspark"] == f"./{package.name}/latentspark/__init__.py", s
@@ -263,7 +305,7 @@ def test_killing_a_worker_mid_cooccurrence_changes_nothing(cluster, package, cor
     undisturbed, _ = cluster_run
     [ui_port] = free_ports(1)
     log = tmp_path / "submit.log"
-    proc = submit(cluster.url, tmp_path / "run", corpus, package, log, ui_port=ui_port,
+    proc = submit(cluster.ready().url, tmp_path / "run", corpus, package, log, ui_port=ui_port,
                   wait=False)
     try:
         # "in the middle": the co-occurrence stage has logged its start, and its Spark job has
@@ -278,7 +320,7 @@ def test_killing_a_worker_mid_cooccurrence_changes_nothing(cluster, package, cor
                 continue
             for job in running_jobs(ui_port) or []:
                 left = job["numTasks"] - job["numCompletedTasks"]
-                if job["numCompletedTasks"] >= 2 and job["numActiveTasks"] and left >= 10:
+                if job["numCompletedTasks"] >= 2 and job["numActiveTasks"] and left >= 6:
                     at_kill = job
         worker = cluster.worker_pid(2)
         victims = executors_of(worker)
