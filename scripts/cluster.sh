@@ -39,7 +39,7 @@ say() { printf 'cluster: %s\n' "$*" >&2; }
 die() { printf 'cluster: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -237,7 +237,7 @@ stop() {
     [ $((${#workers[@]} + ${#master[@]})) -gt 0 ] && say "stopped" || say "nothing was running"
 }
 
-[ $# = 1 ] || usage
+[ $# = 1 ] && [[ $1 =~ ^(start|stop|status)$ ]] || usage
 PYTHON=$(python_bin)
 case $1 in
     start)
