@@ -107,10 +107,12 @@ class Cluster:
         return self
 
     def script(self, command: str, timeout: float = 180) -> subprocess.CompletedProcess:
+        """Run ``scripts/cluster.sh COMMAND`` against this cluster."""
         return subprocess.run([str(REPO / "scripts" / "cluster.sh"), command], env=self.env,
                               capture_output=True, text=True, timeout=timeout)
 
     def worker_pid(self, instance: int) -> int:
+        """The worker JVM's pid, from spark-daemon.sh's pid file."""
         pid_file = self.state / "pids" / f"spark-latentspark-{WORKER_CLASS}-{instance}.pid"
         return int(pid_file.read_text())
 
@@ -315,9 +317,13 @@ def test_killing_a_worker_mid_cooccurrence_changes_nothing(cluster, package, cor
         while at_kill is None:
             assert proc.poll() is None, f"the job ended before the kill:\n{log.read_text()[-5000:]}"
             assert time.monotonic() < deadline, "the co-occurrence stage never got under way"
-            time.sleep(0.2)
-            if "cooccur: window" not in log.read_text():
+            time.sleep(0.1)
+            text = log.read_text()
+            if "cooccur: window" not in text:
                 continue
+            # a kill in a later stage would test something else: fail loudly instead
+            assert "cooccur: count_and_write took" not in text, \
+                "the co-occurrence stage ended before a kill: make the corpus larger"
             for job in running_jobs(ui_port) or []:
                 left = job["numTasks"] - job["numCompletedTasks"]
                 if job["numCompletedTasks"] >= 2 and job["numActiveTasks"] and left >= 6:
