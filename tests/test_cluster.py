@@ -346,3 +346,29 @@ def test_killing_a_worker_mid_cooccurrence_changes_nothing(cluster, package, cor
     assert re.search(r"Lost executor \d+", text), "the driver never noticed the kill"
     assert at_kill["numCompletedTasks"] < at_kill["numTasks"]
     assert_same_outputs(outputs(tmp_path / "run"), undisturbed)
+
+
+def cluster_script(tmp_path: Path, command: str, **extra: str) -> subprocess.CompletedProcess:
+    """``scripts/cluster.sh COMMAND`` with its state in ``tmp_path`` (no cluster needed)."""
+    env = clean_env(LATENTSPARK_CLUSTER_DIR=str(tmp_path / "state"), **extra)
+    return subprocess.run([str(REPO / "scripts" / "cluster.sh"), command], env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_cluster_script_says_what_is_wrong_before_starting_anything(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = cluster_script(tmp_path, "start", LATENTSPARK_MASTER_PORT=str(port))
+    assert done.returncode == 1
+    assert f"port {port} (master) on 127.0.0.1 is in use" in done.stderr
+    assert "LATENTSPARK_MASTER_PORT" in done.stderr
+    done = cluster_script(tmp_path, "start", JAVA_HOME=str(tmp_path / "no-java"))
+    assert done.returncode == 1 and "Java not found" in done.stderr
+    # nothing was started: stop has nothing to do and says so; status says it is down
+    done = cluster_script(tmp_path, "stop")
+    assert done.returncode == 0 and "nothing was running" in done.stderr
+    [free] = free_ports(1)
+    done = cluster_script(tmp_path, "status", LATENTSPARK_MASTER_UI_PORT=str(free))
+    assert done.returncode == 1 and "master" in done.stdout and "not running" in done.stdout
