@@ -30,13 +30,18 @@ def get_session(cfg: SparkConfig):  # -> pyspark.sql.SparkSession
     -------
     pyspark.sql.SparkSession
     """
-    from pyspark import SparkConf
+    from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
     if active is not None:
         _apply_runtime(active, cfg)
         return active
+    if os.environ.get("PYSPARK_GATEWAY_PORT"):
+        # Under spark-submit the driver JVM already runs with --master, --conf and friends.
+        # Until Python connects to it SparkConf() is empty, and a master read from it would
+        # be local[*] whatever spark-submit was told: connect first (this starts no JVM).
+        SparkContext._ensure_initialized()
     launch_conf = SparkConf()
     master = cfg.master or launch_conf.get("spark.master", "local[*]")
     extra: dict[str, str] = {}
@@ -58,8 +63,12 @@ def get_session(cfg: SparkConfig):  # -> pyspark.sql.SparkSession
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     _apply_runtime(spark, cfg)
-    logger.info("Spark %s session on %s (parallelism %d)", spark.version, master,
-                spark.sparkContext.defaultParallelism)
+    import latentspark
+
+    # under spark-submit --py-files this names the zip: says which code the job runs
+    logger.info("Spark %s session on %s (parallelism %d), latentspark %s from %s",
+                spark.version, master, spark.sparkContext.defaultParallelism,
+                latentspark.__version__, os.path.dirname(latentspark.__file__))
     return spark
 
 

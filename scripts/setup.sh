@@ -36,6 +36,18 @@ if [ -z "$major" ] || [ "$major" -lt 17 ]; then
     fi
 fi
 
+# Spark's daemon scripts (scripts/cluster.sh) need ps; minimal images may lack it.
+if ! command -v ps >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        say "installing procps (ps) with apt-get"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq procps >/dev/null
+    else
+        echo "warning: ps is missing; scripts/cluster.sh needs it (apt-get install procps)" >&2
+    fi
+fi
+
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
     echo "error: latentspark needs Python 3.11 or newer as '$PYTHON' (set PYTHON=...)." >&2
     exit 1
