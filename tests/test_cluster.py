@@ -31,12 +31,14 @@ import pytest
 pytestmark = pytest.mark.cluster
 
 REPO = Path(__file__).resolve().parents[1]
-# The job every test submits: vocab -> cooccur -> embeddings. Switch to jobs/pipeline.py
-# (which runs those and more, with the same options) once it exists.
-JOB = REPO / "jobs" / "factorize.py"
+# The job every test submits: the retraining pipeline, vocab -> cooccur -> embeddings -> index ->
+# evaluation -> a model version (no evaluation sets for this made-up language: no gate).
+JOB = REPO / "jobs" / "pipeline.py"
 # The published stages compared between runs, with the columns their rows are sorted by.
 STAGES = {"vocab": ["id"], "cooccur": ["row", "col"], "embeddings": ["id"]}
-SETTINGS = ["--set", "vocab.min_count=2", "--set", "cooccur.window=3",
+SETTINGS = ["--set", "gate.enabled=false", "--set", "index.n_trees=5",
+            "--set", "evaluate.recall_sample=200",
+            "--set", "vocab.min_count=2", "--set", "cooccur.window=3",
             "--set", "cooccur.blocks=8", "--set", "factorize.dim=8",
             "--set", "factorize.power_iters=1", "--set", "factorize.wals_iterations=1",
             "--set", "spark.shuffle_partitions=4"]
@@ -207,12 +209,17 @@ def submit(master: str, root: Path, corpus: Path, zip_path: Path, log: Path,
 
 
 def outputs(root: Path) -> dict[str, pa.Table]:
-    """Each published stage's rows under ``root``, sorted: what two runs must agree on."""
+    """Each published stage's rows under ``root``, sorted, and the checksums of the index
+    files of the model version LATEST names: what two runs must agree on."""
     tables = {}
     for stage, keys in STAGES.items():
         [version] = [p for p in (root / stage).iterdir() if (p / "manifest.json").exists()]
         table = ds.dataset(version / "data", format="parquet", partitioning="hive").to_table()
         tables[stage] = table.sort_by([(k, "ascending") for k in keys])
+    latest = root / "models" / (root / "models" / "LATEST").read_text().strip()
+    files = json.loads((latest / "index" / "manifest.json").read_text())["files"]
+    tables["index"] = pa.table({"file": sorted(files),
+                                "sha256": [files[f]["sha256"] for f in sorted(files)]})
     return tables
 
 
@@ -319,10 +326,10 @@ def test_killing_a_worker_mid_cooccurrence_changes_nothing(cluster, package, cor
             assert time.monotonic() < deadline, "the co-occurrence stage never got under way"
             time.sleep(0.1)
             text = log.read_text()
-            if "cooccur: window" not in text:
+            if "counting co-occurrences" not in text:
                 continue
             # a kill in a later stage would test something else: fail loudly instead
-            assert "cooccur: count_and_write took" not in text, \
+            assert "cooccur: merging" not in text, \
                 "the co-occurrence stage ended before a kill: make the corpus larger"
             for job in running_jobs(ui_port) or []:
                 left = job["numTasks"] - job["numCompletedTasks"]
