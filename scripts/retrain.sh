@@ -9,6 +9,8 @@
 #   LATENTSPARK_CONFIG         settings file [conf/standalone.toml]
 #   LATENTSPARK_CORPUS         corpus path or URI [corpus.path of the config]
 #   LATENTSPARK_ROOT           run root [run.root of the config]
+#   LATENTSPARK_ANALOGIES      analogy file the quality gate scores [evaluate.analogies]
+#   LATENTSPARK_SIMILARITY     word-pair file for the evaluation [evaluate.similarity]
 #   LATENTSPARK_JOB            the job [jobs/pipeline.py]
 #   LATENTSPARK_DRIVER_MEMORY  driver heap [4g]
 #   LATENTSPARK_LOCK           lock file that keeps runs from overlapping [.retrain.lock]
@@ -16,7 +18,7 @@
 #   PYSPARK_PYTHON             Python of the driver and executors [.venv/bin/python]
 #
 # Exit codes: 0 published; 2 bad configuration; 3 bad input; 5 missing or broken artifact;
-# 6 quality gate failed (nothing published); 7 infrastructure failure (e.g. the cluster is
+# 6 quality gate failed (the version is kept, LATEST unchanged); 7 infrastructure failure (e.g. the cluster is
 # down); 1 anything unexpected; 75 another retrain is still running (this one did nothing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,6 +58,8 @@ zip_path=$(PYTHON=$PYSPARK_PYTHON scripts/package.sh --dist "${LATENTSPARK_DIST:
 args=(--config "$CONFIG")
 [ -n "${LATENTSPARK_CORPUS:-}" ] && args+=(--corpus "$LATENTSPARK_CORPUS")
 [ -n "${LATENTSPARK_ROOT:-}" ] && args+=(--root "$LATENTSPARK_ROOT")
+[ -n "${LATENTSPARK_ANALOGIES:-}" ] && args+=(--analogies "$LATENTSPARK_ANALOGIES")
+[ -n "${LATENTSPARK_SIMILARITY:-}" ] && args+=(--similarity "$LATENTSPARK_SIMILARITY")
 log "starting $JOB on $MASTER with $zip_path ${args[*]} $*"
 start=$SECONDS
 set +e
