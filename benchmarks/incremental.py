@@ -88,7 +88,7 @@ def main() -> int:
         for c in ("row", "col", "weight"))
     vocab = StageStore(spark, cfg.run.root, "vocab").require().manifest
     result = {
-        "command": "benchmarks/incremental.py " + " ".join(sys.argv[1:]),
+        "command": " ".join([".venv/bin/python", "benchmarks/incremental.py", *sys.argv[1:]]),
         "corpus": args.corpus, "partitions": len(parts), "hold_out": args.hold_out,
         "config": args.config, "vocab_words": vocab["rows"],
         "corpus_tokens_first_run": vocab["corpus_tokens"],
