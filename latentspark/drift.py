@@ -47,7 +47,6 @@ version (32 MiB at the defaults).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -111,35 +110,17 @@ class Version:
 
 def _locate(spark, fs: HadoopFS, path: str, role: str) -> tuple[str, str | None, str, int]:
     """Data folder, version, fingerprint and dimension of an embeddings path, cheaply."""
-    from pyspark.sql import functions as F
+    from latentspark.index import locate_embeddings
+    from latentspark.models import resolve
 
     path = path.rstrip("/")
     if not fs.exists(path):
         raise InputError(f"drift: {role} embeddings {path!r}: no such file or folder")
-    manifest: dict[str, Any] = {}
-    if fs.exists(f"{path}/manifest.json"):
-        manifest = json.loads(fs.read_bytes(f"{path}/manifest.json"))
-    # a published version keeps its Parquet under data/; a bare Parquet folder is taken as is
-    data = f"{path}/data" if fs.is_dir(f"{path}/data") else path
-    files = [f for f in fs.list_files(data) if f.path.endswith(".parquet")]
-    if not files:
-        raise InputError(f"drift: {role} embeddings {data}: no Parquet files")
-    digest = hashlib.sha256()
-    for f in files:
-        digest.update(f"{f.path.rsplit('/', 1)[-1]}:{f.size}:{f.mtime}\n".encode())
-    df = spark.read.parquet(data)
-    missing = {"id", "word", "count", "vector"} - set(df.columns)
-    if missing:
-        raise InputError(f"drift: {role} embeddings {data}: missing columns {sorted(missing)}; "
-                         "expected id, word, count, vector, norm (see latentspark.embeddings)")
-    dim = manifest.get("dim")
-    if dim is None:
-        row = df.select(F.size("vector").alias("d")).first()
-        dim = int(row["d"]) if row is not None else 0
-    if not dim:
-        raise InputError(f"drift: {role} embeddings {data}: empty")
-    version = manifest.get("version")
-    return data, version, f"{version or data}:{digest.hexdigest()}", int(dim)
+    # a model root stands for its LATEST version, a model version for its embeddings
+    path = resolve(fs, path) or path
+    found = locate_embeddings(spark, fs, path, columns=("id", "word", "count", "vector"),
+                              what=f"drift: {role} embeddings")
+    return found.data_path, found.version, found.fingerprint, found.dim
 
 
 def read_version(spark, fs: HadoopFS, path: str, role: str = "input",

@@ -94,10 +94,10 @@ def resolve_embeddings(spark, cfg: Config) -> EmbeddingsInput:
 
     fs = HadoopFS(spark)
     path = cfg.index.embeddings.rstrip("/")
-    version, manifest = None, {}
+    manifest = None
     if not path:
         pub = StageStore(spark, cfg.run.root, EMBEDDINGS).require()
-        path, version, manifest = pub.path, pub.version, pub.manifest
+        path, manifest = pub.path, pub.manifest
     elif not fs.exists(path):
         raise InputError(f"index.embeddings = {path!r}: no such file or folder")
     else:
@@ -105,22 +105,49 @@ def resolve_embeddings(spark, cfg: Config) -> EmbeddingsInput:
 
         # a model root reads as its LATEST version, a model version as its embeddings
         path = resolve(fs, path) or path
-    if fs.exists(f"{path}/manifest.json") and not manifest:
-        import json
+    return locate_embeddings(spark, fs, path, manifest)
 
-        manifest = json.loads(fs.read_bytes(f"{path}/manifest.json"))
-        version = manifest.get("version")
+
+def locate_embeddings(spark, fs, path: str, manifest: dict | None = None,
+                      columns: tuple[str, ...] = ("id", "word", "vector"),
+                      what: str = "embeddings") -> EmbeddingsInput:
+    """Check an embeddings folder (a published version, or bare Parquet) and describe it.
+
+    Parameters
+    ----------
+    spark : pyspark.sql.SparkSession
+    fs : HadoopFS
+    path : str
+        The folder; a published version keeps its Parquet under ``data/``.
+    manifest : dict, optional
+        Its manifest, if already read (else ``path/manifest.json`` when there is one).
+    columns : tuple of str
+        Columns the table must have.
+    what : str
+        How error messages name it.
+
+    Raises
+    ------
+    InputError
+        No Parquet files, missing columns, or no rows.
+    """
+    import json
+
+    if manifest is None:
+        manifest = (json.loads(fs.read_bytes(f"{path}/manifest.json"))
+                    if fs.exists(f"{path}/manifest.json") else {})
+    version = manifest.get("version")
     data = f"{path}/data" if fs.is_dir(f"{path}/data") else path
     files = [f for f in fs.list_files(data) if f.path.endswith(".parquet")]
     if not files:
-        raise InputError(f"embeddings {data}: no Parquet files")
+        raise InputError(f"{what} {data}: no Parquet files")
     digest = hashlib.sha256()
     for f in files:
         digest.update(f"{f.path.rsplit('/', 1)[-1]}:{f.size}:{f.mtime}\n".encode())
     df = spark.read.parquet(data)
-    missing = {"id", "word", "vector"} - set(df.columns)
+    missing = set(columns) - set(df.columns)
     if missing:
-        raise InputError(f"embeddings {data}: missing columns {sorted(missing)}; expected "
+        raise InputError(f"{what} {data}: missing columns {sorted(missing)}; expected "
                          "id, word, count, vector, norm (see latentspark.embeddings)")
     dim = manifest.get("dim")
     vocab_size = manifest.get("vocab_size")
@@ -130,7 +157,7 @@ def resolve_embeddings(spark, cfg: Config) -> EmbeddingsInput:
         row = df.agg(F.count(F.lit(1)).alias("n"), F.max(F.size("vector")).alias("d")).first()
         dim, vocab_size = int(row["d"] or 0), int(row["n"])
     if not dim or not vocab_size:
-        raise InputError(f"embeddings {data}: empty")
+        raise InputError(f"{what} {data}: empty")
     return EmbeddingsInput(data, version, f"{version or data}:{digest.hexdigest()}", int(dim),
                            int(vocab_size))
 
