@@ -279,13 +279,6 @@ def _drift(args: argparse.Namespace) -> int:
     return 0
 
 
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a non-negative integer")
-    return value
-
-
 def _export(args: argparse.Namespace) -> int:
     from latentspark.artifacts import StageStore
     from latentspark.export import EMBEDDINGS_STAGE, export_embeddings
@@ -334,11 +327,18 @@ def _explore(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
-    return value
+def _int_at_least(lo: int) -> Callable[[str], int]:
+    """An argparse type: an integer no smaller than ``lo``."""
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < lo:
+            raise argparse.ArgumentTypeError(f"{text} is not an integer >= {lo}")
+        return value
+    return parse
+
+
+_positive_int = _int_at_least(1)
+_non_negative_int = _int_at_least(0)
 
 
 def _data(args: argparse.Namespace) -> int:
