@@ -58,7 +58,8 @@ def breakdown(
     )
     from latentspark.corpus import read_corpus, resolve_input, tokenize
     from latentspark.session import get_session
-    from latentspark.stages import load_vocabulary, run_vocab
+    from latentspark.stages.vocab import run as run_vocab
+    from latentspark.vocabulary import load_vocabulary
 
     cfg = load_config(
         overrides=[

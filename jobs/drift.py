@@ -1,23 +1,16 @@
-"""Drift report between two embeddings versions: Procrustes-aligned cosines, neighbour overlap.
+"""Compare two embeddings versions (stage ``drift``).
 
-Submit it like any Spark application; with no master it runs on local Spark::
+A thin spark-submit entry point; options are those of ``latentspark drift --help``::
 
-    PYSPARK_PYTHON=.venv/bin/python .venv/bin/spark-submit jobs/drift.py \
-        --old runs/demo/embeddings/V1 --new runs/demo/embeddings/V2 \
-        [--root runs/demo | --out DIR] [-k 10] [--sample 5000]
+    PYSPARK_PYTHON=.venv/bin/python .venv/bin/spark-submit --py-files dist/latentspark.zip \
+        jobs/drift.py --config conf/cluster.toml --root hdfs:///latentspark ...
 
-Options are those of ``latentspark drift --help``.
+Exit codes: ``latentspark --help`` (and :data:`latentspark.errors.EXIT_CODES`).
 """
 
 import sys
 
-from latentspark.cli import job_main
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the job; returns the process exit code."""
-    return job_main("drift", argv)
-
+from latentspark.jobs import submit
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(submit("drift"))

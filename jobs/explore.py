@@ -1,23 +1,16 @@
-"""See the latent space: concept directions, word arithmetic, neighbourhoods, pictures.
+"""Explore the latent space: concepts, arithmetic, pictures (stage ``explore``).
 
-Submit it like any Spark application; with no master it runs on local Spark::
+A thin spark-submit entry point; options are those of ``latentspark explore --help``::
 
-    PYSPARK_PYTHON=.venv/bin/python .venv/bin/spark-submit jobs/explore.py \
-        --root runs/demo [--embeddings PATH] [--config conf/default.toml] \
-        --analogies questions-words.txt [--between king queen] [--out report/]
+    PYSPARK_PYTHON=.venv/bin/python .venv/bin/spark-submit --py-files dist/latentspark.zip \
+        jobs/explore.py --config conf/cluster.toml --root hdfs:///latentspark ...
 
-Options are those of ``latentspark explore --help``.
+Exit codes: ``latentspark --help`` (and :data:`latentspark.errors.EXIT_CODES`).
 """
 
 import sys
 
-from latentspark.cli import job_main
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the job; returns the process exit code."""
-    return job_main("explore", argv)
-
+from latentspark.jobs import submit
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(submit("explore"))

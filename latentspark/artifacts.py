@@ -1,5 +1,11 @@
 """Staged, atomically published stage outputs with manifests.
 
+The stage contract, in one place: every stage of the pipeline (:data:`STAGES`) publishes
+through :func:`build_stage`, which reuses the published version when it was made from the same
+inputs and settings, and otherwise builds into a staging directory, records the provenance in
+the manifest and publishes atomically. :class:`RunRoot` gives the store of each stage under
+a run root.
+
 Layout under a run root (any Hadoop filesystem URI)::
 
     <root>/_staging/<stage>-<version>/     written by a running stage; never read
@@ -19,7 +25,7 @@ import logging
 import platform
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +35,13 @@ from latentspark.errors import ArtifactError
 from latentspark.fs import HadoopFS
 
 logger = logging.getLogger(__name__)
+
+#: the stages, in pipeline order; one name each for the store (``<root>/<name>/``), the
+#: command (``latentspark <name>``), the job (``jobs/<name>.py``), the stage module
+#: (``latentspark.stages.<name>``) and ``pipeline --from``/``--until``
+VOCAB, COOCCUR, EMBEDDINGS, INDEX, EVAL = "vocab", "cooccur", "embeddings", "index", "eval"
+NEIGHBOURS, DRIFT, EXPLORE = "neighbours", "drift", "explore"
+STAGES = (VOCAB, COOCCUR, EMBEDDINGS, INDEX, EVAL, NEIGHBOURS, DRIFT, EXPLORE)
 
 MANIFEST = "manifest.json"
 STAGING = "_staging"
@@ -55,6 +68,8 @@ class Staging:
     manifest: dict[str, Any] = field(default_factory=dict)
     _t0: float = field(default_factory=time.monotonic)
     _marks: dict[str, float] = field(default_factory=dict)
+    #: set when the block of :meth:`StageStore.staging` has published this version
+    published: Published | None = None
 
     @property
     def data_path(self) -> str:
@@ -70,6 +85,10 @@ class Staging:
         finally:
             self._marks[step] = round(time.monotonic() - t0, 3)
             logger.info("%s: %s took %.1f s", self.stage, step, self._marks[step])
+
+    def seconds(self, step: str) -> float:
+        """The wall time of a step recorded by :meth:`timed`."""
+        return self._marks[step]
 
 
 def library_versions() -> dict[str, str]:
@@ -110,8 +129,9 @@ class StageStore:
         Published versions kept; older ones are deleted after each publication.
     """
 
-    def __init__(self, spark, root: str, stage: str, keep_versions: int = 2) -> None:
-        self.fs = HadoopFS(spark)
+    def __init__(self, spark, root: str, stage: str, keep_versions: int = 2,
+                 fs: HadoopFS | None = None) -> None:
+        self.fs = fs or HadoopFS(spark)
         self.keep_versions = keep_versions
         self.root = self.fs.qualify(root.rstrip("/"))
         self.stage = stage
@@ -138,6 +158,14 @@ class StageStore:
             raise ArtifactError(f"{path} has no readable {MANIFEST}: {exc}") from None
         return Published(self.stage, version, path, manifest)
 
+    def matching(self, fingerprint: str, config_hash: str) -> Published | None:
+        """The newest version if it was made from these inputs and settings, else ``None``."""
+        cur = self.current()
+        if cur is not None and cur.manifest.get("input_fingerprint") == fingerprint \
+                and cur.manifest.get("config_hash") == config_hash:
+            return cur
+        return None
+
     def require(self) -> Published:
         """The newest published version; raise if the stage never published."""
         cur = self.current()
@@ -158,7 +186,7 @@ class StageStore:
         self.fs.mkdirs(st.path)
         try:
             yield st
-            self._publish(st)
+            st.published = self._publish(st)
         except BaseException:
             logger.warning("%s failed; removing %s, the published output is untouched",
                            self.stage, st.path)
@@ -205,3 +233,86 @@ class StageStore:
             if created < cutoff:
                 logger.info("removing stale staging directory %s", name)
                 self.fs.delete(f"{base}/{name}")
+
+
+class RunRoot:
+    """The stores of every stage under one run root.
+
+    Parameters
+    ----------
+    spark : pyspark.sql.SparkSession
+        Session whose Hadoop configuration reaches the run root.
+    root : str
+        The run root (local path or Hadoop URI).
+    keep_versions : int
+        Published versions each stage keeps.
+
+    Examples
+    --------
+    >>> RunRoot.from_config(spark, cfg).store(VOCAB).require()  # doctest: +SKIP
+    """
+
+    def __init__(self, spark, root: str, keep_versions: int = 2) -> None:
+        self.spark = spark
+        self.fs = HadoopFS(spark)
+        self.root = self.fs.qualify(root.rstrip("/"))
+        self.keep_versions = keep_versions
+        self._stores: dict[str, StageStore] = {}
+
+    @classmethod
+    def from_config(cls, spark, cfg) -> RunRoot:
+        """The run root of ``cfg.run``."""
+        return cls(spark, cfg.run.root, cfg.run.keep_versions)
+
+    def store(self, stage: str) -> StageStore:
+        """The store of one stage (``<root>/<stage>/``)."""
+        if stage not in self._stores:
+            self._stores[stage] = StageStore(self.spark, self.root, stage, self.keep_versions,
+                                             fs=self.fs)
+        return self._stores[stage]
+
+    def require(self, stage: str) -> Published:
+        """The newest published version of a stage; raise if it never published."""
+        return self.store(stage).require()
+
+    def load(self, stage: str, version: str) -> Published:
+        """A published version of a stage by name."""
+        return self.store(stage).load(version)
+
+
+def build_stage(store: StageStore, *, fingerprint: str, config_hash: str, force: bool,
+                build: Callable[[Staging], None]) -> Published:
+    """The one skeleton every stage runs: reuse, or build, record and publish.
+
+    Parameters
+    ----------
+    store : StageStore
+        The stage's store.
+    fingerprint : str
+        What the output is made from (input files, upstream versions); recorded as
+        ``input_fingerprint``.
+    config_hash : str
+        Hash of the settings that shape the output; recorded as ``config_hash``.
+    force : bool
+        Build even when the newest published version matches.
+    build : callable
+        ``build(staging)`` writes the data under ``staging.data_path`` (or ``staging.path``)
+        and adds its fields to ``staging.manifest``; an exception publishes nothing.
+
+    Returns
+    -------
+    Published
+        The matching published version, or the version this call published (never another
+        run's newer one).
+    """
+    if not force:
+        cur = store.matching(fingerprint, config_hash)
+        if cur is not None:
+            logger.info("%s: version %s is up to date with its inputs and settings; skipping",
+                        store.stage, cur.version)
+            return cur
+    with store.staging() as st:
+        st.manifest.update({"config_hash": config_hash, "input_fingerprint": fingerprint})
+        build(st)
+    assert st.published is not None
+    return st.published

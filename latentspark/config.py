@@ -34,6 +34,8 @@ def _opt(default: Any, help: str, *, choices: tuple | None = None, lo: float | N
     meta = {"help": help, "choices": choices, "lo": lo, "hi": hi}
     if isinstance(default, dict):
         return field(default_factory=lambda: dict(default), metadata=meta)
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
 
 
@@ -186,10 +188,10 @@ class EvaluateConfig:
 
     mode: str = _opt("exact", "exact: blocked matrix products over all candidates; annoy: "
                      "candidates from the index, re-ranked exactly", choices=("exact", "annoy"))
-    analogies: str = _opt("", "analogy files in questions-words.txt format (': section' "
-                          "headers), comma-separated paths or URIs")
-    similarity: str = _opt("", "word-pair files (word, word, score; tab or space separated, "
-                           "# comments), comma-separated paths or URIs")
+    analogies: list = _opt([], "analogy files in questions-words.txt format (': section' "
+                           "headers), paths or URIs")
+    similarity: list = _opt([], "word-pair files (word, word, score; tab or space separated, "
+                            "# comments), paths or URIs")
     methods: str = _opt("both", "analogy scoring: 3CosAdd, 3CosMul (Levy & Goldberg 2014) or both",
                         choices=("both", "3cosadd", "3cosmul"))
     restrict_vocab: int = _opt(300_000, "as in gensim: only the first N words (by frequency) are "
@@ -204,7 +206,7 @@ class EvaluateConfig:
                         "and skipping it")
     k: int = _opt(10, "neighbours per word (neighbour lists, bulk export, recall@k)",
                   lo=1, hi=10_000)
-    words: str = _opt("", "comma-separated words whose neighbours go into the report")
+    words: list = _opt([], "words whose neighbours go into the report")
     candidates: int = _opt(100, "annoy mode: candidates taken from each shard before the exact "
                            "re-ranking", lo=1, hi=100_000)
     recall_sample: int = _opt(1000, "words sampled to measure Annoy's recall@k against exact "
@@ -264,17 +266,17 @@ class ExploreConfig:
                          "the package (latentspark/concepts/)")
     analogy_sections: bool = _opt(True, "turn every section of the evaluate.analogies files "
                                   "into a concept (its questions' distinct word pairs)")
-    concepts: str = _opt("", "extra concept files (': name' headers, then 'a b' pair lines), "
-                         "comma-separated paths or URIs")
-    groups: str = _opt("", "extra word-group files (': name' headers, then words), "
-                       "comma-separated paths or URIs")
-    expressions: str = _opt("king - man + woman,paris - france + italy,"
-                            "walked - walk + swim,cats - cat + dog",
-                            "word arithmetic whose nearest words are reported, "
-                            "comma-separated; terms are words joined by + and -, each with an "
-                            "optional coefficient (0.5 king, 2 * cats)")
-    between: str = _opt("king queen,man woman,good bad", "word pairs whose interpolation "
-                        "is reported, comma-separated, each 'a b'")
+    concepts: list = _opt([], "extra concept files (': name' headers, then 'a b' pair "
+                          "lines), paths or URIs")
+    groups: list = _opt([], "extra word-group files (': name' headers, then words), paths "
+                        "or URIs")
+    expressions: list = _opt(["king - man + woman", "paris - france + italy",
+                              "walked - walk + swim", "cats - cat + dog"],
+                             "word arithmetic whose nearest words are reported; terms are "
+                             "words joined by + and -, each with an optional coefficient "
+                             "(0.5 king, 2 * cats)")
+    between: list = _opt(["king queen", "man woman", "good bad"], "word pairs whose "
+                         "interpolation is reported, each 'a b'")
     steps: int = _opt(5, "points from the first word to the second, both included",
                       lo=2, hi=100)
     k: int = _opt(5, "nearest words per expression and per interpolation point", lo=1,
@@ -286,11 +288,11 @@ class ExploreConfig:
     confidence: float = _opt(0.95, "coverage of the bootstrap percentile intervals",
                              lo=0.5, hi=0.999)
     seed: int = _opt(1, "seed of the bootstrap", lo=0, hi=2**31 - 1)
-    words: str = _opt("", "extra comma-separated words for the 2-D map")
-    map_concepts: str = _opt("gender,capital", "concepts whose pairs the 2-D map shows "
-                             "(with arrows), comma-separated")
-    projection: str = _opt("gender,plural", "two concepts: the picture projects their pairs "
-                           "onto these two directions")
+    words: list = _opt([], "extra words for the 2-D map")
+    map_concepts: list = _opt(["gender", "capital"], "concepts whose pairs the 2-D map shows "
+                              "(with arrows)")
+    projection: list = _opt(["gender", "plural"], "two concepts: the picture projects their "
+                            "pairs onto these two directions")
     max_pairs: int = _opt(10, "pairs per concept drawn in the pictures", lo=1, hi=1000)
     evaluation: str = _opt("", "a published eval version (holding summary.json) for the "
                            "accuracy chart; empty means the newest under the run root, if any")
@@ -346,6 +348,11 @@ def _check_value(key: str, f: dataclasses.Field, value: Any) -> Any:
     elif kind == "str":
         ok = isinstance(value, str)
         allowed = "a string"
+    elif kind == "list":
+        if isinstance(value, str):  # also the comma-separated form of --set and older files
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        allowed = "an array of strings (or one comma-separated string)"
     elif kind == "dict":
         ok = isinstance(value, dict) and all(isinstance(k, str) for k in value)
         allowed = "a table of settings"
@@ -355,7 +362,7 @@ def _check_value(key: str, f: dataclasses.Field, value: Any) -> Any:
         raise TypeError(f"unsupported config type {kind} for {key}")
     if not ok:
         raise ConfigError(f"config key {key} = {value!r}: expected {allowed}")
-    if meta.get("choices") and value not in meta["choices"]:
+    if meta.get("choices") and kind != "list" and value not in meta["choices"]:
         raise ConfigError(f"config key {key} = {value!r}: allowed values are "
                           f"{', '.join(map(repr, meta['choices']))}")
     lo, hi = meta.get("lo"), meta.get("hi")
@@ -422,13 +429,34 @@ def parse_override(item: str) -> tuple[str, str, Any]:
     return section, key, value
 
 
+#: the configuration files shipped in the package (``conf/`` in the repository)
+PACKAGED = Path(__file__).resolve().parent / "conf"
+
+
+def packaged_config(path: str | Path) -> Path:
+    """``path`` itself if it exists, else the packaged ``conf/<name>.toml`` of that name.
+
+    So ``--config embeddings`` (or ``--config conf/embeddings.toml`` from a checkout) works
+    wherever the package is installed.
+
+    >>> packaged_config("embeddings").name
+    'embeddings.toml'
+    """
+    p = Path(path)
+    if p.exists() or p.parent != Path("."):
+        return p
+    shipped = PACKAGED / (p.name if p.suffix == ".toml" else f"{p.name}.toml")
+    return shipped if shipped.exists() else p
+
+
 def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> Config:
     """Build a validated :class:`Config` from the defaults, a TOML file and overrides.
 
     Parameters
     ----------
     path : str or Path, optional
-        A TOML file setting any subset of keys.
+        A TOML file setting any subset of keys, or the name of one shipped in the package
+        (``embeddings``, ``cluster``, ``standalone``, ``default``: see :func:`packaged_config`).
     overrides : iterable of str
         ``section.key=value`` items, applied last.
 
@@ -445,7 +473,7 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -
     """
     cfg = Config()
     if path is not None:
-        p = Path(path)
+        p = packaged_config(path)
         try:
             data = tomllib.loads(p.read_text(encoding="utf-8"))
         except FileNotFoundError:

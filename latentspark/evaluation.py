@@ -1,4 +1,4 @@
-"""The evaluation stage: analogies, word similarity, neighbours and Annoy's recall, on Spark.
+"""Evaluation of embeddings: analogies, word similarity, neighbours and Annoy's recall, on Spark.
 
 The question and pair files are small (evaluation sets, not corpora): the driver parses them,
 looks their words up in the index's id-to-word table (vocabulary-sized, the one thing the
@@ -33,14 +33,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from latentspark.artifacts import Published, StageStore
+from latentspark import schemas
 from latentspark.config import Config
 from latentspark.errors import ArtifactError, InputError, LatentSparkError
-from latentspark.index import REFUSED, IndexSpec, check_sizes, open_index, run_index
+from latentspark.index import REFUSED, IndexSpec, open_index
 
 logger = logging.getLogger(__name__)
 
-EVAL, NEIGHBOURS = "eval", "neighbours"
 METHODS = {"both": ("3cosadd", "3cosmul"), "3cosadd": ("3cosadd",), "3cosmul": ("3cosmul",)}
 
 
@@ -231,24 +230,8 @@ def question_table(parsed: Parsed, lex: Lexicon) -> pa.Table:
 # the Spark jobs
 
 
-ANALOGY_SCHEMA = pa.schema([
-    ("qid", pa.int64()), ("file", pa.string()), ("section", pa.string()), ("line", pa.int32()),
-    ("a", pa.string()), ("b", pa.string()), ("c", pa.string()), ("expected", pa.string()),
-    ("answerable", pa.bool_()),
-    ("answer_3cosadd", pa.string()), ("score_3cosadd", pa.float32()),
-    ("correct_3cosadd", pa.bool_()),
-    ("answer_3cosmul", pa.string()), ("score_3cosmul", pa.float32()),
-    ("correct_3cosmul", pa.bool_()),
-])
-
-NEIGHBOUR_SCHEMA = pa.schema([("word", pa.string()), ("rank", pa.int32()),
-                              ("neighbour", pa.string()), ("similarity", pa.float32())])
-
-
-def _spark_schema(schema: pa.Schema) -> str:
-    names = {pa.string(): "STRING", pa.int64(): "BIGINT", pa.int32(): "INT",
-             pa.float32(): "FLOAT", pa.float64(): "DOUBLE", pa.bool_(): "BOOLEAN"}
-    return ", ".join(f"{f.name} {names[f.type]}" for f in schema)
+ANALOGY_SCHEMA = schemas.ANALOGIES
+NEIGHBOUR_SCHEMA = schemas.NEIGHBOURS
 
 
 def _flat(lists: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -378,9 +361,9 @@ def _partitions(spark, cfg: Config, rows: int, per_task: int) -> int:
     return int(max(1, min(wanted, -(-rows // per_task))))
 
 
-def _read_files(fs, paths: str, what: str) -> list[tuple[str, str]]:
+def _read_files(fs, paths: list[str], what: str) -> list[tuple[str, str]]:
     out = []
-    for path in (p.strip() for p in paths.split(",") if p.strip()):
+    for path in paths:
         if not fs.exists(path):
             raise InputError(f"evaluate.{what} file {path} does not exist")
         try:
@@ -418,11 +401,11 @@ def evaluate_analogies(spark, spec: IndexSpec, cfg: Config, parsed: Parsed, lex:
     table = question_table(parsed, lex)
     df = spark.createDataFrame(table.to_pandas()) if table.num_rows else None
     if df is None:
-        return spark.createDataFrame([], _spark_schema(ANALOGY_SCHEMA))
+        return spark.createDataFrame([], schemas.ddl(ANALOGY_SCHEMA))
     df = df.repartition(_partitions(spark, cfg, table.num_rows, 1000))
     kernel = _analogy_kernel(spec, e.mode, METHODS[e.methods], e.restrict_vocab, e.candidates,
                              e.block_rows, e.query_chunk)
-    return df.mapInArrow(kernel, _spark_schema(ANALOGY_SCHEMA))
+    return df.mapInArrow(kernel, schemas.ddl(ANALOGY_SCHEMA))
 
 
 def analogy_summary(results, methods: tuple[str, ...], oov: str) -> dict[str, Any]:
@@ -546,7 +529,7 @@ def neighbours_of(spark, spec: IndexSpec, cfg: Config, ids: list[int] | None):
         df = spark.createDataFrame(pa.table({"id": pa.array(ids, pa.int64())}).to_pandas())
         df = df.repartition(_partitions(spark, cfg, len(ids), 500))
     kernel = _neighbour_kernel(spec, e.mode, e.k, e.candidates, e.block_rows, e.query_chunk)
-    return df.mapInArrow(kernel, _spark_schema(NEIGHBOUR_SCHEMA))
+    return df.mapInArrow(kernel, schemas.ddl(NEIGHBOUR_SCHEMA))
 
 
 def annoy_recall(spark, spec: IndexSpec, cfg: Config) -> dict[str, Any]:
@@ -567,40 +550,42 @@ def annoy_recall(spark, spec: IndexSpec, cfg: Config) -> dict[str, Any]:
             "min_recall": float(row["min"])}
 
 
-def _fingerprint(fs, paths: str) -> list[str]:
+def _fingerprint(fs, paths: list[str]) -> list[str]:
     out = []
-    for path in (p.strip() for p in paths.split(",") if p.strip()):
+    for path in paths:
         if fs.exists(path):
             [info] = fs.list_files(path)
             out.append(f"{info.path}:{info.size}:{info.mtime}")
     return out
 
 
-def load_spec(spark, cfg: Config, force_index: bool = False) -> IndexSpec:
-    """Build (or reuse) the index and return its verified-size spec."""
-    pub = run_index(spark, cfg, force=force_index)
-    spec = IndexSpec.from_published(pub, cfg.index)
-    check_sizes(StageStore(spark, cfg.run.root, EVAL).fs, spec)
-    return spec
+def evaluation_fingerprint(fs, spec: IndexSpec, e) -> str:
+    """What an evaluation is made from: the index version and every evaluation file."""
+    return hashlib.sha256(json.dumps(
+        [spec.version] + _fingerprint(fs, e.analogies) + _fingerprint(fs, e.similarity)).encode()
+    ).hexdigest()
 
 
-def run_evaluate(spark, cfg: Config, force: bool = False) -> Published:
-    """Evaluate the indexed embeddings and publish per-item results and a summary.
+def evaluate_into(spark, spec: IndexSpec, cfg: Config, st, fs) -> dict[str, Any]:
+    """Evaluate the indexed embeddings into a staging directory.
 
-    Builds the index first when it is missing or stale. Publishes ``data/analogies/`` (one
-    row per question), ``data/similarity/`` (one row per pair), ``data/neighbours/`` (for
-    ``evaluate.words``), ``summary.json`` and ``report.md``.
+    Writes ``data/analogies/`` (one row per question), ``data/similarity/`` (one row per
+    pair), ``data/neighbours/`` (for ``evaluate.words``), ``summary.json`` and ``report.md``.
 
     Parameters
     ----------
     spark : pyspark.sql.SparkSession
+    spec : IndexSpec
+        The verified index.
     cfg : Config
-    force : bool
-        Re-evaluate even when the published evaluation matches the index, files and config.
+    st : Staging
+        Where the results go.
+    fs : HadoopFS
 
     Returns
     -------
-    Published
+    dict
+        The manifest fields (settings, index version, summary).
 
     Raises
     ------
@@ -609,22 +594,9 @@ def run_evaluate(spark, cfg: Config, force: bool = False) -> Published:
     ArtifactError
         A missing, truncated, corrupted or mismatched index.
     """
-    from latentspark.stages import _is_current
-
     e = cfg.evaluate
-    spec = load_spec(spark, cfg)
-    store = StageStore(spark, cfg.run.root, EVAL, cfg.run.keep_versions)
-    fs = store.fs
-    fingerprint = hashlib.sha256(json.dumps(
-        [spec.version] + _fingerprint(fs, e.analogies) + _fingerprint(fs, e.similarity)).encode()
-    ).hexdigest()
-    config_hash = cfg.section_hash("evaluate", "index")
-    cur = store.current()
-    if not force and _is_current(cur, fingerprint, config_hash):
-        logger.info("eval: version %s is up to date; skipping", cur.version)
-        return cur
     methods = METHODS[e.methods]
-    with store.staging() as st, index_errors():
+    with index_errors():
         with st.timed("prepare"):
             analogies, pairs = Parsed(), Parsed()
             for path, text in _read_files(fs, e.analogies, "analogies"):
@@ -652,7 +624,7 @@ def run_evaluate(spark, cfg: Config, force: bool = False) -> Published:
                     "file", "line").toArrow()  # evaluation-set sized
                 summary["similarity"] = pair_summary(
                     table, e.oov, list(dict.fromkeys(r["file"] for r in pairs.rows)))
-        asked = [w.strip() for w in e.words.split(",") if w.strip()]
+        asked = e.words
         if asked:
             known = {w: lex.id(w) for w in asked}
             summary["neighbours_unknown"] = [w for w, i in known.items() if i is None]
@@ -670,12 +642,9 @@ def run_evaluate(spark, cfg: Config, force: bool = False) -> Published:
         fs.write_bytes(f"{st.path}/summary.json",
                        json.dumps(summary, indent=2, ensure_ascii=False).encode())
         fs.write_bytes(f"{st.path}/report.md", report.encode())
-        st.manifest.update({"config": {"evaluate": asdict(e)}, "config_hash": config_hash,
-                            "input_fingerprint": fingerprint, "index_version": spec.version,
-                            "summary": {k: v for k, v in summary.items()
-                                        if k != "malformed_lines"},
-                            "malformed_lines": len(summary["malformed_lines"])})
-    return store.require()
+    return {"config": {"evaluate": asdict(e)}, "index_version": spec.version,
+            "summary": {k: v for k, v in summary.items() if k != "malformed_lines"},
+            "malformed_lines": len(summary["malformed_lines"])}
 
 
 def _neighbour_lists(table: pa.Table) -> dict[str, list[list]]:
@@ -683,36 +652,6 @@ def _neighbour_lists(table: pa.Table) -> dict[str, list[list]]:
     for r in sorted(table.to_pylist(), key=lambda r: (r["word"], r["rank"])):
         out.setdefault(r["word"], []).append([r["neighbour"], round(r["similarity"], 4)])
     return out
-
-
-def run_neighbours(spark, cfg: Config, force: bool = False) -> Published:
-    """Export the top ``evaluate.k`` neighbours of every word as Parquet (stage ``neighbours``).
-
-    Returns
-    -------
-    Published
-        Parquet ``word, rank, neighbour, similarity`` under ``data/``.
-    """
-    from latentspark.stages import _is_current
-
-    e = cfg.evaluate
-    spec = load_spec(spark, cfg)
-    store = StageStore(spark, cfg.run.root, NEIGHBOURS, cfg.run.keep_versions)
-    config_hash = hashlib.sha256(
-        f"{e.mode}:{e.k}:{e.candidates}:{cfg.index.search_k}".encode()).hexdigest()
-    cur = store.current()
-    if not force and _is_current(cur, spec.version, config_hash):
-        logger.info("neighbours: version %s is up to date; skipping", cur.version)
-        return cur
-    with store.staging() as st, index_errors():
-        with st.timed("export"):
-            neighbours_of(spark, spec, cfg, None).write.parquet(st.data_path)
-        st.manifest.update({"config_hash": config_hash, "input_fingerprint": spec.version,
-                            "index_version": spec.version, "mode": e.mode, "k": e.k,
-                            "words": spec.vocab_size,
-                            "schema": "word STRING, rank INT, neighbour STRING, "
-                                      "similarity FLOAT"})
-    return store.require()
 
 
 def render_report(summary: dict[str, Any]) -> str:

@@ -48,7 +48,7 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
 
@@ -56,10 +56,10 @@ import numpy as np
 
 from latentspark.config import Config, ExploreConfig
 from latentspark.errors import ConfigError, InputError
+from latentspark.vecmath import top_k, unit_rows
 
 logger = logging.getLogger(__name__)
 
-EXPLORE = "explore"
 #: picture resolution: 100 dpi keeps every PNG well under 150 KB
 DPI = 100
 #: decimals of every derived figure, in report.json and report.html alike
@@ -293,15 +293,18 @@ def parse_expression(text: str) -> list[tuple[float, str]]:
     return terms
 
 
-def _split_list(value: str) -> list[str]:
-    return [p.strip() for p in value.split(",") if p.strip()]
+def _split_list(value: str | list[str]) -> list[str]:
+    items = value.split(",") if isinstance(value, str) else value
+    return [p.strip() for p in items if p.strip()]
 
 
-def parse_between(value: str) -> list[tuple[str, str]]:
-    """Parse ``explore.between``: comma-separated ``a b`` pairs.
+def parse_between(value: str | list[str]) -> list[tuple[str, str]]:
+    """Parse ``explore.between``: ``a b`` pairs (a list, or one comma-separated string).
 
     Examples
     --------
+    >>> parse_between(["king queen", " good bad"])
+    [('king', 'queen'), ('good', 'bad')]
     >>> parse_between("king queen, good bad")
     [('king', 'queen'), ('good', 'bad')]
     """
@@ -337,7 +340,6 @@ class Space:
     def __init__(self, words: list[str], vectors: np.ndarray, case_insensitive: bool = True,
                  restrict: int = 30_000) -> None:
         from latentspark.evaluation import Lexicon
-        from latentspark.index import unit_rows
 
         if len(words) != len(vectors):
             raise ValueError(f"{len(words)} words, {len(vectors)} vectors")
@@ -362,13 +364,10 @@ class Space:
         norm = float(np.linalg.norm(query))
         if norm == 0:
             return []
-        scores = self.unit[:self.restrict] @ (query / norm).astype(np.float32)
-        for i in exclude or ():
-            if i < scores.size:
-                scores[i] = -np.inf
-        top = np.argpartition(-scores, min(k, scores.size - 1))[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [(self.words[i], _r(scores[i])) for i in top if np.isfinite(scores[i])]
+        skip = np.array([sorted(exclude or ())], dtype=np.int64).reshape(1, -1)
+        ids, scores = top_k(self.unit[:self.restrict], (query / norm)[None, :], k, exclude=skip)
+        return [(self.words[i], _r(v)) for i, v in zip(ids[0], scores[0], strict=True)
+                if i >= 0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1209,12 +1208,11 @@ def load_groups(fs, cfg: Config) -> list[Group]:
 
 def load_evaluation(spark, fs, cfg: Config) -> dict[str, Any] | None:
     """The evaluation summary to chart: ``explore.evaluation``, else the newest, else None."""
-    from latentspark.artifacts import StageStore
-    from latentspark.evaluation import EVAL
+    from latentspark.artifacts import EVAL, RunRoot
 
     path = cfg.explore.evaluation.rstrip("/")
     if not path:
-        pub = StageStore(spark, cfg.run.root, EVAL).current()
+        pub = RunRoot.from_config(spark, cfg).store(EVAL).current()
         if pub is None:
             logger.info("explore: no published evaluation under %s; no accuracy chart",
                         cfg.run.root)
@@ -1224,64 +1222,3 @@ def load_evaluation(spark, fs, cfg: Config) -> dict[str, Any] | None:
     if not fs.exists(summary):
         raise InputError(f"explore.evaluation = {path!r}: no summary.json there")
     return {"path": path, "summary": json.loads(fs.read_bytes(summary))}
-
-
-def run_explore(spark, cfg: Config) -> str:
-    """Explore the embeddings and write the report; returns where it went.
-
-    Reads the embeddings of ``index.embeddings`` (or the newest published under the run root),
-    analyses the concepts, expressions, interpolations and groups the config asks for, and
-    writes ``report.html``, ``report.json`` and the PNGs to ``explore.out`` (replaced
-    atomically) or, when that is empty, publishes them as the stage ``explore`` under the run
-    root.
-
-    Parameters
-    ----------
-    spark : pyspark.sql.SparkSession
-    cfg : Config
-
-    Returns
-    -------
-    str
-        The output folder.
-
-    Raises
-    ------
-    InputError
-        Missing or malformed concept, group or analogy files, a bad expression, missing
-        embeddings at an explicit path.
-    ArtifactError
-        No published embeddings under the run root.
-    """
-    from latentspark import embeddings
-    from latentspark.artifacts import StageStore
-    from latentspark.fs import HadoopFS
-    from latentspark.index import resolve_embeddings
-
-    ex = cfg.explore
-    fs = HadoopFS(spark)
-    emb = resolve_embeddings(spark, cfg)
-    logger.info("explore: reading embeddings %s (%d words x %d)", emb.data_path,
-                emb.vocab_size, emb.dim)
-    words, _, vectors = embeddings.read(spark, emb.data_path, data_folder=True)
-    space = Space(words.to_pylist(), vectors, cfg.evaluate.case_insensitive,
-                  ex.restrict_vocab)
-    result = explore(space, load_concepts(fs, cfg), load_groups(fs, cfg), ex,
-                     load_evaluation(spark, fs, cfg),
-                     {"path": emb.data_path, "version": emb.version})
-    files = report_files(result)
-    if ex.out:
-        return write_local(ex.out, files)
-    store = StageStore(spark, cfg.run.root, EXPLORE, cfg.run.keep_versions)
-    with store.staging() as st, tempfile.TemporaryDirectory(prefix="latentspark-explore-") as tmp:
-        for name, body in files.items():
-            local = os.path.join(tmp, name)
-            with open(local, "wb") as fh:
-                fh.write(body)
-            fs.put(local, f"{st.path}/{name}")
-        headline = {c["name"]: c["consistency"] for c in result.report["concepts"]}
-        st.manifest.update({"config": {"explore": asdict(ex)},
-                            "embeddings": emb.data_path, "embeddings_version": emb.version,
-                            "evaluation": (result.report["evaluation"] or {}).get("path"),
-                            "files": sorted(files), "consistency": headline})
-    return store.require().path

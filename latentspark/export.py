@@ -50,8 +50,6 @@ from latentspark.errors import ArtifactError, ConfigError, InputError
 
 logger = logging.getLogger(__name__)
 
-#: the stage whose published versions are exported
-EMBEDDINGS_STAGE = "embeddings"
 FORMATS = ("word2vec", "word2vec-binary", "glove")
 MAX_PRECISION = 9
 BATCH_ROWS = 8192

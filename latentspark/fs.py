@@ -7,10 +7,31 @@ whatever filesystem Spark can read and write, the artifact code can manage too.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 HIDDEN_PREFIXES = ("_", ".")
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file.
+
+    Parameters
+    ----------
+    path : Path
+        File to hash.
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -42,10 +42,11 @@ import logging
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
-from latentspark.artifacts import Published, StageStore
+from latentspark import schemas
+from latentspark.artifacts import COOCCUR, VOCAB, Published, RunRoot, StageStore
 from latentspark.config import Config
 from latentspark.corpus import CorpusInput, line_problems, read_corpus, resolve_input, tokenize
-from latentspark.errors import InputError
+from latentspark.errors import InputError, spark_errors
 from latentspark.fs import FileInfo, HadoopFS
 
 logger = logging.getLogger(__name__)
@@ -163,7 +164,6 @@ def _count_words(spark, cfg: Config, source: CorpusInput, part: Part, fp: str,
     """Word counts of one part (with its file check), published under ``parts/words``."""
     from pyspark.sql import functions as F
 
-    from latentspark.stages import spark_errors
     from latentspark.vocabulary import word_counts
 
     store = _part_stores(spark, cfg, "words", part)
@@ -193,7 +193,7 @@ def _count_words(spark, cfg: Config, source: CorpusInput, part: Part, fp: str,
                             "config_hash": config_hash, "files": len(part.files),
                             "bytes": sum(f.size for f in part.files),
                             "skipped_files": part.skipped, "tokens": int(tokens),
-                            "schema": "word STRING, count BIGINT"})
+                            "schema": schemas.describe(schemas.WORD_COUNTS)})
     return store.require()
 
 
@@ -202,10 +202,9 @@ def _build_vocab(spark, cfg: Config, words: dict[str, Published], fingerprint: s
     """The vocabulary of the merged word counts of all parts, published as the vocab stage."""
     from pyspark.sql import functions as F
 
-    from latentspark.stages import VOCAB
     from latentspark.vocabulary import select_vocabulary
 
-    store = StageStore(spark, cfg.run.root, VOCAB, cfg.run.keep_versions)
+    store = RunRoot.from_config(spark, cfg).store(VOCAB)
     paths = [f"{p.path}/data" for p in words.values() if p.manifest.get("tokens")]
     if not paths:
         raise InputError(f"corpus {cfg.corpus.path} has no tokens in any partition")
@@ -228,7 +227,7 @@ def _build_vocab(spark, cfg: Config, words: dict[str, Published], fingerprint: s
             "rows": int(kept["words"]), "corpus_tokens": int(totals["tokens"]),
             "distinct_words": int(totals["distinct"]), "vocab_tokens": int(kept["tokens"]),
             "coverage": round(int(kept["tokens"]) / int(totals["tokens"]), 6),
-            "schema": "id INT, word STRING, count BIGINT",
+            "schema": schemas.describe(schemas.VOCAB),
         })
     logger.info("vocab: %d words kept of %d distinct (policy %s)", kept["words"],
                 totals["distinct"], cfg.pipeline.vocabulary)
@@ -238,8 +237,8 @@ def _build_vocab(spark, cfg: Config, words: dict[str, Published], fingerprint: s
 def _count_part(spark, cfg: Config, source: CorpusInput, part: Part, fp: str,
                 vocab_words, vocab_counts, config_hash: str) -> Published:
     """Exact co-occurrence counts of one part, published under ``parts/cooccur``."""
-    from latentspark.cooccurrence import EXACT_DDL, count_cooccurrences
-    from latentspark.stages import _files_into_blocks, spark_errors
+    from latentspark.cooccurrence import count_cooccurrences
+    from latentspark.stages.cooccur import files_into_blocks
 
     store = _part_stores(spark, cfg, "cooccur", part)
     with store.staging() as st, spark_errors(f"partition {part.key or source.path}"):
@@ -249,12 +248,14 @@ def _count_part(spark, cfg: Config, source: CorpusInput, part: Part, fp: str,
             with st.timed("count"):
                 count_cooccurrences(spark, tokens, vocab_words, vocab_counts, cfg.cooccur,
                                     exact=True).write.parquet(st.data_path)
-            _files_into_blocks(store.fs, st.data_path, cfg.cooccur.blocks)
+            files_into_blocks(store.fs, st.data_path, cfg.cooccur.blocks)
         else:
-            spark.createDataFrame([], EXACT_DDL).write.parquet(st.data_path)
+            empty = schemas.ddl(schemas.COOCCUR_EXACT)
+            spark.createDataFrame([], empty).write.parquet(st.data_path)
         st.manifest.update({"part": part.key, "input_fingerprint": fp,
                             "config_hash": config_hash, "skipped_files": part.skipped,
-                            "schema": EXACT_DDL + " (weights times weight_scale)"})
+                            "schema": schemas.describe(schemas.COOCCUR_EXACT)
+                            + " (weights times weight_scale)"})
     return store.require()
 
 
@@ -342,7 +343,7 @@ def run_cooccur_incremental(spark, cfg: Config, force_vocab: bool = False,
     Returns
     -------
     Published
-        The ``cooccur`` stage, in the same layout as :func:`latentspark.stages.run_cooccur`.
+        The ``cooccur`` stage, in the same layout as :func:`latentspark.stages.cooccur.run`.
 
     Raises
     ------
@@ -352,13 +353,8 @@ def run_cooccur_incremental(spark, cfg: Config, force_vocab: bool = False,
     from pyspark.sql import functions as F
 
     from latentspark.cooccurrence import count_cooccurrences, merge_blocks
-    from latentspark.stages import (
-        COOCCUR,
-        VOCAB,
-        _files_into_blocks,
-        load_vocabulary,
-        spark_errors,
-    )
+    from latentspark.stages.cooccur import LAYOUT, files_into_blocks
+    from latentspark.vocabulary import load_vocabulary
 
     source = resolve_input(spark, cfg.corpus)
     parts = split_parts(source)
@@ -374,7 +370,8 @@ def run_cooccur_incremental(spark, cfg: Config, force_vocab: bool = False,
     vocab_hash = part_hash(cfg, "corpus", "tokenize", "vocab")
     vocab_print = hashlib.sha256(json.dumps(sorted(
         (k, p.version) for k, p in words.items())).encode()).hexdigest()
-    vstore = StageStore(spark, cfg.run.root, VOCAB, cfg.run.keep_versions)
+    root = RunRoot.from_config(spark, cfg)
+    vstore = root.store(VOCAB)
     vocab = vstore.current()
     keep = vocab is not None and not force_vocab and \
         vocab.manifest.get("config_hash") == vocab_hash and (
@@ -415,7 +412,7 @@ def run_cooccur_incremental(spark, cfg: Config, force_vocab: bool = False,
         ["full" if full else "merge", vocab.version, sorted(prints.items()),
          sorted((k, p.version) for k, p in part_counts.items()),
          sorted((p.key, sorted(p.skipped)) for p in parts)]).encode()).hexdigest()
-    cstore = StageStore(spark, cfg.run.root, COOCCUR, cfg.run.keep_versions)
+    cstore = root.store(COOCCUR)
     cur = cstore.current()
     if cur and cur.manifest.get("input_fingerprint") == fingerprint and \
             cur.manifest.get("config_hash") == count_hash:
@@ -430,7 +427,7 @@ def run_cooccur_incremental(spark, cfg: Config, force_vocab: bool = False,
                 tokens = tokenize(read_corpus(spark, cfg.corpus, source, good), cfg.tokenize)
                 count_cooccurrences(spark, tokens, vocab_words, vocab_counts,
                                     cfg.cooccur).write.parquet(st.data_path)
-            _files_into_blocks(cstore.fs, st.data_path, cfg.cooccur.blocks)
+            files_into_blocks(cstore.fs, st.data_path, cfg.cooccur.blocks)
             stats = spark.read.parquet(st.data_path).agg(
                 F.count(F.lit(1)).alias("nnz"), F.sum("weight").alias("total")).first()
             nnz, total = int(stats["nnz"]), float(stats["total"] or 0.0)
@@ -460,9 +457,8 @@ def run_cooccur_incremental(spark, cfg: Config, force_vocab: bool = False,
             "total_weight": total,
             "merge": None if full else how,
             "blocks": cfg.cooccur.blocks,
-            "layout": "data/block=k/ holds rows r with r % blocks == k, sorted by (row, col); "
-                      "the matrix is symmetric and both (i, j) and (j, i) are stored",
-            "schema": "row INT, col INT, weight FLOAT",
+            "layout": LAYOUT,
+            "schema": schemas.describe(schemas.COOCCUR),
             "corpus_tokens": vocab.manifest.get("corpus_tokens"),
         })
     # parts that are gone: their counts no longer belong to the corpus (with a where filter a

@@ -1,4 +1,4 @@
-"""The index stage: sharded Annoy indexes over unit vectors, and their verified loader.
+"""Sharded Annoy indexes over unit vectors, and their verified loader.
 
 A published ``index`` version holds, under ``data/``:
 
@@ -37,15 +37,15 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from latentspark.artifacts import Published, StageStore
+from latentspark.artifacts import EMBEDDINGS, Published, RunRoot, Staging
 from latentspark.config import Config, IndexConfig
 from latentspark.cooccurrence import partition_keys
-from latentspark.data import sha256_file
 from latentspark.errors import ArtifactError, InputError
+from latentspark.fs import sha256_file
+from latentspark.vecmath import unit_rows
 
 logger = logging.getLogger(__name__)
 
-INDEX, EMBEDDINGS = "index", "embeddings"
 METRIC = "angular"
 #: marker that carries a loader refusal out of a Spark task, see :func:`index_errors`
 REFUSED = "index refused"
@@ -96,7 +96,7 @@ def resolve_embeddings(spark, cfg: Config) -> EmbeddingsInput:
     path = cfg.index.embeddings.rstrip("/")
     manifest = None
     if not path:
-        pub = StageStore(spark, cfg.run.root, EMBEDDINGS).require()
+        pub = RunRoot.from_config(spark, cfg).require(EMBEDDINGS)
         path, manifest = pub.path, pub.manifest
     elif not fs.exists(path):
         raise InputError(f"index.embeddings = {path!r}: no such file or folder")
@@ -164,19 +164,6 @@ def locate_embeddings(spark, fs, path: str, manifest: dict | None = None,
 
 # ---------------------------------------------------------------------------------------------
 # building
-
-
-def unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero), as float32.
-
-    Examples
-    --------
-    >>> unit_rows(np.array([[3, 4], [0, 0]], "f4")).tolist()
-    [[0.6000000238418579, 0.800000011920929], [0.0, 0.0]]
-    """
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
 
 
 def build_shard(ids: np.ndarray, vectors: np.ndarray, shards: int, shard: int, n_trees: int,
@@ -279,85 +266,73 @@ def _file_entry(fs, path: str) -> dict[str, Any]:
     return {"size": len(body), "sha256": hashlib.sha256(body).hexdigest()}
 
 
-def run_index(spark, cfg: Config, force: bool = False) -> Published:
-    """Build and publish the Annoy index shards, unless an up-to-date index is published.
+def build_index(spark, emb: EmbeddingsInput, ic: IndexConfig, st: Staging, fs) -> dict:
+    """Build the Annoy shards (one Spark task each) and the word table into ``st.data_path``.
 
     Parameters
     ----------
     spark : pyspark.sql.SparkSession
-    cfg : Config
-        Uses ``[index]`` and ``run.root``.
-    force : bool
-        Rebuild even when the published index matches the embeddings and config.
+    emb : EmbeddingsInput
+        The embeddings to index.
+    ic : IndexConfig
+    st : Staging
+        Where the files go.
+    fs : HadoopFS
 
     Returns
     -------
-    Published
-        The published (or reused) index version.
+    dict
+        The manifest fields: dimension, metric, shard layout and every file's size and
+        SHA-256.
 
     Raises
     ------
-    InputError, ArtifactError
-        On missing or malformed embeddings.
+    InputError
+        Fewer words than shards.
     """
     from pyspark.sql import functions as F
 
-    from latentspark.stages import _is_current
-
-    emb = resolve_embeddings(spark, cfg)
-    ic = cfg.index
-    config_hash = _index_config_hash(ic)
-    store = StageStore(spark, cfg.run.root, INDEX, cfg.run.keep_versions)
-    cur = store.current()
-    if not force and _is_current(cur, emb.fingerprint, config_hash):
-        logger.info("index: version %s is up to date; skipping", cur.version)
-        return cur
     logger.info("index: %d words of dimension %d, %d shards, %d trees, seed %d",
                 emb.vocab_size, emb.dim, ic.shards, ic.n_trees, ic.seed)
-    with store.staging() as st:
-        keys = partition_keys(spark, ic.shards)
-        df = spark.read.parquet(emb.data_path).select(F.col("id").cast("int").alias("id"),
-                                                      "vector")
-        shard = F.pmod(F.col("id"), F.lit(ic.shards))
-        key = F.array(*[F.lit(k) for k in keys])[shard]
-        parts = df.repartition(ic.shards, key.alias("pkey")).drop("pkey")
-        with st.timed("build"):
-            built = parts.mapInArrow(
-                _shard_builder(st.data_path, emb.dim, ic.shards, ic.n_trees, ic.seed,
-                               ic.on_disk_build), BUILD_SCHEMA).collect()
-        got = sorted({int(r["shard"]) for r in built})
-        if got != list(range(ic.shards)) or len(built) != 2 * ic.shards:
-            raise InputError(f"embeddings {emb.data_path}: built shards {got}, expected "
-                             f"0..{ic.shards - 1}; fewer words ({emb.vocab_size}) than shards?")
-        files = {f"data/{r['name']}": {"kind": r["kind"], "shard": int(r["shard"]),
-                                       "items": int(r["items"]), "size": int(r["size"]),
-                                       "sha256": r["sha256"]}
-                 for r in sorted(built, key=lambda r: r["name"])}
-        with st.timed("words"):
-            _write_words(spark, store.fs, emb.data_path, f"{st.data_path}/words.parquet")
-        files["data/words.parquet"] = {"kind": "words", "items": emb.vocab_size,
-                                       **_file_entry(store.fs, f"{st.data_path}/words.parquet")}
-        st.manifest.update({
-            "config": {"index": cfg.to_dict()["index"]},
-            "config_hash": config_hash,
-            "input_fingerprint": emb.fingerprint,
-            "embeddings": {"path": emb.data_path, "version": emb.version,
-                           "fingerprint": emb.fingerprint},
-            "dim": emb.dim,
-            "metric": METRIC,
-            "n_trees": ic.n_trees,
-            "seed": ic.seed,
-            "shards": ic.shards,
-            "vocab_size": emb.vocab_size,
-            "annoy_version": metadata.version("annoy"),
-            "layout": "item i of shard s is word i * shards + s; vectors-s.f32 holds the "
-                      "shard's unit vectors (float32, items x dim)",
-            "files": files,
-        })
-    return store.require()
+    keys = partition_keys(spark, ic.shards)
+    df = spark.read.parquet(emb.data_path).select(F.col("id").cast("int").alias("id"),
+                                                  "vector")
+    shard = F.pmod(F.col("id"), F.lit(ic.shards))
+    key = F.array(*[F.lit(k) for k in keys])[shard]
+    parts = df.repartition(ic.shards, key.alias("pkey")).drop("pkey")
+    with st.timed("build"):
+        built = parts.mapInArrow(
+            _shard_builder(st.data_path, emb.dim, ic.shards, ic.n_trees, ic.seed,
+                           ic.on_disk_build), BUILD_SCHEMA).collect()
+    got = sorted({int(r["shard"]) for r in built})
+    if got != list(range(ic.shards)) or len(built) != 2 * ic.shards:
+        raise InputError(f"embeddings {emb.data_path}: built shards {got}, expected "
+                         f"0..{ic.shards - 1}; fewer words ({emb.vocab_size}) than shards?")
+    files = {f"data/{r['name']}": {"kind": r["kind"], "shard": int(r["shard"]),
+                                   "items": int(r["items"]), "size": int(r["size"]),
+                                   "sha256": r["sha256"]}
+             for r in sorted(built, key=lambda r: r["name"])}
+    with st.timed("words"):
+        _write_words(spark, fs, emb.data_path, f"{st.data_path}/words.parquet")
+    files["data/words.parquet"] = {"kind": "words", "items": emb.vocab_size,
+                                   **_file_entry(fs, f"{st.data_path}/words.parquet")}
+    return {
+        "embeddings": {"path": emb.data_path, "version": emb.version,
+                       "fingerprint": emb.fingerprint},
+        "dim": emb.dim,
+        "metric": METRIC,
+        "n_trees": ic.n_trees,
+        "seed": ic.seed,
+        "shards": ic.shards,
+        "vocab_size": emb.vocab_size,
+        "annoy_version": metadata.version("annoy"),
+        "layout": "item i of shard s is word i * shards + s; vectors-s.f32 holds the "
+                  "shard's unit vectors (float32, items x dim)",
+        "files": files,
+    }
 
 
-def _index_config_hash(ic: IndexConfig) -> str:
+def index_config_hash(ic: IndexConfig) -> str:
     """Hash of the settings that shape the index files (not the reader's cache folder)."""
     payload = f"{ic.n_trees}:{ic.seed}:{ic.shards}:{ic.on_disk_build}:{METRIC}"
     return hashlib.sha256(payload.encode()).hexdigest()

@@ -20,14 +20,16 @@ import json
 import logging
 import time
 
-from latentspark.artifacts import Published
+from latentspark.artifacts import COOCCUR, EMBEDDINGS, EVAL, INDEX, VOCAB, Published, RunRoot
 from latentspark.config import Config
 from latentspark.errors import ConfigError
 from latentspark.models import ModelStore, gate_failure, judge, score
 
 logger = logging.getLogger(__name__)
 
-STAGES = ("vocab", "cooccur", "embeddings", "index", "eval", "publish")
+#: the pipeline's steps: the first five stages of :data:`latentspark.artifacts.STAGES`, then
+#: the model version
+STAGES = (VOCAB, COOCCUR, EMBEDDINGS, INDEX, EVAL, "publish")
 
 
 def publish_model(spark, cfg: Config, stages: dict[str, Published],
@@ -118,7 +120,7 @@ def publish_model(spark, cfg: Config, stages: dict[str, Published],
 
 
 def run_pipeline(spark, cfg: Config, start: str | None = None,
-                 full: bool = False) -> Published:
+                 full: bool = False, until: str | None = None) -> Published | None:
     """Run every stage, reusing those that are up to date, and publish a model version.
 
     Parameters
@@ -129,56 +131,64 @@ def run_pipeline(spark, cfg: Config, start: str | None = None,
         Redo this stage (one of :data:`STAGES`) and all after it, even if up to date.
     full : bool
         Count the whole corpus in one job instead of merging per-partition counts.
+    until : str, optional
+        Stop after this stage (one of :data:`STAGES`); no model version is published unless
+        it is ``publish``.
 
     Returns
     -------
-    Published
-        The model version ``LATEST`` points at after the run.
+    Published or None
+        The model version ``LATEST`` points at after the run, or ``None`` when ``until``
+        stopped the run before ``publish``.
     """
-    from latentspark.evaluation import run_evaluate
     from latentspark.incremental import run_cooccur_incremental
-    from latentspark.index import run_index
-    from latentspark.stages import run_cooccur, run_factorize, run_vocab
+    from latentspark.stages import cooccur, embeddings, index, vocab
+    from latentspark.stages import eval as evaluation
 
-    if start is not None and start not in STAGES:
-        raise ConfigError(f"unknown stage {start!r}; stages are {', '.join(STAGES)}")
+    for name, value in (("--from", start), ("--until", until)):
+        if value is not None and value not in STAGES:
+            raise ConfigError(f"{name}: unknown stage {value!r}; stages are "
+                              f"{', '.join(STAGES)}")
     if cfg.index.embeddings:
         raise ConfigError("index.embeddings must be empty in the pipeline, which indexes the "
                           "embeddings it has just made")
     forced = set(STAGES[STAGES.index(start):]) if start else set()
+    last = STAGES.index(until) if until else len(STAGES) - 1
     t0 = time.monotonic()
     done: dict[str, Published] = {}
 
-    def step(name: str) -> None:
+    def step(name: str) -> bool:
+        if STAGES.index(name) > last:
+            return False
         logger.info("pipeline: stage %d/%d %s%s (%.0f s so far)", STAGES.index(name) + 1,
-                    len(STAGES), name, " (forced)" if name in forced else "",
+                    last + 1, name, " (forced)" if name in forced else "",
                     time.monotonic() - t0)
+        return True
 
-    step("vocab")
-    if cfg.pipeline.incremental:
-        step("cooccur")
-        done["cooccur"] = run_cooccur_incremental(
-            spark, cfg, force_vocab="vocab" in forced, force_counts="cooccur" in forced,
-            full=full)
-        from latentspark.artifacts import StageStore
-        from latentspark.stages import VOCAB
-
-        done["vocab"] = StageStore(spark, cfg.run.root, VOCAB).load(
-            done["cooccur"].manifest["input"]["vocab_version"])
+    step(VOCAB)
+    if cfg.pipeline.incremental and until != VOCAB:
+        if step(COOCCUR):
+            done[COOCCUR] = run_cooccur_incremental(
+                spark, cfg, force_vocab=VOCAB in forced, force_counts=COOCCUR in forced,
+                full=full)
+            done[VOCAB] = RunRoot.from_config(spark, cfg).load(
+                VOCAB, done[COOCCUR].manifest["input"]["vocab_version"])
     else:
-        done["vocab"] = run_vocab(spark, cfg, force="vocab" in forced)
-        step("cooccur")
-        done["cooccur"] = run_cooccur(spark, cfg, force="cooccur" in forced)
-    step("embeddings")
-    latest = ModelStore(spark, cfg).latest()
-    warm = f"{latest.path}/embeddings" if cfg.factorize.warm_start and latest else None
-    done["embeddings"] = run_factorize(spark, cfg, force="embeddings" in forced,
-                                       cooc=done["cooccur"], warm_from=warm)
-    step("index")
-    done["index"] = run_index(spark, cfg, force="index" in forced)
-    step("eval")
-    done["eval"] = run_evaluate(spark, cfg, force="eval" in forced)
-    step("publish")
+        done[VOCAB] = vocab.run(spark, cfg, force=VOCAB in forced)
+        if step(COOCCUR):
+            done[COOCCUR] = cooccur.run(spark, cfg, force=COOCCUR in forced)
+    if step(EMBEDDINGS):
+        latest = ModelStore(spark, cfg).latest()
+        warm = f"{latest.path}/embeddings" if cfg.factorize.warm_start and latest else None
+        done[EMBEDDINGS] = embeddings.run(spark, cfg, force=EMBEDDINGS in forced,
+                                          cooc=done[COOCCUR], warm_from=warm)
+    if step(INDEX):
+        done[INDEX] = index.run(spark, cfg, force=INDEX in forced)
+    if step(EVAL):
+        done[EVAL] = evaluation.run(spark, cfg, force=EVAL in forced)
+    if not step("publish"):
+        logger.info("pipeline: stopped after %s in %.0f s", until, time.monotonic() - t0)
+        return None
     pub = publish_model(spark, cfg, done, force="publish" in forced)
     logger.info("pipeline: done in %.0f s; LATEST is %s", time.monotonic() - t0, pub.version)
     return pub

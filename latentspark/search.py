@@ -24,10 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from latentspark.index import LoadedIndex, unit_rows
+from latentspark.index import LoadedIndex
+from latentspark.vecmath import NEG, empty_top_k, fold_top_k, sorted_top_k, unit_rows
 
 EPS_3COSMUL = 1e-3
-NEG = np.float32(-np.inf)
 
 
 @dataclass
@@ -202,8 +202,7 @@ def neighbours_exact(ix: LoadedIndex, ids: np.ndarray, k: int, block_rows: int =
         Their cosines.
     """
     q = ids.size
-    best = np.full((q, k), -1, np.int64)
-    best_score = np.full((q, k), NEG, np.float32)
+    best, best_score = empty_top_k(q, k)
     for q0 in range(0, q, chunk):
         q1 = min(q, q0 + chunk)
         query = ix.unit(ids[q0:q1])
@@ -211,33 +210,15 @@ def neighbours_exact(ix: LoadedIndex, ids: np.ndarray, k: int, block_rows: int =
         for s, start, gids, vectors in _blocks(ix, ix.spec.vocab_size, block_rows):
             scores = query @ vectors.T
             _mask(scores, rows, ids[q0:q1], ix, s, start)
-            if scores.shape[1] > k:
-                top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-            else:
-                top = np.broadcast_to(np.arange(scores.shape[1]), (q1 - q0, scores.shape[1]))
-            merged_ids = np.concatenate([best[q0:q1], gids[top]], axis=1)
-            merged = np.concatenate([best_score[q0:q1],
-                                     np.take_along_axis(scores, top, axis=1)], axis=1)
-            keep = np.argpartition(-merged, k - 1, axis=1)[:, :k]
-            best[q0:q1] = np.take_along_axis(merged_ids, keep, axis=1)
-            best_score[q0:q1] = np.take_along_axis(merged, keep, axis=1)
-    return _sorted(best, best_score)
-
-
-def _sorted(ids: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    # ties broken by id, so that exact and annoy lists compare like for like
-    order = np.lexsort((ids, -scores), axis=1) if ids.size else np.zeros_like(ids)
-    ids, scores = np.take_along_axis(ids, order, 1), np.take_along_axis(scores, order, 1)
-    ids[~np.isfinite(scores)] = -1
-    return ids, scores
+            fold_top_k(best[q0:q1], best_score[q0:q1], scores, gids)
+    return sorted_top_k(best, best_score)
 
 
 def neighbours_annoy(ix: LoadedIndex, ids: np.ndarray, k: int,
                      candidates: int = 100) -> tuple[np.ndarray, np.ndarray]:
     """Like :func:`neighbours_exact`, among the candidates Annoy proposes, scored exactly."""
     q = ids.size
-    best = np.full((q, k), -1, np.int64)
-    best_score = np.full((q, k), NEG, np.float32)
+    best, best_score = empty_top_k(q, k)
     query = ix.unit(ids)
     for r in range(q):  # Annoy answers one query at a time
         cand = np.unique(_annoy_candidates(ix, query[r], max(candidates, k + 1)))
@@ -246,7 +227,7 @@ def neighbours_annoy(ix: LoadedIndex, ids: np.ndarray, k: int,
         top = np.argsort(-sims, kind="stable")[:k]
         best[r, :top.size] = cand[top]
         best_score[r, :top.size] = sims[top]
-    return _sorted(best, best_score)
+    return sorted_top_k(best, best_score)
 
 
 def pair_similarity(ix: LoadedIndex, a: np.ndarray, b: np.ndarray) -> np.ndarray:

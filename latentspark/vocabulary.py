@@ -1,4 +1,4 @@
-"""Vocabulary stage: word counts, ``min_count``, ``max_size`` and deterministic ids.
+"""The vocabulary: word counts, ``min_count``, ``max_size`` and deterministic ids.
 
 Ids are ranks: count descending, ties broken by the word in code-point order, so the same
 corpus and settings always give the same ids, whatever the partitioning.
@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 
-logger = logging.getLogger(__name__)
+import numpy as np
 
-#: the published vocabulary's schema, as Spark DDL
-VOCAB_DDL = "id INT, word STRING, count BIGINT"
+from latentspark.errors import InputError
+
+logger = logging.getLogger(__name__)
 
 
 def word_counts(tokens_df):
@@ -59,3 +60,29 @@ def select_vocabulary(counts, min_count: int, max_size: int):
     # limit() leaves one partition of at most max_size rows, so this window is bounded
     ranked = top.withColumn("id", (F.row_number().over(Window.orderBy(*order)) - 1).cast("int"))
     return ranked.select("id", "word", F.col("count").cast("bigint")).orderBy("id")
+
+
+def load_vocabulary(spark, vocab) -> tuple:
+    """The published vocabulary's words (as a pyarrow array) and counts, in id order.
+
+    The vocabulary is capped by ``vocab.max_size``; it is the one thing the driver holds.
+
+    Parameters
+    ----------
+    spark : pyspark.sql.SparkSession
+    vocab : Published
+        A published ``vocab`` version.
+
+    Returns
+    -------
+    words : pyarrow.StringArray
+    counts : numpy.ndarray
+    """
+    import pyarrow.compute as pc
+
+    table = spark.read.parquet(f"{vocab.path}/data").orderBy("id").toArrow()
+    ids = table.column("id").to_numpy()
+    if ids.size and (ids[0] != 0 or ids[-1] != ids.size - 1):
+        raise InputError(f"vocabulary {vocab.path} does not have ids 0..{ids.size - 1}")
+    return pc.cast(table.column("word"), "string").combine_chunks(), \
+        np.asarray(table.column("count").to_numpy())

@@ -64,4 +64,4 @@ if [ ! -x .venv/bin/python ]; then
 fi
 say "installing latentspark${extras} into .venv"
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".${extras}"
+.venv/bin/python -m pip install -q -c scripts/constraints.txt -e ".${extras}"

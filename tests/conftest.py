@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import os
+import runpy
 import sys
+from pathlib import Path
 
 import pytest
 
-# The test corpora have a few dozen words: the default dimension (100) would exceed them, and
-# `latentspark run` now ends with the factorization. Tests that care set their own.
-os.environ.setdefault("LATENTSPARK__FACTORIZE__DIM", "2")
+JOBS = Path(__file__).resolve().parents[1] / "jobs"
+
+
+
+@pytest.fixture(autouse=True)
+def small_dimension(monkeypatch):
+    """The test corpora have a few dozen words, fewer than the default dimension (100): every
+    test factorizes to 2 dimensions unless it sets its own (the environment variable reaches
+    the jobs a test starts in subprocesses too)."""
+    if "LATENTSPARK__FACTORIZE__DIM" not in os.environ:
+        monkeypatch.setenv("LATENTSPARK__FACTORIZE__DIM", "2")
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +43,15 @@ def spark():
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture
+def run_job(monkeypatch):
+    """Run ``jobs/<name>.py`` as spark-submit would (as ``__main__``); return its exit code."""
+    def run(name: str, *argv: str) -> int:
+        path = JOBS / f"{name}.py"
+        monkeypatch.setattr(sys, "argv", [str(path), *argv])
+        with pytest.raises(SystemExit) as done:
+            runpy.run_path(str(path), run_name="__main__")
+        return done.value.code
+    return run

@@ -19,6 +19,12 @@ def run_cli(capsys, corpus: Path | str, root: Path, *extra: str) -> tuple[int, s
     return code, capsys.readouterr().err
 
 
+def vocabulary(root: Path) -> set[str]:
+    """The words of the one published vocabulary under ``root``."""
+    [version] = [p for p in (root / "vocab").iterdir() if (p / "manifest.json").exists()]
+    return set(pq.read_table(version / "data").column("word").to_pylist())
+
+
 def nothing_published(root: Path) -> bool:
     return not any(p.name == "manifest.json" for p in root.rglob("*")) if root.exists() else True
 
@@ -58,6 +64,7 @@ def test_non_utf8_bytes_name_the_file(spark, tmp_path, capsys):
     # with bad_records = skip, the bad line is dropped and the rest is counted
     code, _ = run_cli(capsys, tmp_path / "c", tmp_path / "run", "--set", "corpus.bad_records=skip")
     assert code == 0
+    assert vocabulary(tmp_path / "run") == {"fine", "words", "here"}
 
 
 def test_valid_replacement_characters_are_not_errors(spark, tmp_path, capsys):
@@ -65,6 +72,8 @@ def test_valid_replacement_characters_are_not_errors(spark, tmp_path, capsys):
     (tmp_path / "c" / "a.txt").write_text("a \ufffd in valid text is fine\n", encoding="utf-8")
     code, _ = run_cli(capsys, tmp_path / "c", tmp_path / "run")
     assert code == 0
+    # U+FFFD is neither a letter nor a digit: the tokenizer drops it, the rest is counted
+    assert vocabulary(tmp_path / "run") == {"a", "in", "valid", "text", "is", "fine"}
 
 
 def test_corrupt_gzip_names_the_file(spark, tmp_path, capsys):

@@ -3,7 +3,6 @@ words stand out, vocabularies are matched by word, dimensions must agree, the CL
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -189,7 +188,7 @@ def test_dimension_mismatch_is_refused(spark, tmp_path, base):
                  str(tmp_path / "out")]) == InputError.exit_code
 
 
-def test_cli_end_to_end(spark, tmp_path, base):
+def test_cli_end_to_end(spark, tmp_path, base, run_job):
     words, x = base
     y = x @ rotation(12)
     y[3] = -y[3]  # a reversed word: drift 2
@@ -209,11 +208,7 @@ def test_cli_end_to_end(spark, tmp_path, base):
     assert main([*args, "--out", str(out), "--force"]) == 0
     # without --out the report is published under the run root, with a manifest
     root = tmp_path / "run"
-    path = Path(__file__).resolve().parents[1] / "jobs" / "drift.py"
-    spec = importlib.util.spec_from_file_location("drift_job", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert module.main([*args[2:], "--root", str(root)]) == 0
+    assert run_job("drift", *args[2:], "--root", str(root)) == 0
     [version] = sorted((root / "drift").iterdir())
     manifest = json.loads((version / "manifest.json").read_text())
     assert manifest["stage"] == "drift" and manifest["config"]["sample"] == 40

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -15,9 +14,9 @@ import pytest
 from gensim.models import KeyedVectors, keyedvectors
 
 from latentspark import embeddings, export
-from latentspark.artifacts import StageStore
+from latentspark.artifacts import EMBEDDINGS, StageStore
 from latentspark.errors import ArtifactError, InputError
-from latentspark.export import EMBEDDINGS_STAGE, WHITESPACE_RE, export_embeddings
+from latentspark.export import WHITESPACE_RE, export_embeddings
 from latentspark.fs import HadoopFS
 
 DIM = 7
@@ -198,18 +197,11 @@ def test_ids_that_are_not_contiguous_name_the_file(tmp_path):
     assert not (tmp_path / "v.txt").exists()
 
 
-def test_cli_exports_the_newest_or_a_named_version(spark, tmp_path, capsys):
-    import importlib.util
-
+def test_cli_exports_the_newest_or_a_named_version(spark, tmp_path, capsys, run_job):
     from latentspark.cli import main
 
-    job = Path(__file__).resolve().parents[1] / "jobs" / "export_embeddings.py"
-    spec = importlib.util.spec_from_file_location("export_embeddings", job)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-
     root = tmp_path / "run"
-    store = StageStore(spark, str(root), EMBEDDINGS_STAGE)
+    store = StageStore(spark, str(root), EMBEDDINGS)
     _, counts, vectors = source_table()
     versions = []
     for scale in (1, 2):  # two versions with different vectors
@@ -224,8 +216,8 @@ def test_cli_exports_the_newest_or_a_named_version(spark, tmp_path, capsys):
     assert "25 words x 7" in capsys.readouterr().out
 
     out = tmp_path / "first.txt"
-    assert module.main(["--root", str(root), "--version", versions[0], "--format", "word2vec",
-                     "--out", str(out), "--limit", "3"]) == 0
+    assert run_job("export", "--root", str(root), "--version", versions[0], "--format",
+                   "word2vec", "--out", str(out), "--limit", "3") == 0
     kv = load(out, "word2vec")
     assert kv.index_to_key == WORDS[:3]
     np.testing.assert_allclose(kv.vectors, vectors[:3], atol=1e-6)

@@ -273,7 +273,7 @@ def test_no_cooccurrence_is_a_clear_error(spark, tmp_path, capsys):
 def test_a_factorization_that_cannot_fit_is_refused_before_any_work(spark):
     from latentspark.config import Config
     from latentspark.errors import ConfigError
-    from latentspark.stages import check_memory
+    from latentspark.stages.embeddings import check_memory
 
     cfg = Config()
     assert check_memory(spark, 10_000, cfg)["width"] == cfg.factorize.dim + cfg.factorize.oversample

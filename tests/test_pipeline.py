@@ -143,7 +143,7 @@ def test_rebuilt_vocabulary_equals_a_fresh_run(spark, tmp_path):
     assert sorted(second.manifest["counted_now"]) == ["date=2026-11-01", "date=2026-11-02"]
     fresh = make_cfg(tmp_path / "fresh", corpus, "pipeline.incremental=false",
                      "cooccur.subsample=0.01")
-    from latentspark.stages import run_cooccur
+    from latentspark.stages.cooccur import run as run_cooccur
 
     run_cooccur(spark, fresh)
     _, a = cooccur_table(spark, cfg)
@@ -267,6 +267,7 @@ def test_bad_files_skipped_when_configured(spark, tmp_path):
     assert ModelStore(spark, cfg).latest_name() == pub.version
 
 
+@pytest.mark.slow
 def test_driver_killed_mid_run_leaves_latest_and_resumes(spark, tmp_path):
     from latentspark.pipeline import run_pipeline
 
@@ -317,7 +318,7 @@ def test_warm_start_vectors_follow_the_words(spark, tmp_path):
 
     from latentspark import embeddings
     from latentspark.fs import HadoopFS
-    from latentspark.stages import warm_start_vectors
+    from latentspark.stages.embeddings import warm_start_vectors
 
     old = np.arange(12, dtype=np.float32).reshape(4, 3)
     table = embeddings.to_table(pa.array(["a", "b", "c", "d"]), np.array([9, 8, 7, 6]), old)
@@ -330,22 +331,24 @@ def test_warm_start_vectors_follow_the_words(spark, tmp_path):
 def test_exit_codes_tell_a_scheduler_what_happened(monkeypatch, capsys):
     from py4j.protocol import Py4JNetworkError
 
-    from latentspark import cli
+    from latentspark import cli, pipeline
 
     def failing(exc):
-        def run(args):
+        def run(*args, **kwargs):
             raise exc
         return run
 
+    # the command's own code runs; only the session and the pipeline itself are stand-ins
+    monkeypatch.setattr(cli, "_session", lambda args: (cli.resolve_config(args), None))
     cases = [(GateError("gate"), 6), (InputError("bad file x.txt"), 3),
              (Py4JNetworkError("Answer from Java side is empty"), 7),
              (ConnectionRefusedError("master down"), 7)]
     for exc, code in cases:
-        monkeypatch.setattr(cli, "_pipeline", failing(exc))
+        monkeypatch.setattr(pipeline, "run_pipeline", failing(exc))
         assert cli.main(["pipeline", "--corpus", "x"]) == code
     assert "retry" in capsys.readouterr().err
     # a Python error raised by our own code is a bug, not an infrastructure failure
-    monkeypatch.setattr(cli, "_pipeline", failing(KeyError("oops")))
+    monkeypatch.setattr(pipeline, "run_pipeline", failing(KeyError("oops")))
     with pytest.raises(KeyError):
         cli.main(["pipeline", "--corpus", "x"])
 

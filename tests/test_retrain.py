@@ -7,7 +7,11 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.test_cluster import clean_env, free_ports
+
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 RETRAIN = str(REPO / "scripts" / "retrain.sh")
@@ -41,7 +45,7 @@ def test_a_cluster_that_is_down_is_an_infrastructure_failure(tmp_path):
 def test_the_job_exit_code_passes_through(tmp_path):
     # a bad setting: the job stops with 2 before any Spark work, and so does retrain.sh
     env = retrain_env(tmp_path, LATENTSPARK_MASTER="local[1]",
-                      LATENTSPARK_JOB=str(REPO / "jobs" / "factorize.py"),
+                      LATENTSPARK_JOB=str(REPO / "jobs" / "embeddings.py"),
                       LATENTSPARK_DRIVER_MEMORY="1g")
     done = subprocess.run([RETRAIN, "--corpus", str(tmp_path), "--root", str(tmp_path / "run"),
                            "--set", "vocab.min_count=0"], env=env, capture_output=True,

@@ -157,21 +157,16 @@ def test_inspect_prints_contexts_from_the_published_counts(spark, tmp_path, caps
     assert run("inspect", "--root", str(root), "--word", "zebra") == 3
 
 
-def test_job_entry_points_run_their_stage(spark, tmp_path):
-    import importlib.util
-
+def test_job_entry_points_run_their_stage(spark, tmp_path, run_job):
     corpus = write_corpus(tmp_path / "corpus")
     root = tmp_path / "run"
-    jobs = Path(__file__).resolve().parents[1] / "jobs"
-    for name, stage in (("build_vocab", "vocab"), ("count_cooccurrences", "cooccur")):
-        spec = importlib.util.spec_from_file_location(name, jobs / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        assert module.main(["--corpus", str(corpus), "--root", str(root),
-                            "--set", "vocab.min_count=1"]) == 0
+    for stage in ("vocab", "cooccur"):
+        assert run_job(stage, "--corpus", str(corpus), "--root", str(root),
+                       "--set", "vocab.min_count=1") == 0
         assert len(published(root, stage)) == 1
 
 
+@pytest.mark.slow
 def test_a_killed_run_leaves_the_published_version_intact(spark, tmp_path):
     import os
     import signal

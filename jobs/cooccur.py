@@ -1,0 +1,16 @@
+"""Count windowed co-occurrences against the vocabulary (stage ``cooccur``).
+
+A thin spark-submit entry point; options are those of ``latentspark cooccur --help``::
+
+    PYSPARK_PYTHON=.venv/bin/python .venv/bin/spark-submit --py-files dist/latentspark.zip \
+        jobs/cooccur.py --config conf/cluster.toml --root hdfs:///latentspark ...
+
+Exit codes: ``latentspark --help`` (and :data:`latentspark.errors.EXIT_CODES`).
+"""
+
+import sys
+
+from latentspark.jobs import submit
+
+if __name__ == "__main__":
+    sys.exit(submit("cooccur"))

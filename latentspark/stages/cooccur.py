@@ -1,0 +1,103 @@
+"""The ``cooccur`` stage: count windowed co-occurrences against the published vocabulary.
+
+Output: ``<root>/cooccur/<version>/data/block=k/*.parquet`` with
+:data:`latentspark.schemas.COOCCUR`, block ``k`` holding the rows ``r % blocks == k`` sorted
+by ``(row, col)``. The scheduled pipeline builds the same stage by merging per-partition
+counts (:mod:`latentspark.incremental`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from latentspark import schemas
+from latentspark.artifacts import COOCCUR, Published, RunRoot, Staging, build_stage
+from latentspark.config import Config
+from latentspark.corpus import read_corpus, resolve_input, tokenize
+from latentspark.errors import InputError, spark_errors
+from latentspark.stages import corpus_provenance
+from latentspark.stages import vocab as vocab_stage
+
+logger = logging.getLogger(__name__)
+
+#: the settings that shape the counts
+SECTIONS = ("corpus", "tokenize", "vocab", "cooccur")
+#: what a ``cooccur`` manifest says of its layout
+LAYOUT = ("data/block=k/ holds rows r with r % blocks == k, sorted by (row, col); the matrix "
+          "is symmetric and both (i, j) and (j, i) are stored")
+
+
+def files_into_blocks(fs, path: str, blocks: int) -> None:
+    """Move ``part-0000k-*`` (partition k holds block k) into Hive-style ``block=k/`` folders,
+    which any Parquet reader discovers as a ``block`` column."""
+    for name in fs.list_names(path):
+        m = re.match(r"part-(\d+)-", name)
+        if m:
+            block = int(m.group(1))
+            if block >= blocks:
+                raise RuntimeError(f"unexpected output file {name} for {blocks} blocks")
+            fs.mkdirs(f"{path}/block={block}")
+            fs.rename(f"{path}/{name}", f"{path}/block={block}/{name}")
+
+
+def run(spark, cfg: Config, force: bool = False) -> Published:
+    """Count co-occurrences against the published vocabulary and publish them.
+
+    Builds (or reuses) the vocabulary first.
+
+    Parameters
+    ----------
+    spark : pyspark.sql.SparkSession
+    cfg : Config
+    force : bool
+        Recount even when the published counts match the inputs and config.
+
+    Returns
+    -------
+    Published
+        Parquet ``row int, col int, weight float`` under ``path + "/data/block=k/"``.
+    """
+    from pyspark.sql import functions as F
+
+    from latentspark.cooccurrence import count_cooccurrences
+    from latentspark.vocabulary import load_vocabulary
+
+    source = resolve_input(spark, cfg.corpus)
+    vocab = vocab_stage.run(spark, cfg, force=False, source=source)
+    store = RunRoot.from_config(spark, cfg).store(COOCCUR)
+
+    def build(st: Staging) -> None:
+        words, counts = load_vocabulary(spark, vocab)
+        c = cfg.cooccur
+        logger.info("cooccur: window %d (%s%s%s) over %d vocabulary words, %d row blocks",
+                    c.window, c.weighting, ", dynamic" if c.dynamic_window else "",
+                    f", subsample {c.subsample:g}" if c.subsample else "", len(words), c.blocks)
+        with spark_errors(f"corpus {source.path}"):
+            tokens = tokenize(read_corpus(spark, cfg.corpus, source), cfg.tokenize)
+            cooc = count_cooccurrences(spark, tokens, words, counts, c)
+            with st.timed("count_and_write"):
+                cooc.write.parquet(st.data_path)
+            files_into_blocks(store.fs, st.data_path, c.blocks)
+            stats = spark.read.parquet(st.data_path).agg(
+                F.count(F.lit(1)).alias("nnz"), F.sum("weight").alias("total")).first()
+        if not stats["nnz"]:
+            raise InputError(f"corpus {source.path} has no line with two vocabulary words; "
+                             "no co-occurrence to count")
+        seconds = st.seconds("count_and_write")
+        st.manifest.update({
+            **corpus_provenance(cfg, source, vocab_version=vocab.version),
+            "vocab_size": len(words),
+            "rows": int(stats["nnz"]),
+            "total_weight": float(stats["total"]),
+            "blocks": c.blocks,
+            "layout": LAYOUT,
+            "schema": schemas.describe(schemas.COOCCUR),
+            "corpus_tokens": vocab.manifest.get("corpus_tokens"),
+            "tokens_per_second": round(vocab.manifest.get("corpus_tokens", 0) / seconds)
+            if seconds else None,
+        })
+        logger.info("cooccur: %d non-zeros, total weight %.4g", stats["nnz"], stats["total"])
+
+    return build_stage(store, fingerprint=f"{source.fingerprint}:{vocab.version}",
+                       config_hash=cfg.section_hash(*SECTIONS), force=force, build=build)

@@ -1,0 +1,42 @@
+"""The ``neighbours`` stage: the top ``evaluate.k`` neighbours of every word, as Parquet.
+
+Output: ``<root>/neighbours/<version>/data/*.parquet`` with
+:data:`latentspark.schemas.NEIGHBOURS`. Exact or Annoy search (``evaluate.mode``) in Spark
+tasks over the index files (:func:`latentspark.evaluation.neighbours_of`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from latentspark import schemas
+from latentspark.artifacts import NEIGHBOURS, Published, RunRoot, Staging, build_stage
+from latentspark.config import Config
+from latentspark.stages.index import load_spec
+
+
+def run(spark, cfg: Config, force: bool = False) -> Published:
+    """Export the top ``evaluate.k`` neighbours of every word.
+
+    Returns
+    -------
+    Published
+        Parquet ``word, rank, neighbour, similarity`` under ``data/``.
+    """
+    from latentspark.evaluation import index_errors, neighbours_of
+
+    e = cfg.evaluate
+    spec = load_spec(spark, cfg)
+    config_hash = hashlib.sha256(
+        f"{e.mode}:{e.k}:{e.candidates}:{cfg.index.search_k}".encode()).hexdigest()
+
+    def build(st: Staging) -> None:
+        with index_errors(), st.timed("export"):
+            neighbours_of(spark, spec, cfg, None).write.parquet(st.data_path)
+        st.manifest.update({"index_version": spec.version, "mode": e.mode, "k": e.k,
+                            "words": spec.vocab_size,
+                            "schema": schemas.describe(schemas.NEIGHBOURS)})
+
+    return build_stage(RunRoot.from_config(spark, cfg).store(NEIGHBOURS),
+                       fingerprint=spec.version, config_hash=config_hash, force=force,
+                       build=build)
