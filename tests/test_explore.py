@@ -6,35 +6,34 @@ import base64
 import io
 import json
 import re
+import sys
 from html.parser import HTMLParser
 
 import numpy as np
 import pytest
 
 from latentspark.config import ExploreConfig
-from latentspark.errors import InputError
-from latentspark.explore import (
-    Concept,
-    Group,
-    Space,
+from latentspark.errors import ConfigError, InputError
+from latentspark.explore import Space, explore, report_files, write_local
+from latentspark.explore.directions import (
     analyse_concept,
     bootstrap_stats,
+    cosine_matrix,
+    direction_stats,
+    unit_offsets,
+)
+from latentspark.explore.inputs import (
+    Concept,
+    Group,
     builtin_concepts,
     builtin_groups,
     concepts_from_analogies,
-    cosine_matrix,
-    direction_stats,
-    evaluate_expression,
-    explore,
-    group_similarity,
-    interpolate,
     parse_concepts,
     parse_expression,
-    render_html,
-    report_files,
-    unit_offsets,
-    write_local,
 )
+from latentspark.explore.neighbours import evaluate_expression, group_similarity, interpolate
+from latentspark.explore.plots import plot_matrix
+from latentspark.explore.report import render_html
 
 DIM = 64
 
@@ -161,7 +160,7 @@ def test_bootstrap_interval_contains_estimate_and_narrows_with_more_pairs():
 
 @pytest.mark.parametrize("n", [30, 2100])  # both ways of computing them (small and large)
 def test_weighted_second_moments(n):
-    from latentspark.explore import _weighted_second_moments
+    from latentspark.explore.directions import _weighted_second_moments
 
     rng = np.random.default_rng(0)
     u, w = rng.normal(size=(n, 100)), rng.random((3, n))
@@ -428,6 +427,13 @@ def test_html_escapes_words():
     result.report["concepts"][0]["name"] = "<script>x</script>"
     page = render_html(result.report, result.figures)
     assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+@pytest.mark.parametrize("module", ["matplotlib.figure", "PIL.Image"])
+def test_pictures_without_the_extra_say_how_to_install_it(monkeypatch, module):
+    monkeypatch.setitem(sys.modules, module, None)  # the import fails as if not installed
+    with pytest.raises(ConfigError, match=re.escape("pip install 'latentspark[explore]'")):
+        plot_matrix(["a"], [[1.0]], "cosine")
 
 
 def test_write_local_replaces_the_folder(tmp_path):
