@@ -238,14 +238,8 @@ class StageStore:
 class RunRoot:
     """The stores of every stage under one run root.
 
-    Parameters
-    ----------
-    spark : pyspark.sql.SparkSession
-        Session whose Hadoop configuration reaches the run root.
-    root : str
-        The run root (local path or Hadoop URI).
-    keep_versions : int
-        Published versions each stage keeps.
+    Built from the same ``spark``, ``root`` and ``keep_versions`` as :class:`StageStore`
+    (usually by :meth:`from_config`); every store shares one filesystem handle.
 
     Examples
     --------

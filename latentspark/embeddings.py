@@ -27,20 +27,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from latentspark import schemas
 from latentspark.errors import ArtifactError
 
 ROWS_PER_FILE = 200_000
 
 
-def schema(dim: int) -> pa.Schema:
-    """The Arrow schema of an embeddings table of dimension ``dim``."""
-    return pa.schema([
-        pa.field("id", pa.int32(), nullable=False),
-        pa.field("word", pa.string(), nullable=False),
-        pa.field("count", pa.int64(), nullable=False),
-        pa.field("vector", pa.list_(pa.float32(), dim), nullable=False),
-        pa.field("norm", pa.float32(), nullable=False),
-    ])
+#: the Arrow schema of an embeddings table of dimension ``dim`` (declared in :mod:`.schemas`)
+schema = schemas.embeddings
 
 
 def to_table(words, counts: np.ndarray, vectors: np.ndarray) -> pa.Table:

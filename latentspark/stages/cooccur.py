@@ -44,14 +44,8 @@ def files_into_blocks(fs, path: str, blocks: int) -> None:
 def run(spark, cfg: Config, force: bool = False) -> Published:
     """Count co-occurrences against the published vocabulary and publish them.
 
-    Builds (or reuses) the vocabulary first.
-
-    Parameters
-    ----------
-    spark : pyspark.sql.SparkSession
-    cfg : Config
-    force : bool
-        Recount even when the published counts match the inputs and config.
+    Builds (or reuses) the vocabulary first; ``force`` recounts even when the published
+    counts match the corpus, the vocabulary and the settings.
 
     Returns
     -------

@@ -28,13 +28,8 @@ def run(spark, cfg: Config, force: bool = False) -> Published:
     Returns
     -------
     Published
-
-    Raises
-    ------
-    InputError
-        Missing or undecodable evaluation files; malformed lines in strict mode.
-    ArtifactError
-        A missing, truncated, corrupted or mismatched index.
+        The published (or reused) evaluation; what it holds and what can go wrong are those
+        of :func:`latentspark.evaluation.evaluate_into`.
     """
     from latentspark.evaluation import evaluate_into, evaluation_fingerprint
 
