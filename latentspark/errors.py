@@ -51,6 +51,21 @@ class InfrastructureError(LatentSparkError):
     exit_code = 7
 
 
+class UnknownWordError(LatentSparkError, KeyError):
+    """A word is not in the vocabulary of the embeddings asked about (a :class:`KeyError`, as
+    gensim's ``KeyedVectors`` raises)."""
+
+    exit_code = 3
+
+    def __init__(self, word: str, where: str = "the vocabulary") -> None:
+        super().__init__(f"word {word!r} is not in {where}")
+        self.word = word
+
+    def __str__(self) -> str:
+        # KeyError would print the repr of the message, quotes and all
+        return str(self.args[0])
+
+
 @contextmanager
 def spark_errors(what: str) -> Iterator[None]:
     """Turn a Spark job failure caused by bad input into an :class:`InputError`.
