@@ -79,9 +79,12 @@ class Staging:
     @contextmanager
     def timed(self, step: str) -> Iterator[None]:
         """Record the wall time of a step in the manifest's ``timings``."""
+        from latentspark.progress import step as progress_step
+
         t0 = time.monotonic()
         try:
-            yield
+            with progress_step(f"{self.stage}: {step}"):  # names the step's progress lines
+                yield
         finally:
             self._marks[step] = round(time.monotonic() - t0, 3)
             logger.info("%s: %s took %.1f s", self.stage, step, self._marks[step])

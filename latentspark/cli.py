@@ -7,6 +7,9 @@ Every stage has one name, used for its command, its job (``jobs/<name>.py``), it
     latentspark pipeline   (vocab -> cooccur -> embeddings -> index -> eval -> model version)
     latentspark export | inspect | config | data fetch | data verify | jobfile
 
+Every command but ``data`` takes ``-q`` (warnings only) and ``-v``/``--verbose`` (Spark's own
+progress bars and logs: ``spark.verbose``).
+
 Each command shows only the settings of the config sections it uses, generated from the
 config's own metadata (``--cooccur.window 5`` is ``--set cooccur.window=5``); ``--help`` on a
 command lists them with their defaults and allowed values. Settings come from, in increasing
@@ -136,6 +139,8 @@ def _base_parser(sections: Sequence[str], *, force: bool) -> argparse.ArgumentPa
         p.add_argument("--force", action="store_true", help="rebuild even if the published "
                        "output is up to date")
     p.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
+    p.add_argument("-v", "--verbose", action="store_true", help="show Spark's progress bars "
+                   "and its WARN/INFO logs (spark.verbose)")
     return p
 
 
@@ -163,6 +168,8 @@ def resolve_config(args: argparse.Namespace, environ: dict[str, str] | None = No
         value = getattr(args, option, None)
         if value is not None:
             overrides.append(f"{key}={json.dumps(value)}")
+    if getattr(args, "verbose", False):
+        overrides.append("spark.verbose=true")
     overrides += list(getattr(args, "overrides", []))
     return load_config(getattr(args, "config", None), overrides)
 
@@ -425,10 +432,11 @@ def _export_options(p: argparse.ArgumentParser) -> None:
                        "data/) or its data/ folder, a model root or version, instead of a "
                        "version under --root")
     p.add_argument("--format", required=True, choices=FORMATS, help="word2vec (text with a "
-                   "'V dim' header), word2vec-binary (the C tool's binary) or glove (text, "
-                   "no header)")
-    p.add_argument("--out", required=True, metavar="FILE", help="local file to write "
-                   "(replaced atomically)")
+                   "'V dim' header), word2vec-binary (the C tool's binary), glove (text, no "
+                   "header), fasttext (.vec: word2vec text), projector (folder: vectors.tsv + "
+                   "metadata.tsv) or npy (folder: vectors.npy + vocab.txt)")
+    p.add_argument("--out", required=True, metavar="PATH", help="local file to write, a folder "
+                   "for projector and npy (files replaced atomically)")
     p.add_argument("--normalize", action="store_true", help="write unit-length vectors")
     p.add_argument("--limit", type=_int_at_least(1), metavar="N", help="only the N most "
                    "frequent words (the first N ids)")
@@ -524,8 +532,9 @@ COMMANDS = (
             "in one job: what 'pipeline --until embeddings --set pipeline.incremental=false' "
             "does, without per-partition counts or a model version", _run,
             sections=EMBEDDINGS),
-    Command("export", "write published embeddings in the word2vec text or binary format or "
-            "the GloVe text format", _export, _export_options, force=False),
+    Command("export", "write published embeddings in the word2vec text or binary, GloVe, "
+            "fastText .vec, TensorBoard projector or NumPy format", _export, _export_options,
+            force=False),
     Command("inspect", "print the strongest contexts of some words from the published counts",
             _inspect, _inspect_options, force=False),
     Command("config", "print the resolved configuration (every setting)", _show_config,

@@ -49,6 +49,12 @@ class SparkConfig:
         0, "spark.sql.shuffle.partitions; 0 means 2 x the default parallelism", lo=0, hi=100_000)
     arrow_batch_lines: int = _opt(
         10_000, "lines per Arrow batch handed to the Python kernels", lo=1, hi=10_000_000)
+    verbose: bool = _opt(False, "show Spark's console progress bars and its (and Hadoop's and "
+                         "py4j's) WARN and INFO logs; false: no bars, those logs at ERROR "
+                         "(the command line's --verbose sets it)")
+    progress_interval: int = _opt(
+        10, "seconds between the progress lines (stderr) of a running Spark stage; a stage "
+        "that ran 2 s or more prints one line when it ends; 0 turns them off", lo=0, hi=86_400)
     conf: dict = _opt({}, "extra spark.* settings, passed to the session builder as they are")
 
 

@@ -4,9 +4,15 @@
 format               layout
 ===================  ==========================================================================
 ``word2vec``         header ``V dim``, then one line per word: ``word v1 ... vdim`` (text)
+``fasttext``         the same bytes: fastText's ``.vec`` files are word2vec text with a header
 ``word2vec-binary``  header ``V dim\\n``, then per word: the UTF-8 word, a space, ``dim``
                      little-endian float32 and a newline (the C tool's ``-binary 1`` output)
 ``glove``            one line per word, ``word v1 ... vdim``, no header
+``projector``        a folder for the TensorBoard Embedding Projector: ``vectors.tsv`` (one
+                     line of ``dim`` tab-separated values per word) and ``metadata.tsv`` (the
+                     words, one per line, no header: the projector's one-column layout)
+``npy``              a folder: ``vectors.npy`` (``V x dim`` float32, ``numpy.load``) and
+                     ``vocab.txt`` (the words, one per line: line ``i`` is row ``i``)
 ===================  ==========================================================================
 
 Words come out in id order (count descending), as the vocabulary numbered them. Text formats
@@ -26,11 +32,13 @@ at a time; memory holds one batch, not the table. Files on a non-local Hadoop fi
 first copied into a temporary folder next to the destination. The output is written to a
 hidden temporary sibling of the destination and renamed onto it at the end, so a failed or
 killed export never leaves a partial file under the destination's name (a killed one may
-leave a ``.NAME.*.part`` file behind).
+leave a ``.NAME.*.part`` file behind). The folder formats write each of their two files that
+way and rename both only once both are complete.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
@@ -50,7 +58,10 @@ from latentspark.errors import ArtifactError, ConfigError, InputError
 
 logger = logging.getLogger(__name__)
 
-FORMATS = ("word2vec", "word2vec-binary", "glove")
+FORMATS = ("word2vec", "word2vec-binary", "glove", "fasttext", "projector", "npy")
+#: the formats written as a folder: (file of the vectors, file of the words)
+FOLDER_FORMATS = {"projector": ("vectors.tsv", "metadata.tsv"), "npy": ("vectors.npy",
+                                                                        "vocab.txt")}
 MAX_PRECISION = 9
 BATCH_ROWS = 8192
 
@@ -91,8 +102,9 @@ def export_embeddings(source: str, out: str, fmt: str, *, fs=None, normalize: bo
         A published embeddings version (the folder holding ``data/``) or its ``data`` folder.
         Without ``fs`` it must be a local path; with ``fs`` any Hadoop URI.
     out : str
-        Local destination file; replaced atomically. Missing parent folders are created.
-    fmt : {"word2vec", "word2vec-binary", "glove"}
+        Local destination file (a folder for ``projector`` and ``npy``); replaced atomically.
+        Missing parent folders are created.
+    fmt : {"word2vec", "word2vec-binary", "glove", "fasttext", "projector", "npy"}
         Output format (see the module docstring).
     fs : latentspark.fs.HadoopFS, optional
         Filesystem used to list and fetch ``source``.
@@ -149,21 +161,38 @@ def export_embeddings(source: str, out: str, fmt: str, *, fs=None, normalize: bo
         first = next(batches, None)
         # the header needs the dimension: from the schema, else from the first batch
         dim = declared if declared is not None else (first[1].shape[1] if first else 0)
-        with _atomic_output(dest) as fh:
-            if fmt != "glove":
+        with contextlib.ExitStack() as files:
+            if fmt in FOLDER_FORMATS:
+                os.makedirs(dest, exist_ok=True)
+                fh, words_fh = (files.enter_context(_atomic_output(os.path.join(dest, name)))
+                                for name in FOLDER_FORMATS[fmt])
+            else:
+                fh, words_fh = files.enter_context(_atomic_output(dest)), None
+            if fmt == "npy":
+                np.lib.format.write_array_header_1_0(
+                    fh, {"descr": "<f4", "fortran_order": False, "shape": (n, dim)})
+            elif fmt in ("word2vec", "word2vec-binary", "fasttext"):
                 fh.write(f"{n} {dim}\n".encode())
             written = 0
             for words, vectors in itertools.chain([first] if first else [], batches):
                 if normalize:
                     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
                     np.divide(vectors, norms, out=vectors, where=norms > 0)
-                fh.write(_binary_lines(words, vectors) if fmt == "word2vec-binary"
-                         else _text_lines(words, vectors, precision))
+                if fmt == "word2vec-binary":
+                    fh.write(_binary_lines(words, vectors))
+                elif fmt == "npy":
+                    fh.write(np.ascontiguousarray(vectors, dtype="<f4").tobytes())
+                elif fmt == "projector":
+                    fh.write(_text_lines(None, vectors, precision, "\t"))
+                else:
+                    fh.write(_text_lines(words, vectors, precision))
+                if words_fh is not None:
+                    words_fh.write(("\n".join(words.to_pylist()) + "\n").encode("utf-8"))
                 written += len(words)
             if written != n:  # footers promised more rows than the files held
                 raise ArtifactError(f"embeddings {source}: {written} rows read, the Parquet "
                                     f"footers say {n}")
-            size = fh.tell()
+            size = fh.tell() + (words_fh.tell() if words_fh is not None else 0)
     result = ExportResult(dest, fmt, n, dim, size, round(time.monotonic() - t0, 3))
     logger.info("exported %d words x %d (%s) to %s: %.1f MB in %.1f s", result.words,
                 result.dim, fmt, dest, size / 1e6, result.seconds)
@@ -302,8 +331,8 @@ def _check_words(words: pa.StringArray, first_id: int, name: str) -> None:
         word = words[k].as_py()
         raise InputError(f"word {word!r} (id {first_id + k}, in {name}) "
                          + ("is empty" if not word else "contains whitespace")
-                         + "; the word2vec and GloVe formats separate words by whitespace and "
-                         "cannot represent it")
+                         + "; the word2vec, GloVe and TSV formats separate words by "
+                         "whitespace and cannot represent it")
 
 
 def _check_finite(words: pa.StringArray, vectors: np.ndarray, first_id: int,
@@ -315,9 +344,15 @@ def _check_finite(words: pa.StringArray, vectors: np.ndarray, first_id: int,
                             f"(id {first_id + k}) has non-finite values")
 
 
-def _text_lines(words: pa.StringArray, vectors: np.ndarray, precision: int) -> bytes:
+def _text_lines(words: pa.StringArray | None, vectors: np.ndarray, precision: int,
+                sep: str = " ") -> bytes:
+    """One line per row: the word (unless ``words`` is None), then the values after ``sep``."""
     # one %-format per row: fixed decimals like the C tools' "%lf", ~20 us for 100 values
-    row = "%s" + f" %.{precision}f" * vectors.shape[1] + "\n"
+    value = f"%.{precision}f"
+    if words is None:
+        row = sep.join([value] * vectors.shape[1]) + "\n"
+        return "".join([row % tuple(v) for v in vectors.tolist()]).encode("utf-8")
+    row = "%s" + f"{sep}{value}" * vectors.shape[1] + "\n"
     return "".join([row % (w, *v) for w, v in zip(words.to_pylist(), vectors.tolist(),
                                                   strict=True)]).encode("utf-8")
 

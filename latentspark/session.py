@@ -1,6 +1,11 @@
 """SparkSession construction from the ``[spark]`` config section.
 
 Nothing here runs at import time: jobs call :func:`get_session` from ``main``.
+
+Console: unless ``spark.verbose`` is set, a session built here has Spark's console progress
+bar off and Spark, Hadoop and py4j logging at ERROR, from the JVM's start when latentspark
+launches it (a log4j2 file passed with ``-Dlog4j2.configurationFile``), else from the moment
+the session exists; :mod:`latentspark.progress` prints one line per long stage instead.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ def get_session(cfg: SparkConfig):  # -> pyspark.sql.SparkSession
         SparkContext._ensure_initialized()
     launch_conf = SparkConf()
     master = cfg.master or launch_conf.get("spark.master", "local[*]")
-    extra: dict[str, str] = {}
+    extra = _console_conf(cfg, launch_conf)
     if master.startswith("local"):
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -63,6 +68,11 @@ def get_session(cfg: SparkConfig):  # -> pyspark.sql.SparkSession
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     _apply_runtime(spark, cfg)
+    if not cfg.verbose:
+        spark.sparkContext.setLogLevel("ERROR")
+    from latentspark import progress
+
+    progress.start(spark, cfg.progress_interval)
     import latentspark
 
     # under spark-submit --py-files this names the zip: says which code the job runs
@@ -70,6 +80,28 @@ def get_session(cfg: SparkConfig):  # -> pyspark.sql.SparkSession
                 spark.version, master, spark.sparkContext.defaultParallelism,
                 latentspark.__version__, os.path.dirname(latentspark.__file__))
     return spark
+
+
+#: log4j2 configuration of the quiet console, shipped with the package
+QUIET_LOG4J2 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "conf",
+                            "log4j2-quiet.properties")
+
+
+def _console_conf(cfg: SparkConfig, launch_conf) -> dict[str, str]:
+    """Settings for the console: progress bar and, when the JVM is ours to start, log level."""
+    if cfg.verbose:
+        return {"spark.ui.showConsoleProgress": "true"}
+    logging.getLogger("py4j").setLevel(logging.ERROR)
+    out = {"spark.ui.showConsoleProgress": "false"}
+    option = "spark.driver.extraJavaOptions"
+    # under spark-submit the driver JVM runs already; never replace the user's own options;
+    # a package inside a zip (--py-files) has no file to point log4j at; the options are
+    # split on spaces
+    if (not os.environ.get("PYSPARK_GATEWAY_PORT") and option not in cfg.conf
+            and not launch_conf.contains(option) and os.path.isfile(QUIET_LOG4J2)
+            and " " not in QUIET_LOG4J2):
+        out[option] = f"-Dlog4j2.configurationFile=file:{QUIET_LOG4J2}"
+    return out
 
 
 def local_driver_memory_gb() -> int:

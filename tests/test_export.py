@@ -235,3 +235,53 @@ def test_cli_missing_embeddings_exit_with_code_5(spark, tmp_path, capsys):
     assert main(["export", "--root", str(tmp_path), "--version", "20990101T000000000000Z-abc",
                  "--format", "glove", "--out", str(out)]) == 5
     assert not out.exists()
+
+
+def test_fasttext_vec_loads_in_gensim(data_dir, tmp_path):
+    words, _, vectors = source_table()
+    out = tmp_path / "vectors.vec"
+    export_embeddings(data_dir, str(out), "fasttext", batch_rows=4)
+    kv = KeyedVectors.load_word2vec_format(str(out), binary=False)
+    assert kv.index_to_key == words
+    np.testing.assert_allclose(kv.vectors, vectors, rtol=0, atol=0.5e-6 + 1e-6)
+
+
+def test_npy_and_vocabulary_load_in_numpy(data_dir, tmp_path):
+    words, _, vectors = source_table()
+    out = tmp_path / "npy"
+    result = export_embeddings(data_dir, str(out), "npy", batch_rows=4, limit=12,
+                               normalize=True)
+    got = np.load(out / "vectors.npy")
+    assert got.dtype == np.float32 and got.shape == (12, DIM)
+    norms = np.linalg.norm(vectors[:12], axis=1, keepdims=True)
+    np.testing.assert_array_equal(
+        got, np.divide(vectors[:12], norms, out=np.zeros_like(vectors[:12]), where=norms > 0))
+    assert (out / "vocab.txt").read_text(encoding="utf-8").split("\n") == words[:12] + [""]
+    assert result.bytes == sum(f.stat().st_size for f in out.iterdir())
+    # exact bytes without normalize, and the memory-mapped load
+    export_embeddings(data_dir, str(out), "npy")
+    np.testing.assert_array_equal(np.load(out / "vectors.npy", mmap_mode="r"), vectors)
+    assert sorted(p.name for p in out.iterdir()) == ["vectors.npy", "vocab.txt"]  # no leftovers
+
+
+def test_projector_tsvs_have_matching_lines_of_tab_separated_floats(data_dir, tmp_path):
+    words, _, vectors = source_table()
+    out = tmp_path / "projector"
+    export_embeddings(data_dir, str(out), "projector", batch_rows=4, limit=20)
+    rows = (out / "vectors.tsv").read_text(encoding="utf-8").splitlines()
+    meta = (out / "metadata.tsv").read_text(encoding="utf-8").splitlines()
+    assert len(rows) == len(meta) == 20
+    assert meta == words[:20]
+    values = np.array([r.split("\t") for r in rows], dtype=float)
+    np.testing.assert_allclose(values, vectors[:20], rtol=0, atol=0.5e-6 + 1e-6)
+
+
+def test_a_failed_folder_export_keeps_the_previous_files(spark, tmp_path):
+    out = tmp_path / "projector"
+    good = write_source(spark, tmp_path / "good")
+    export_embeddings(good, str(out), "projector")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    bad = write_source(spark, tmp_path / "bad", words=WORDS[:20] + ["has space"] + WORDS[21:])
+    with pytest.raises(InputError, match="'has space'"):
+        export_embeddings(bad, str(out), "projector")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
