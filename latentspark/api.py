@@ -47,13 +47,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from latentspark.artifacts import MANIFEST
 from latentspark.errors import ArtifactError, ConfigError, InputError, UnknownWordError
 from latentspark.index import LoadedIndex, unit_rows
+from latentspark.models import LATEST
 
 logger = logging.getLogger(__name__)
 
-LATEST = "LATEST"  # the same name as latentspark.models.LATEST, without importing Spark code
-MANIFEST = "manifest.json"
 MODES = ("auto", "exact", "annoy")
 METHODS = ("3cosadd", "3cosmul")
 
@@ -487,6 +487,87 @@ class Embeddings:
     def similar_by_vector(self, vector: np.ndarray, topn: int = 10) -> list[tuple[str, float]]:
         """The ``topn`` nearest words of a raw vector by cosine."""
         return self.most_similar(positive=[np.asarray(vector, np.float32)], topn=topn)
+
+    def evaluate_word_analogies(self, analogies: str, restrict_vocab: int = 300_000,
+                                case_insensitive: bool = True, dummy4unknown: bool = False,
+                                method: str = "3cosadd"
+                                ) -> tuple[float, list[dict[str, Any]]]:
+        """Score a ``questions-words.txt`` file as gensim's method of that name does.
+
+        The questions are read, looked up and answered by the evaluator's own code
+        (:mod:`latentspark.evaluation` and the :mod:`latentspark.search` kernels, in this
+        object's mode), so the answers are those of ``latentspark evaluate`` with
+        ``evaluate.restrict_vocab``, ``evaluate.case_insensitive`` and ``evaluate.oov``
+        (``dummy4unknown`` is ``oov = "wrong"``).
+
+        Parameters
+        ----------
+        analogies : str
+            Path or URI of the file.
+        restrict_vocab : int
+            Only the first N words are known and candidates.
+        case_insensitive : bool
+            Compare words upper-cased (a word's most frequent variant stands for it).
+        dummy4unknown : bool
+            Count out-of-vocabulary questions as wrong instead of skipping them.
+        method : {"3cosadd", "3cosmul"}
+
+        Returns
+        -------
+        score : float
+            Correct over scored questions.
+        sections : list of dict
+            Per section ``{"section", "correct", "incorrect"}`` with ``(a, b, c, expected)``
+            tuples, then a ``"Total accuracy"`` entry, as gensim returns them.
+        """
+        from latentspark import search
+        from latentspark.evaluation import Lexicon, _flat, parse_analogies, question_table
+
+        if method not in METHODS:
+            raise ValueError(f"method {method!r} is not one of {', '.join(METHODS)}")
+        parsed = parse_analogies(_read_text(analogies), analogies)
+        for problem in parsed.problems:
+            logger.warning("malformed line skipped: %s", problem)
+        restrict = min(restrict_vocab, len(self))
+        table = question_table(parsed, Lexicon(self._words, restrict, case_insensitive))
+        ok = table.column("answerable").to_numpy(zero_copy_only=False).astype(bool)
+        keep = pa.array(ok)
+        a, b, c = (table.column(k).filter(keep).to_numpy().astype(np.int64)
+                   for k in ("ia", "ib", "ic"))
+        ex_rows, ex_ids = _flat(table.column("exclude").filter(keep))
+        cosmul = method == "3cosmul"
+        if self.mode == "annoy":
+            res = search.analogies_annoy(self.index, a, b, c, ex_rows, ex_ids, restrict,
+                                         cosmul, self.candidates)
+        else:
+            res = search.analogies_exact(self._as_index(), a, b, c, ex_rows, ex_ids, restrict,
+                                         cosmul)
+        answer = res.mul if cosmul else res.add
+        acc_rows, acc_ids = _flat(table.column("accept").filter(keep))
+        right = np.zeros(a.size, bool)
+        right[acc_rows[answer[acc_rows] == acc_ids]] = True
+        verdict = np.zeros(len(ok), bool)
+        verdict[np.flatnonzero(ok)] = right
+        sections: dict[str, dict[str, Any]] = {}
+        for k, row in enumerate(parsed.rows):
+            entry = sections.setdefault(row["section"], {"section": row["section"],
+                                                         "correct": [], "incorrect": []})
+            if ok[k] or dummy4unknown:
+                question = (row["a"], row["b"], row["c"], row["expected"])
+                entry["correct" if verdict[k] else "incorrect"].append(question)
+        out = list(sections.values())
+        total = {"section": "Total accuracy",
+                 "correct": [q for s in out for q in s["correct"]],
+                 "incorrect": [q for s in out for q in s["incorrect"]]}
+        scored = len(total["correct"]) + len(total["incorrect"])
+        return (len(total["correct"]) / scored if scored else 0.0), out + [total]
+
+    def _as_index(self) -> LoadedIndex:
+        """The unit rows as a one-shard index, for the evaluator's exact kernels."""
+        from latentspark.index import IndexSpec, Shard
+
+        spec = IndexSpec("", "", self.dim, 1, len(self), {})
+        return LoadedIndex(spec, [Shard(self._unit)], pa.array(self._words, pa.string()))
 
     def to_gensim(self):
         """A ``gensim.models.KeyedVectors`` holding the same words, vectors and counts.

@@ -129,6 +129,23 @@ def test_annoy_answers_equal_the_evaluators_through_latest(space, method):
             assert analogy(kv_exact, q, method)[0] == row[f"answer_{method}"]
 
 
+@pytest.mark.parametrize("method", ["3cosadd", "3cosmul"])
+def test_evaluate_word_analogies_scores_as_the_evaluator(space, method):
+    rows = space["answers"]["exact"]
+    right = [(r["a"], r["b"], r["c"], r["expected"]) for r in rows if r[f"correct_{method}"]]
+    answerable = sum(r["answerable"] for r in rows)
+    kv = latentspark.load(str(space["emb"]))
+    qfile = str(space["tmp"] / "questions.txt")
+    score, sections = kv.evaluate_word_analogies(qfile, restrict_vocab=RESTRICT, method=method)
+    assert [s["section"] for s in sections] == ["planted", "Total accuracy"]
+    assert sections[-1]["correct"] == right and right  # the planted question at least
+    assert score == pytest.approx(len(right) / answerable)
+    # out-of-vocabulary questions counted wrong: gensim's dummy4unknown
+    score, sections = kv.evaluate_word_analogies(qfile, restrict_vocab=RESTRICT, method=method,
+                                                 dummy4unknown=True)
+    assert score == pytest.approx(len(right) / len(rows))
+
+
 def test_lookups_and_similarities_against_numpy(space):
     words, vectors = space["words"], space["vectors"]
     kv = latentspark.load("file://" + str(space["models"] / "v2"), mode="exact")
