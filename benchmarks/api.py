@@ -35,9 +35,9 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import latentspark  # noqa: E402
-from latentspark.data import sha256_file  # noqa: E402
 from latentspark.embeddings import to_table  # noqa: E402
 from latentspark.export import export_embeddings  # noqa: E402
+from latentspark.fs import sha256_file  # noqa: E402
 from latentspark.index import build_shard  # noqa: E402
 
 

@@ -49,8 +49,9 @@ import pyarrow.compute as pc
 
 from latentspark.artifacts import MANIFEST
 from latentspark.errors import ArtifactError, ConfigError, InputError, UnknownWordError
-from latentspark.index import LoadedIndex, unit_rows
+from latentspark.index import LoadedIndex
 from latentspark.models import LATEST
+from latentspark.vecmath import empty_top_k, fold_top_k, sorted_top_k, unit_rows
 
 logger = logging.getLogger(__name__)
 
@@ -613,13 +614,11 @@ class Embeddings:
         return np.unique(_annoy_candidates(self.index, query, max(self.candidates, need)))
 
     def _top(self, ids: np.ndarray, scores: np.ndarray, topn: int) -> list[tuple[str, float]]:
-        keep = np.isfinite(scores)
-        ids, scores = ids[keep], scores[keep]
-        if scores.size > topn:
-            part = np.argpartition(-scores, topn - 1)[:topn]
-            ids, scores = ids[part], scores[part]
-        order = np.lexsort((ids, -scores))
-        return [(self._words[int(ids[k])], float(scores[k])) for k in order]
+        best, best_score = empty_top_k(1, min(topn, scores.size))
+        fold_top_k(best, best_score, scores[None, :], ids)
+        best, best_score = sorted_top_k(best, best_score)
+        return [(self._words[int(i)], float(v)) for i, v in zip(best[0], best_score[0],
+                                                                strict=True) if i >= 0]
 
 
 def _as_list(items: str | Sequence[Any] | None) -> list[Any]:
