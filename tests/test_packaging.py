@@ -40,7 +40,8 @@ def test_wheel_holds_configs_license_and_word_lists(installed):
     wheel, _ = installed
     names = zipfile.ZipFile(wheel).namelist()
     for name in ("latentspark/conf/default.toml", "latentspark/conf/embeddings.toml",
-                 "latentspark/conf/cluster.toml", "latentspark/jobs.py",
+                 "latentspark/conf/cluster.toml", "latentspark/conf/log4j2-quiet.properties",
+                 "latentspark/jobs.py",
                  "latentspark/stages/embeddings.py", "latentspark/schemas.py"):
         assert name in names
     assert any(n.endswith("/licenses/LICENSE") for n in names)
