@@ -344,8 +344,8 @@ class Embeddings:
         """The vector of a word, or a ``len(words) x dim`` matrix of several."""
         if isinstance(words, str):
             return self.vector(words)
-        return np.stack([self.vector(w) for w in words]) if words else np.empty(
-            (0, self.dim), np.float32)
+        rows = [self.vector(w) for w in words]
+        return np.stack(rows) if rows else np.empty((0, self.dim), np.float32)
 
     def __repr__(self) -> str:
         return (f"Embeddings({len(self):,} words x {self.dim}, mode {self.mode!r}, "
