@@ -244,9 +244,9 @@ class RunRoot:
     Built from the same ``spark``, ``root`` and ``keep_versions`` as :class:`StageStore`
     (usually by :meth:`from_config`); every store shares one filesystem handle.
 
-    Examples
-    --------
-    >>> RunRoot.from_config(spark, cfg).store(VOCAB).require()  # doctest: +SKIP
+    The newest published vocabulary of a configuration's run root::
+
+        RunRoot.from_config(spark, cfg).require(VOCAB)
     """
 
     def __init__(self, spark, root: str, keep_versions: int = 2) -> None:
