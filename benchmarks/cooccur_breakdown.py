@@ -55,6 +55,8 @@ def breakdown(
         PARTIAL_ROWS_DDL,
         count_cooccurrences,
         make_batch_counter,
+        token_hashes,
+        vocab_table,
     )
     from latentspark.corpus import read_corpus, resolve_input, tokenize
     from latentspark.session import get_session
@@ -74,9 +76,10 @@ def breakdown(
     source = resolve_input(spark, cfg.corpus)
     lines = read_corpus(spark, cfg.corpus, source)
     tokens = tokenize(lines, cfg.tokenize)
-    inputs = tokens.where(F.size("tokens") >= 2).select("tokens")
-    words_bc = spark.sparkContext.broadcast(words)
-    kernel = make_batch_counter(words_bc, None, cfg.cooccur)
+    # what the counting job hands to Python: the JVM's token hashes
+    inputs = tokens.where(F.size("tokens") >= 2).select(*token_hashes(F.col("tokens")))
+    table_bc = spark.sparkContext.broadcast(vocab_table(spark, words))
+    kernel = make_batch_counter(table_bc, None, cfg.cooccur)
 
     def one_row(records: int, entries: int) -> pa.RecordBatch:
         return pa.RecordBatch.from_arrays(
@@ -85,7 +88,7 @@ def breakdown(
         )
 
     def receive_only(batches):
-        yield one_row(0, sum(len(pc.list_flatten(b.column("tokens"))) for b in batches))
+        yield one_row(0, sum(len(pc.list_flatten(b.column("hashes"))) for b in batches))
 
     def count_only(batches):
         records = entries = 0

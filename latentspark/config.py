@@ -107,8 +107,10 @@ class CooccurConfig:
                             "a word of frequency f is dropped with probability 1 - sqrt(t/f); "
                             "0 disables", lo=0.0, hi=1.0)
     seed: int = _opt(1, "seed of the subsampling draws", lo=0, hi=2**31 - 1)
-    blocks: int = _opt(8, "row blocks in the output: rows with id % blocks == k are in "
-                       "block=k/", lo=1, hi=100_000)
+    blocks: int = _opt(0, "row blocks in the output, one reduce task each: rows with id % "
+                       "blocks == k are in block=k/; 0 = 2 x Spark's default parallelism (an "
+                       "incremental root keeps the count it started with); fewer than the "
+                       "cores is warned about", lo=0, hi=100_000)
     dense_words: int = _opt(2048, "pairs of the this many most frequent words are summed in a "
                             "dense array inside each task (memory: 8 * n^2 bytes)",
                             lo=0, hi=8192)

@@ -2,9 +2,12 @@
 
 Each Spark task streams its lines through :class:`PairCounter` inside ``mapInArrow``:
 
-* tokens become ids with one hash look-up per batch (``pyarrow.compute.index_in`` against the
-  broadcast vocabulary); out-of-vocabulary and subsampled tokens are dropped *before*
-  windowing, as GloVe and word2vec do;
+* tokens become ids without building anything of size V per batch: the JVM hashes every
+  token (Spark's ``xxhash64`` and, as a check, its 32-bit ``hash``) and each task looks them
+  up in the vocabulary's hash table (:class:`VocabTable`: three numeric arrays broadcast by
+  the driver, made into an open-addressing table once per worker process); a token is a
+  vocabulary word only when both hashes match. Out-of-vocabulary and subsampled
+  tokens are dropped *before* windowing, as GloVe and word2vec do;
 * for each distance ``d`` in ``1..window`` the pairs ``(ids[p], ids[p+d])`` inside one line
   are formed with array slicing, never per token in Python;
 * pairs of the ``dense_words`` most frequent words (most of all pairs, by Zipf's law) are
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import math
+import uuid
 from collections.abc import Iterator
 
 import numpy as np
@@ -378,13 +382,199 @@ class RowMerger:
         return keys // self.vocab_size, keys % self.vocab_size, vals
 
 
-def make_batch_counter(words, keep_prob: np.ndarray | None, cfg: CooccurConfig):
+class VocabTable:
+    """The vocabulary as a table of token hashes: the per-batch look-up structure.
+
+    Spark hashes each token in the JVM twice, with ``xxhash64`` (64 bits) and ``hash``
+    (murmur3, 32 bits, used as a check). A token is vocabulary word ``ids[i]`` when its
+    64-bit hash equals ``hashes[i]`` *and* its check equals ``checks[i]``: a token outside
+    the vocabulary is miscounted only if it matches a word on all 96 bits (odds about
+    ``tokens * V / 2**96``, 6e-12 for 1e11 tokens and V = 5M). Two vocabulary words equal on
+    all 96 bits are refused when the table is built (:func:`vocab_table`); two that share
+    only the 64-bit hash (odds ``V**2 / 2**65``) are two different keys.
+
+    The driver ships the three arrays (16 bytes a word). Each worker process builds, once, an
+    open-addressing table over them: at least two ``int32`` slots a word (linear probing,
+    home slot from the top bits of the 64-bit hash), each holding a row of the arrays or -1.
+    A look-up costs a few gathers per token, whatever V is; the worker holds 16 bytes a
+    word and 8 to 16 bytes of slots.
+
+    Parameters
+    ----------
+    hashes : numpy.ndarray
+        ``int64`` 64-bit hashes.
+    checks : numpy.ndarray
+        ``int32`` check hashes, in the same order.
+    ids : numpy.ndarray
+        ``int32`` vocabulary ids, in the same order.
+    """
+
+    def __init__(self, hashes: np.ndarray, checks: np.ndarray, ids: np.ndarray) -> None:
+        self.hashes = np.asarray(hashes, np.int64)
+        self.checks = np.asarray(checks, np.int32)
+        self.ids = np.asarray(ids, np.int32)
+        self._slots: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.ids.size)
+
+    def __getstate__(self) -> dict:
+        # the slots are rebuilt where they are used: the broadcast carries 16 bytes a word
+        return {"hashes": self.hashes, "checks": self.checks, "ids": self.ids}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["hashes"], state["checks"], state["ids"])
+
+    @property
+    def bits(self) -> int:
+        """log2 of the slot count: at least twice the words, so probe runs stay short."""
+        return max(4, int(2 * max(len(self), 1) - 1).bit_length())
+
+    def _slot(self, hashes: np.ndarray) -> np.ndarray:
+        return (hashes.view(np.uint64) >> np.uint64(64 - self.bits)).astype(np.int64)
+
+    def _build(self) -> np.ndarray:
+        """Place every word in the first free slot from its home slot (in id-table order, so
+        the layout is the same in every worker); a slot holds the word's row in the arrays."""
+        size = 1 << self.bits
+        mask = size - 1
+        slots = np.full(size, -1, np.int32)
+        pos = self._slot(self.hashes)
+        todo = np.arange(len(self))
+        while todo.size:
+            p = pos[todo]
+            free = slots[p] < 0
+            # of several words wanting one free slot, the first takes it; the rest probe on
+            taken, first = np.unique(p[free], return_index=True)
+            won = todo[free][first]
+            slots[taken] = won
+            placed = np.zeros(len(self), bool)
+            placed[won] = True
+            todo = todo[~placed[todo]]
+            pos[todo] = (pos[todo] + 1) & mask
+        return slots
+
+    def lookup(self, hashes: np.ndarray, checks: np.ndarray) -> np.ndarray:
+        """Vocabulary id of each token, or -1.
+
+        Examples
+        --------
+        >>> t = VocabTable(np.array([-5, 3, 9]), np.array([1, 2, 3]), np.array([2, 0, 1]))
+        >>> t.lookup(np.array([9, 3, 3, 4]), np.array([3, 2, 7, 0], np.int32)).tolist()
+        [1, 0, -1, -1]
+        """
+        out = np.full(hashes.size, -1, np.int64)
+        if not len(self) or not hashes.size:
+            return out
+        if self._slots is None:
+            self._slots = self._build()
+        slots = self._slots
+        mask = slots.size - 1
+        hashes = np.asarray(hashes, np.int64)
+        checks = np.asarray(checks, np.int32)
+        todo = np.arange(hashes.size)
+        pos = self._slot(hashes)
+        while todo.size:
+            row = slots[pos]
+            full = row >= 0
+            at = np.where(full, row, 0)
+            hit = full & (self.hashes[at] == hashes[todo]) & (self.checks[at] == checks[todo])
+            out[todo[hit]] = self.ids[row[hit]]
+            # an occupied slot holding another key: probe the next one; an empty one: absent
+            on = full & ~hit
+            todo, pos = todo[on], (pos[on] + 1) & mask
+        return out
+
+
+def token_hashes(tokens):
+    """The two per-token hash columns :class:`VocabTable` looks up, computed in the JVM.
+
+    Parameters
+    ----------
+    tokens : pyspark.sql.Column
+        ``array<string>``.
+
+    Returns
+    -------
+    tuple of pyspark.sql.Column
+        ``hashes: array<bigint>`` (``xxhash64`` per token) and ``checks: array<int>``
+        (``hash`` per token).
+    """
+    from pyspark.sql import functions as F
+
+    return (F.transform(tokens, lambda t: F.xxhash64(t)).alias("hashes"),
+            F.transform(tokens, lambda t: F.hash(t)).alias("checks"))
+
+
+def vocab_table(spark, words) -> VocabTable:
+    """Hash the vocabulary with the JVM's functions and sort it (on the driver, once).
+
+    Parameters
+    ----------
+    spark : pyspark.sql.SparkSession
+    words : pyarrow.Array
+        Vocabulary words in id order (bounded by ``vocab.max_size``).
+
+    Returns
+    -------
+    VocabTable
+
+    Raises
+    ------
+    InputError
+        Two vocabulary words with equal 64-bit and 32-bit hashes (named).
+    """
+    import pyarrow as pa
+    from pyspark.sql import functions as F
+
+    from latentspark.errors import InputError
+
+    n = len(words)
+    if n == 0:
+        empty = np.zeros(0, np.int32)
+        return VocabTable(np.zeros(0, np.int64), empty, empty)
+    # the same functions as token_hashes, so a word and its tokens hash alike
+    df = spark.createDataFrame(pa.table({"id": pa.array(np.arange(n, dtype=np.int32)),
+                                         "word": pa.array(words, pa.string())}))
+    t = df.select("id", F.xxhash64("word").alias("h"), F.hash("word").alias("c")).toArrow()
+    h = t.column("h").to_numpy()
+    c = t.column("c").to_numpy().astype(np.int32)
+    ids = t.column("id").to_numpy().astype(np.int32)
+    order = np.lexsort((c, h))
+    h, c, ids = h[order], c[order], ids[order]
+    same = np.flatnonzero((h[1:] == h[:-1]) & (c[1:] == c[:-1]))
+    if same.size:
+        a, b = int(ids[same[0]]), int(ids[same[0] + 1])
+        raise InputError(f"vocabulary words {words[a].as_py()!r} (id {a}) and "
+                         f"{words[b].as_py()!r} (id {b}) have the same 96-bit token hash; "
+                         "they cannot be told apart (change vocab.min_count or vocab.max_size)")
+    if np.any(h[1:] == h[:-1]):
+        logger.info("cooccur: %d vocabulary words share a 64-bit hash with another; told apart "
+                    "by the check hash", int(np.sum(h[1:] == h[:-1])) + 1)
+    return VocabTable(h, c, ids)
+
+
+#: per Python worker: the vocabulary table of the counting job it last ran, by job token
+_TABLES: dict[str, VocabTable] = {}
+
+
+def _worker_table(table, token: str) -> VocabTable:
+    """The broadcast's table, unpickled once per worker process and reused by its tasks."""
+    if not hasattr(table, "value"):
+        return table
+    if token not in _TABLES:
+        _TABLES.clear()  # one vocabulary at a time: an older job's is not used again
+        _TABLES[token] = table.value
+    return _TABLES[token]
+
+
+def make_batch_counter(table, keep_prob: np.ndarray | None, cfg: CooccurConfig):
     """Build the ``mapInArrow`` function that counts pairs in one task.
 
     Parameters
     ----------
-    words : pyarrow.Array or pyspark.Broadcast
-        Vocabulary words in id order (or a broadcast of them).
+    table : VocabTable or pyspark.Broadcast
+        The vocabulary's hash table (:func:`vocab_table`), or a broadcast of it.
     keep_prob : numpy.ndarray or pyspark.Broadcast or None
         Subsampling keep probability per id, or ``None`` for no subsampling.
     cfg : CooccurConfig
@@ -393,21 +583,22 @@ def make_batch_counter(words, keep_prob: np.ndarray | None, cfg: CooccurConfig):
     -------
     callable
         ``f(batches: Iterator[pyarrow.RecordBatch]) -> Iterator[pyarrow.RecordBatch]``;
-        input batches have ``tokens: list<string>`` (and ``line_hash: int64`` when
-        subsampling); output batches hold partial rows, ``row, cols, weights`` (see
-        :func:`row_payloads`), covering both ``(a, b)`` and ``(b, a)``, with weights
-        multiplied by :func:`weight_scale`.
+        input batches have ``hashes: list<int64>`` and ``checks: list<int32>`` (from
+        :func:`token_hashes`), and ``line_hash: int64`` when subsampling; output batches
+        hold partial rows, ``row, cols, weights`` (see :func:`row_payloads`), covering both
+        ``(a, b)`` and ``(b, a)``, with weights multiplied by :func:`weight_scale`.
     """
     scale = weight_scale(cfg.window, cfg.weighting, cfg.dynamic_window)
     weights = distance_weights(cfg.window, cfg.weighting, cfg.dynamic_window)
     if scale > 1:  # whole numbers: sums are exact and independent of their order
         weights = np.rint(weights * scale)
     seed, dense_words, buffer_pairs = cfg.seed, cfg.dense_words, cfg.buffer_pairs
+    token = uuid.uuid4().hex  # names this table in the workers' cache
 
     def count_batches(batches):
         import pyarrow.compute as pc
 
-        vocab = words.value if hasattr(words, "value") else words
+        vocab = _worker_table(table, token)
         keep = keep_prob.value if hasattr(keep_prob, "value") else keep_prob
         counter = PairCounter(len(vocab), weights, dense_words, buffer_pairs)
 
@@ -417,15 +608,16 @@ def make_batch_counter(words, keep_prob: np.ndarray | None, cfg: CooccurConfig):
                 yield row_payloads(rows[i:j], cols[i:j], vals[i:j], PAYLOAD_CAP)
 
         for batch in batches:
-            tokens = batch.column("tokens")
-            flat = pc.list_flatten(tokens)
+            hashes = batch.column("hashes")
+            flat = pc.list_flatten(hashes)
             if len(flat) == 0:
                 continue
-            line = pc.list_parent_indices(tokens).to_numpy()
-            ids = pc.fill_null(pc.index_in(flat, value_set=vocab), -1).to_numpy()
+            line = pc.list_parent_indices(hashes).to_numpy()
+            ids = vocab.lookup(flat.to_numpy(),
+                               pc.list_flatten(batch.column("checks")).to_numpy())
             kept = ids >= 0
             if keep is not None:
-                offsets = tokens.offsets.to_numpy()
+                offsets = hashes.offsets.to_numpy()
                 position = np.arange(len(flat)) - (offsets[line] - offsets[0])
                 line_hash = batch.column("line_hash").to_numpy()[line]
                 u = token_uniforms(line_hash, position, seed)
@@ -502,6 +694,41 @@ def partition_keys(spark, n: int) -> list[int]:
     return [keys[p] for p in range(n)]
 
 
+def resolve_blocks(spark, cfg: CooccurConfig, recorded: int | None = None) -> int:
+    """The number of row blocks (reduce tasks) a count uses: ``cooccur.blocks``, or the cluster's.
+
+    Parameters
+    ----------
+    spark : pyspark.sql.SparkSession
+    cfg : CooccurConfig
+    recorded : int, optional
+        The block count of counts that the new ones will be merged with (incremental runs
+        of one root must keep one layout); used when ``cfg.blocks`` is 0.
+
+    Returns
+    -------
+    int
+        ``cfg.blocks`` when set; else ``recorded``; else twice Spark's default parallelism
+        (its total executor cores), so the reduce side has two waves of tasks whatever the
+        cluster's size.
+
+    Notes
+    -----
+    An explicit value below the cores is warned about, not refused: it is legitimate for a
+    small corpus, and for keeping the block layout of counts published earlier.
+    """
+    cores = int(spark.sparkContext.defaultParallelism)
+    if cfg.blocks:
+        if cfg.blocks < cores:
+            logger.warning("cooccur.blocks = %d is below the cluster's %d cores: the counting "
+                           "reduce runs %d tasks and leaves cores idle; set cooccur.blocks = 0 "
+                           "to follow the cluster", cfg.blocks, cores, cfg.blocks)
+        return int(cfg.blocks)
+    if recorded:
+        return int(recorded)
+    return max(1, 2 * cores)
+
+
 def _by_block(spark, df, blocks: int):
     """``df`` (with a ``row`` column) shuffled so that partition ``k`` holds the rows
     ``r % blocks == k``, sorted by row."""
@@ -522,7 +749,8 @@ def count_cooccurrences(spark, tokens_df, words, counts: np.ndarray, cfg: Cooccu
     tokens_df : pyspark.sql.DataFrame
         Has ``tokens: array<string>``, one row per context unit.
     words : pyarrow.Array
-        Vocabulary words in id order (bounded by ``vocab.max_size``; broadcast to tasks).
+        Vocabulary words in id order (bounded by ``vocab.max_size``); tasks receive their
+        hash table (:func:`vocab_table`), not the strings.
     counts : numpy.ndarray
         Their counts (for subsampling).
     cfg : CooccurConfig
@@ -534,24 +762,27 @@ def count_cooccurrences(spark, tokens_df, words, counts: np.ndarray, cfg: Cooccu
     -------
     pyspark.sql.DataFrame
         ``row: int, col: int, weight: float``, one row per non-zero. Partition ``k`` holds
-        exactly the rows ``r`` with ``r % cfg.blocks == k``, sorted by ``(row, col)``.
+        exactly the rows ``r`` with ``r % blocks == k``, sorted by ``(row, col)``, where
+        ``blocks`` is :func:`resolve_blocks` of ``cfg`` (callers that record the layout
+        resolve it first and pass ``cfg`` with ``blocks`` set).
     """
     from pyspark.sql import functions as F
 
     sc = spark.sparkContext
     n_words = len(words)
-    words_bc = sc.broadcast(words)
+    # numbers, not strings, go to the workers: 16 bytes per word
+    table_bc = sc.broadcast(vocab_table(spark, words))
     keep_bc = None
-    cols = [F.col("tokens")]
+    cols = list(token_hashes(F.col("tokens")))
     if cfg.subsample > 0:
         keep_bc = sc.broadcast(keep_probabilities(counts, cfg.subsample))
         cols.append(F.xxhash64("tokens").alias("line_hash"))
     lines = tokens_df.where(F.size("tokens") >= 2).select(*cols)
-    partial = lines.mapInArrow(make_batch_counter(words_bc, keep_bc, cfg), PARTIAL_ROWS_DDL)
+    partial = lines.mapInArrow(make_batch_counter(table_bc, keep_bc, cfg), PARTIAL_ROWS_DDL)
     scale = weight_scale(cfg.window, cfg.weighting, cfg.dynamic_window)
     # one shuffle of partial rows: block k to partition k, in row order, where numpy sums
     # them; Spark never handles single entries until it writes them
-    return _by_block(spark, partial, cfg.blocks).mapInArrow(
+    return _by_block(spark, partial, resolve_blocks(spark, cfg)).mapInArrow(
         make_row_merger(n_words, scale, exact=exact), EXACT_DDL if exact else COOCCUR_DDL)
 
 

@@ -20,13 +20,26 @@ Per shared word:
     word that entered or left the vocabulary does not count as drift of its neighbours. With
     fewer than ``k + 1`` shared words the denominator is the ``shared - 1`` neighbours there
     are. Rotations do not change cosines within a version, so the old neighbours need no
-    alignment. Computed for every shared word, or for a seeded uniform sample.
+    alignment. Computed for every shared word, or for a seeded sample: the ``sample`` shared
+    words with the smallest ``xxhash64(seed, word)``, a uniform draw that does not depend on
+    ids or partitioning.
 
-The neighbour search runs on Spark: the query words are split over ``mapInArrow`` tasks, each
-of which scores blocks of queries against blocks of the two broadcast unit matrices with numpy
-matrix products and keeps the running top ``k`` (as the evaluator's exact mode does). The
-driver reads both tables: they are vocabulary-sized (``vocab.max_size``), and the Procrustes
-fit, the cosines and the summary need them whole.
+**How it runs.** Nothing vocabulary-sized reaches the driver or a broadcast:
+
+1. Spark joins the two tables on the word and writes the shared words' unit vectors (both
+   versions) to a work folder under ``out_path`` (``_work/``, deleted at the end).
+2. ``A^T B`` and ``||A - B||_F^2`` are partial sums of each task (``mapInArrow``, float64),
+   added in a few tasks and then on the driver: ``d x d`` numbers per task.
+3. The driver takes the SVD of ``A^T B`` and broadcasts ``R`` (``d x d``); tasks compute each
+   word's cosine and ``||a R - b||^2``.
+4. Statistics are Spark aggregates (exact sums in decimal, so they do not depend on the order
+   in which tasks finish); the frequent words are two top-:data:`FREQUENT_RANK` queries.
+5. The neighbour search: the query words (sample and report) are split over tasks; each task
+   holds its queries and streams the shared unit vectors from the work folder with pyarrow,
+   ``BLOCK_ROWS`` words at a time, keeping the running top ``k`` of each query in both
+   versions (as the evaluator's exact mode does). Every task reads the whole shared table,
+   so a task gets :data:`QUERIES_PER_TASK` queries: enough that its products outweigh its
+   reading, whatever V is.
 
 Output under ``out_path``:
 
@@ -39,16 +52,17 @@ Output under ``out_path``:
 ``summary.md``      the same, for people
 ==================  =========================================================================
 
-**Memory.** The driver holds both tables and two ``shared x dim`` float32 unit matrices, and
-reads ``words/`` back into nothing (it writes it from numpy). Each Python worker holds the
-broadcast unit matrices (``8 x shared x dim`` bytes) and one ``chunk x block`` score block per
-version (32 MiB at the defaults).
+**Memory.** The driver holds ``d x d`` matrices, at most :data:`FREQUENT_RANK` rows of ids and
+drifts, and the report. A Python worker holds one Arrow batch of the joined table, or its
+queries (about :data:`QUERIES_PER_TASK` x ``2d`` floats) plus one block of
+``BLOCK_ROWS`` shared words in both versions and one ``QUERY_CHUNK x BLOCK_ROWS`` score block.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -58,7 +72,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from latentspark import embeddings
+from latentspark import vecmath
 from latentspark.errors import ConfigError, InputError
 from latentspark.fs import HadoopFS
 from latentspark.vecmath import unit_rows
@@ -70,40 +84,49 @@ logger = logging.getLogger(__name__)
 FREQUENT_RANK = 10_000
 #: neighbours listed in the report for each of its words
 REPORT_NEIGHBOURS = 5
-#: rows per driver-side chunk of the Procrustes products (bounds float64 temporaries)
+#: rows per chunk of the numpy Procrustes products (bounds float64 temporaries)
 DRIVER_CHUNK = 65_536
 #: shared words per block product, and query words per chunk, in the neighbour tasks
 BLOCK_ROWS, QUERY_CHUNK = 32_768, 256
+#: queries per neighbour task, about. Each task reads the whole shared table (8 bytes per word
+#: and dimension) and does 4 flops per word, dimension and query: at ~200 MB/s of Parquet
+#: decoding and ~20 GFLOP/s, 512 queries make the products ~2.5 x the reading, at any V
+QUERIES_PER_TASK = 512
+#: bytes of ``d x d`` partial sums the driver collects at once; more are added in tasks first
+PARTIALS_BUDGET = 16 * 2**20
 
 WORDS_SCHEMA = pa.schema([
     ("word", pa.string()), ("old_id", pa.int32()), ("new_id", pa.int32()),
     ("old_count", pa.int64()), ("new_count", pa.int64()), ("cosine", pa.float32()),
     ("drift", pa.float32()), ("overlap", pa.float32()),
 ])
-NEIGHBOURS_DDL = "pos INT, overlap FLOAT, old_neighbours ARRAY<INT>, new_neighbours ARRAY<INT>"
+#: the work folder's shared-words table: unit vectors of both versions
+SHARED_DDL = ("word STRING, old_id INT, new_id INT, old_count BIGINT, new_count BIGINT, "
+              "ou ARRAY<FLOAT>, nu ARRAY<FLOAT>")
+SCORED_DDL = ("word STRING, old_id INT, new_id INT, old_count BIGINT, new_count BIGINT, "
+              "cosine DOUBLE, drift DOUBLE, sq DOUBLE")
+PARTIAL_DDL = "part INT, sq DOUBLE, m ARRAY<DOUBLE>"
+NEIGHBOURS_DDL = ("new_id INT, overlap FLOAT, old_neighbours ARRAY<INT>, "
+                  "new_neighbours ARRAY<INT>")
+#: exact sums: a double converts to this exactly enough (1e-18) and decimal addition is exact
+_EXACT = "decimal(38,18)"
 
 
 # ---------------------------------------------------------------------------------------------
-# reading the two versions
+# the two versions
 
 
 @dataclass(frozen=True)
 class Version:
-    """One embeddings table, read on the driver (rows in id order)."""
+    """One embeddings table, checked but not read: ``frame`` is a lazy Spark DataFrame."""
 
     path: str
     data_path: str
     version: str | None
     fingerprint: str
-    words: pa.StringArray
-    ids: np.ndarray
-    counts: np.ndarray
-    vectors: np.ndarray
-
-    @property
-    def dim(self) -> int:
-        """Vector dimension."""
-        return int(self.vectors.shape[1])
+    words: int
+    dim: int
+    frame: Any
 
 
 def _locate(spark, fs: HadoopFS, path: str, role: str) -> tuple[str, str | None, str, int]:
@@ -123,7 +146,7 @@ def _locate(spark, fs: HadoopFS, path: str, role: str) -> tuple[str, str | None,
 
 def read_version(spark, fs: HadoopFS, path: str, role: str = "input",
                  located: tuple[str, str | None, str, int] | None = None) -> Version:
-    """Read an embeddings table onto the driver.
+    """Check an embeddings table with Spark aggregates (nothing is collected but counts).
 
     Parameters
     ----------
@@ -146,27 +169,49 @@ def read_version(spark, fs: HadoopFS, path: str, role: str = "input",
     InputError
         Missing path, no Parquet, missing columns, vectors of unequal length, repeated words.
     """
+    from pyspark.sql import functions as F
+
     data, version, fingerprint, dim = located or _locate(spark, fs, path, role)
-    table = (spark.read.parquet(data).select("id", "word", "count", "vector").orderBy("id")
-             .toArrow())
-    vec = table.column("vector").combine_chunks()
-    lengths = pc.list_value_length(vec).to_numpy(zero_copy_only=False)
-    if lengths.size and (lengths.min() != dim or lengths.max() != dim):
-        raise InputError(f"drift: {role} embeddings {data}: vector lengths {lengths.min()} to "
-                         f"{lengths.max()}, expected all {dim}")
-    words = table.column("word").combine_chunks()
-    if pc.count_distinct(words).as_py() != len(words):
+    frame = spark.read.parquet(data).select(
+        F.col("id").cast("int").alias("id"), F.col("word").cast("string").alias("word"),
+        F.col("count").cast("long").alias("count"), "vector")
+    row = frame.agg(F.count(F.lit(1)).alias("n"), F.count_distinct("word").alias("distinct"),
+                    F.min(F.size("vector")).alias("lo"),
+                    F.max(F.size("vector")).alias("hi")).first()
+    if row["n"] and (row["lo"] != dim or row["hi"] != dim):
+        raise InputError(f"drift: {role} embeddings {data}: vector lengths {row['lo']} to "
+                         f"{row['hi']}, expected all {dim}")
+    if row["distinct"] != row["n"]:
         raise InputError(f"drift: {role} embeddings {data}: a word occurs more than once")
-    flat = vec.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
-    logger.info("drift: read %s embeddings %s: %d words x %d", role, data, len(words), dim)
-    return Version(path, data, version, fingerprint, words,
-                   table.column("id").to_numpy().astype(np.int32),
-                   table.column("count").to_numpy().astype(np.int64),
-                   flat.reshape(len(words), dim))
+    logger.info("drift: %s embeddings %s: %d words x %d", role, data, row["n"], dim)
+    return Version(path, data, version, fingerprint, int(row["n"]), int(dim), frame)
 
 
 # ---------------------------------------------------------------------------------------------
 # numpy kernels
+
+
+def _matrix(column: pa.Array, dim: int) -> np.ndarray:
+    """A list column of ``dim`` floats per row as an ``n x dim`` float32 matrix."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    flat = pc.list_flatten(column).to_numpy(zero_copy_only=False)
+    return flat.astype(np.float32, copy=False).reshape(-1, dim)
+
+
+def cross_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a^T b`` in float64, in chunks of rows so that the float64 copies stay small."""
+    m = np.zeros((a.shape[1], b.shape[1]))
+    for s in range(0, a.shape[0], DRIVER_CHUNK):
+        m += a[s:s + DRIVER_CHUNK].astype(np.float64).T @ b[s:s + DRIVER_CHUNK].astype(
+            np.float64)
+    return m
+
+
+def rotation(cross: np.ndarray) -> np.ndarray:
+    """The orthogonal ``U V^T`` from ``svd(A^T B)``: Procrustes from its ``d x d`` product."""
+    u, _, vt = np.linalg.svd(cross)
+    return u @ vt
 
 
 def procrustes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -189,39 +234,45 @@ def procrustes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     >>> bool(np.allclose(procrustes(a, a @ q), q))
     True
     """
-    m = np.zeros((a.shape[1], b.shape[1]))
-    # chunked so that the float64 copies stay small however many words there are
-    for s in range(0, a.shape[0], DRIVER_CHUNK):
-        m += a[s:s + DRIVER_CHUNK].astype(np.float64).T @ b[s:s + DRIVER_CHUNK].astype(
-            np.float64)
-    u, _, vt = np.linalg.svd(m)
-    return u @ vt
+    return rotation(cross_product(a, b))
 
 
 def aligned_cosines(a: np.ndarray, b: np.ndarray, r: np.ndarray
-                    ) -> tuple[np.ndarray, float, float]:
-    """Row cosines of ``a R`` and ``b``, and the residuals ``||a - b||_F``, ``||a R - b||_F``.
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Row cosines of ``a R`` and ``b``, and each row's ``||a R - b||^2``.
 
     ``a`` and ``b`` are unit rows (or zero rows, whose cosine is 0).
     """
-    cos = np.empty(a.shape[0], np.float64)
-    before = after = 0.0
-    for s in range(0, a.shape[0], DRIVER_CHUNK):
-        x = a[s:s + DRIVER_CHUNK].astype(np.float64)
-        y = b[s:s + DRIVER_CHUNK].astype(np.float64)
-        before += float(np.sum((x - y) ** 2))
-        x = x @ r
-        after += float(np.sum((x - y) ** 2))
-        cos[s:s + DRIVER_CHUNK] = np.einsum("ij,ij->i", x, y)
-    return np.clip(cos, -1.0, 1.0), before ** 0.5, after ** 0.5
+    x = a.astype(np.float64) @ r
+    y = b.astype(np.float64)
+    cos = np.clip(np.einsum("ij,ij->i", x, y), -1.0, 1.0)
+    return cos, np.einsum("ij,ij->i", x - y, x - y)
+
+
+def fold_nearest(best: np.ndarray, score: np.ndarray, query: np.ndarray, qkeys: np.ndarray,
+                 block: np.ndarray, bkeys: np.ndarray) -> None:
+    """Fold one block of rows into the running top-``k`` of a chunk of queries, in place.
+
+    Parameters
+    ----------
+    best, score : numpy.ndarray
+        ``q x k`` keys and cosines of the best rows so far (:func:`vecmath.empty_top_k`).
+    query : numpy.ndarray
+        ``q x d`` unit rows of the queries; ``qkeys`` their keys.
+    block : numpy.ndarray
+        ``b x d`` unit rows; ``bkeys`` their keys. A row with its query's key (the word
+        itself) is never taken.
+    """
+    if best.shape[1] == 0 or block.shape[0] == 0:
+        return
+    s = query @ block.T
+    s[qkeys[:, None] == bkeys[None, :]] = vecmath.NEG
+    vecmath.fold_top_k(best, score, s, bkeys)
 
 
 def nearest(unit: np.ndarray, queries: np.ndarray, k: int, block_rows: int = BLOCK_ROWS,
             chunk: int = QUERY_CHUNK) -> np.ndarray:
     """The ``k`` most cosine-similar rows of each query row (itself excluded), exactly.
-
-    Blocked: a chunk of queries times a block of rows at a time, folded into the running best,
-    so memory stays ``O(chunk x block_rows)``.
 
     Parameters
     ----------
@@ -243,32 +294,10 @@ def nearest(unit: np.ndarray, queries: np.ndarray, k: int, block_rows: int = BLO
     >>> nearest(u, np.array([0, 2]), 2).tolist()
     [[1, 2], [1, 0]]
     """
-    n = unit.shape[0]
-    kk = max(0, min(k, n - 1))
-    q = queries.size
-    best = np.full((q, kk), -1, np.int64)
-    score = np.full((q, kk), -np.inf, np.float32)
-    if kk == 0:
-        return best
-    for q0 in range(0, q, chunk):
-        q1 = min(q, q0 + chunk)
-        mine = queries[q0:q1].astype(np.int64)
-        query = unit[mine]
-        rows = np.arange(q1 - q0)
-        for b0 in range(0, n, block_rows):
-            b1 = min(n, b0 + block_rows)
-            s = query @ unit[b0:b1].T
-            own = (mine >= b0) & (mine < b1)
-            s[rows[own], mine[own] - b0] = -np.inf
-            top = (np.argpartition(-s, kk - 1, axis=1)[:, :kk] if s.shape[1] > kk
-                   else np.broadcast_to(np.arange(s.shape[1]), (q1 - q0, s.shape[1])))
-            ids = np.concatenate([best[q0:q1], top + b0], axis=1)
-            val = np.concatenate([score[q0:q1], np.take_along_axis(s, top, axis=1)], axis=1)
-            keep = np.argpartition(-val, kk - 1, axis=1)[:, :kk]
-            best[q0:q1] = np.take_along_axis(ids, keep, axis=1)
-            score[q0:q1] = np.take_along_axis(val, keep, axis=1)
-    order = np.lexsort((best, -score), axis=1)
-    return np.take_along_axis(best, order, axis=1)
+    queries = np.asarray(queries, np.int64)
+    kk = max(0, min(k, unit.shape[0] - 1))
+    return vecmath.top_k(unit, unit[queries], kk, exclude=queries[:, None],
+                         block_rows=block_rows, chunk=chunk)[0]
 
 
 def overlap(old: np.ndarray, new: np.ndarray) -> np.ndarray:
@@ -284,30 +313,145 @@ def overlap(old: np.ndarray, new: np.ndarray) -> np.ndarray:
     return (old[:, :, None] == new[:, None, :]).any(axis=2).sum(axis=1) / old.shape[1]
 
 
-def _neighbour_kernel(bc, k: int, listed: int) -> Callable:
-    """``mapInArrow`` function: rows of query numbers in, overlaps and listed neighbours out."""
+def _unit_kernel(dim: int) -> Callable:
+    """``mapInArrow``: the joined rows with both vectors scaled to unit length."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        data = bc.value
-        old, new = data["old"], data["new"]
-        width = max(k, listed)
         for batch in batches:
-            pos = data["queries"][batch.column("id").to_numpy()]
-            on, nn = nearest(old, pos, width), nearest(new, pos, width)
-            kk = min(k, on.shape[1])
-            ov = overlap(on[:, :kk], nn[:, :kk]).astype(np.float32)
-            report = data["report"][pos]
-            cols = [pa.array(pos.astype(np.int32)),
-                    pa.array(ov, pa.float32(), mask=~data["sampled"][pos])]
-            for found in (on, nn):
-                m = min(listed, found.shape[1])
-                lengths = np.where(report, m, 0)
-                offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
-                values = found[report, :m].reshape(-1).astype(np.int32)
-                cols.append(pa.ListArray.from_arrays(pa.array(offsets), pa.array(values),
-                                                     mask=pa.array(~report)))
+            cols = [batch.column(c) for c in ("word", "old_id", "new_id", "old_count",
+                                               "new_count")]
+            for name in ("ov", "nv"):
+                u = unit_rows(_matrix(batch.column(name), dim))
+                offsets = pa.array(np.arange(0, u.size + 1, dim, dtype=np.int32))
+                cols.append(pa.ListArray.from_arrays(offsets, pa.array(u.reshape(-1))))
+            yield pa.RecordBatch.from_arrays(cols, names=["word", "old_id", "new_id",
+                                                          "old_count", "new_count", "ou", "nu"])
+
+    return run
+
+
+def _task_id() -> int:
+    from pyspark import TaskContext
+
+    ctx = TaskContext.get()
+    return int(ctx.partitionId()) if ctx is not None else 0
+
+
+def _partial_row(part: int, sq: float, m: np.ndarray) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays(
+        [pa.array([part], pa.int32()), pa.array([sq]),
+         pa.array([m.reshape(-1)], pa.list_(pa.float64()))], names=["part", "sq", "m"])
+
+
+def _cross_kernel(dim: int) -> Callable:
+    """``mapInArrow``: one task's ``A^T B`` and ``||A - B||^2`` as one row."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        m, sq = np.zeros((dim, dim)), 0.0
+        for batch in batches:
+            a, b = _matrix(batch.column("ou"), dim), _matrix(batch.column("nu"), dim)
+            m += cross_product(a, b)
+            d = a.astype(np.float64) - b
+            sq += float(np.einsum("ij,ij->", d, d))
+        yield _partial_row(_task_id(), sq, m)
+
+    return run
+
+
+def _add_partials(dim: int) -> Callable:
+    """``mapInArrow``: the sum of partial rows, added in the order of their task numbers (so
+    the result does not depend on the order they arrive in)."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        rows = pa.Table.from_batches(list(batches), schema=pa.schema(
+            [("part", pa.int32()), ("sq", pa.float64()), ("m", pa.list_(pa.float64()))]))
+        if rows.num_rows:
+            yield _partial_row(*_sum_rows(rows, dim))
+
+    return run
+
+
+def _sum_rows(rows: pa.Table, dim: int) -> tuple[int, float, np.ndarray]:
+    parts = rows.column("part").to_numpy()
+    sq = rows.column("sq").to_numpy()
+    m = np.zeros((dim, dim))
+    total = 0.0
+    for i in np.argsort(parts, kind="stable"):
+        total += float(sq[i])
+        m += np.asarray(rows.column("m")[int(i)].values.to_numpy()).reshape(dim, dim)
+    return int(parts.min()), total, m
+
+
+def _cosine_kernel(bc, dim: int) -> Callable:
+    """``mapInArrow``: each shared word's cosine, drift and ``||a R - b||^2`` (``R`` broadcast)."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        r = bc.value
+        for batch in batches:
+            cos, sq = aligned_cosines(_matrix(batch.column("ou"), dim),
+                                      _matrix(batch.column("nu"), dim), r)
+            cols = [batch.column(c) for c in ("word", "old_id", "new_id", "old_count",
+                                               "new_count")]
             yield pa.RecordBatch.from_arrays(
-                cols, names=["pos", "overlap", "old_neighbours", "new_neighbours"])
+                [*cols, pa.array(cos), pa.array(1.0 - cos), pa.array(sq)],
+                names=["word", "old_id", "new_id", "old_count", "new_count", "cosine",
+                       "drift", "sq"])
+
+    return run
+
+
+def _neighbour_kernel(files: list[str], dim: int, k: int, width: int, listed: int,
+                      block_rows: int = BLOCK_ROWS, chunk: int = QUERY_CHUNK) -> Callable:
+    """``mapInArrow``: a task's queries against every shared word, read block by block.
+
+    Input rows: ``new_id, ou, nu, sampled, report``. Output: ``new_id``, the overlap (null
+    unless sampled) and, for report words, the first ``listed`` neighbours' ``new_id`` in
+    each version.
+    """
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        import pyarrow.parquet as pq
+
+        from latentspark.remote import resolve
+
+        mine = [b for b in batches if b.num_rows]
+        if not mine:
+            return
+        q = pa.Table.from_batches(mine).combine_chunks()
+        keys = q.column("new_id").to_numpy().astype(np.int64)
+        queries = {"ou": _matrix(q.column("ou"), dim), "nu": _matrix(q.column("nu"), dim)}
+        best, score = {}, {}
+        for v in queries:
+            best[v], score[v] = vecmath.empty_top_k(keys.size, width)
+        for uri in files:
+            fs, path = resolve(uri)
+            with fs.open_input_file(path) as fh:
+                reader = pq.ParquetFile(fh)
+                for block in reader.iter_batches(batch_size=block_rows,
+                                                 columns=["new_id", "ou", "nu"]):
+                    bkeys = block.column("new_id").to_numpy().astype(np.int64)
+                    for v in queries:
+                        rows = _matrix(block.column(v), dim)
+                        for q0 in range(0, keys.size, chunk):
+                            s = slice(q0, q0 + chunk)
+                            fold_nearest(best[v][s], score[v][s], queries[v][s], keys[s],
+                                         rows, bkeys)
+        on, nn = (vecmath.sorted_top_k(best[v], score[v])[0] for v in ("ou", "nu"))
+        kk = min(k, width)
+        sampled = q.column("sampled").to_numpy(zero_copy_only=False)
+        report = q.column("report").to_numpy(zero_copy_only=False)
+        cols = [pa.array(keys.astype(np.int32)),
+                pa.array(overlap(on[:, :kk], nn[:, :kk]).astype(np.float32), pa.float32(),
+                         mask=~sampled)]
+        m = min(listed, width)
+        for found in (on, nn):
+            lengths = np.where(report, m, 0)
+            offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+            values = found[report, :m].reshape(-1).astype(np.int32)
+            cols.append(pa.ListArray.from_arrays(pa.array(offsets), pa.array(values),
+                                                 mask=pa.array(~report)))
+        yield pa.RecordBatch.from_arrays(
+            cols, names=["new_id", "overlap", "old_neighbours", "new_neighbours"])
 
     return run
 
@@ -316,20 +460,21 @@ def _neighbour_kernel(bc, k: int, listed: int) -> Callable:
 # the report
 
 
-def _count_rank(counts: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Rank of every word by count descending (ties by id): 0 is the most frequent."""
-    order = np.lexsort((ids, -counts))
-    rank = np.empty(counts.size, np.int64)
-    rank[order] = np.arange(counts.size)
-    return rank
-
-
-def _stats(values: np.ndarray) -> dict[str, float | None]:
-    if values.size == 0:
+def _stats(n: int, total, p50, p90, p99, top) -> dict[str, float | None]:
+    if n == 0:
         return {"mean": None, "median": None, "p90": None, "p99": None, "max": None}
-    p50, p90, p99 = np.percentile(values, [50, 90, 99])
-    return {"mean": float(values.mean()), "median": float(p50), "p90": float(p90),
-            "p99": float(p99), "max": float(values.max())}
+    return {"mean": float(total) / n, "median": float(p50), "p90": float(p90),
+            "p99": float(p99), "max": float(top)}
+
+
+def _sum_partials(spark, partials, dim: int) -> tuple[float, np.ndarray]:
+    """Add up the ``d x d`` partial rows: in tasks first when there are too many to collect."""
+    per_row = 8 * dim * dim + 64
+    groups = max(1, PARTIALS_BUDGET // per_row)
+    if partials.rdd.getNumPartitions() > groups:
+        partials = partials.repartition(groups).mapInArrow(_add_partials(dim), PARTIAL_DDL)
+    _, sq, m = _sum_rows(partials.toArrow(), dim)
+    return sq, m
 
 
 def compute_drift(spark, old_path: str, new_path: str, out_path: str, *, k: int = 10,
@@ -339,7 +484,7 @@ def compute_drift(spark, old_path: str, new_path: str, out_path: str, *, k: int 
     Aligns the old unit vectors onto the new ones by orthogonal Procrustes over the shared
     words, then measures each shared word's cosine to itself across versions and the overlap
     of its top-``k`` neighbours (each version's neighbours among the shared words only; see
-    the module docstring).
+    the module docstring, which also says where each step runs).
 
     Parameters
     ----------
@@ -349,12 +494,13 @@ def compute_drift(spark, old_path: str, new_path: str, out_path: str, *, k: int 
         a bare Parquet folder of the embeddings schema; any Hadoop URI.
     out_path : str
         Folder for ``words/``, ``summary.json`` and ``summary.md`` (created; an existing
-        ``words/`` is replaced). Not atomic: the pipeline passes a staging folder.
+        ``words/`` is replaced), and for the temporary ``_work/``. Not atomic: the pipeline
+        passes a staging folder.
     k : int
         Neighbours compared per word.
     sample : int
-        Compute the overlap for this many shared words drawn uniformly with ``seed``
-        (0, or at least the shared vocabulary: every shared word).
+        Compute the overlap for this many shared words, those with the smallest
+        ``xxhash64(seed, word)`` (0, or at least the shared vocabulary: every shared word).
     seed : int
         Seed of the sample.
     top : int
@@ -400,108 +546,138 @@ def compute_drift(spark, old_path: str, new_path: str, out_path: str, *, k: int 
                          "Procrustes alignment needs one dimension")
     old = read_version(spark, fs, old_path, "old", located["old"])
     new = read_version(spark, fs, new_path, "new", located["new"])
-
-    # shared words in the new version's id order; index_in is one hashed pass, no Python loop
-    in_old = pc.index_in(new.words, value_set=old.words)
-    new_pos = np.flatnonzero(in_old.is_valid().to_numpy(zero_copy_only=False))
-    old_pos = in_old.drop_null().to_numpy().astype(np.int64)
-    n = new_pos.size
-    if n == 0:
-        raise InputError(f"drift: {old_path} and {new_path} have no word in common")
-    logger.info("drift: %d shared words, %d only old, %d only new", n, len(old.words) - n,
-                len(new.words) - n)
-
-    a, b = unit_rows(old.vectors[old_pos]), unit_rows(new.vectors[new_pos])
-    r = procrustes(a, b)
-    cos, before, after = aligned_cosines(a, b, r)
-    drift = 1.0 - cos
-    logger.info("drift: Procrustes residual %.4f before, %.4f after alignment", before, after)
-
-    rng = np.random.default_rng(seed)
-    sampled = np.zeros(n, bool)
-    if 0 < sample < n:
-        sampled[rng.choice(n, sample, replace=False)] = True
-    else:
-        sampled[:] = True
-    frequent = np.flatnonzero(np.maximum(
-        _count_rank(old.counts[old_pos], old.ids[old_pos]),
-        _count_rank(new.counts[new_pos], new.ids[new_pos])) < FREQUENT_RANK)
-    most = frequent[np.lexsort((new_pos[frequent], -drift[frequent]))][:top]
-    least = frequent[np.lexsort((new_pos[frequent], drift[frequent]))][:top]
-    report = np.zeros(n, bool)
-    report[most] = report[least] = True
-
-    queries = np.flatnonzero(sampled | report)
-    logger.info("drift: top-%d neighbours of %d words (%d sampled, %d reported) on Spark", k,
-                queries.size, int(sampled.sum()), int(report.sum()))
-    result = _neighbours(spark, a, b, queries, sampled, report, k)
-    pos = result.column("pos").to_numpy()
-    ov = np.full(n, np.nan, np.float32)
-    ov[pos] = result.column("overlap").fill_null(np.nan).to_numpy(zero_copy_only=False)
-    listed = result.filter(pc.is_valid(result.column("old_neighbours")))
-    lists = {p: (o, w) for p, o, w in zip(
-        listed.column("pos").to_pylist(), listed.column("old_neighbours").to_pylist(),
-        listed.column("new_neighbours").to_pylist(), strict=True)}
-
-    words = new.words.take(pa.array(new_pos))
-    table = pa.Table.from_arrays([
-        words, pa.array(old.ids[old_pos]), pa.array(new.ids[new_pos]),
-        pa.array(old.counts[old_pos]), pa.array(new.counts[new_pos]),
-        pa.array(cos.astype(np.float32)), pa.array(drift.astype(np.float32)),
-        pa.array(ov, pa.float32(), mask=~sampled)], schema=WORDS_SCHEMA)
     out = out_path.rstrip("/")
-    fs.delete(f"{out}/words")
-    embeddings.write(fs, f"{out}/words", table)
-
-    def entry(i: int) -> dict[str, Any]:
-        o, w = lists.get(int(i), ([], []))
-        return {"word": words[int(i)].as_py(), "old_id": int(old.ids[old_pos[i]]),
-                "new_id": int(new.ids[new_pos[i]]), "old_count": int(old.counts[old_pos[i]]),
-                "new_count": int(new.counts[new_pos[i]]), "cosine": round(float(cos[i]), 6),
-                "drift": round(float(drift[i]), 6),
-                "overlap": float(ov[i]) if sampled[i] else None,
-                "old_neighbours": words.take(pa.array(o, pa.int64())).to_pylist(),
-                "new_neighbours": words.take(pa.array(w, pa.int64())).to_pylist()}
-
-    def source(v: Version) -> dict[str, Any]:
-        return {"path": v.path, "data": v.data_path, "version": v.version,
-                "fingerprint": v.fingerprint, "words": len(v.words), "dim": v.dim}
-
-    measured = ov[sampled]
-    summary: dict[str, Any] = {
-        "old": source(old), "new": source(new), "dim": new.dim,
-        "shared": int(n), "only_old": len(old.words) - int(n), "only_new": len(new.words) - int(n),
-        "procrustes": {"residual_before": before, "residual_after": after},
-        "drift": _stats(drift),
-        "overlap": {"k": k, "neighbours": min(k, n - 1), "words": int(sampled.sum()),
-                    "sample": sample, "seed": seed,
-                    "mean": float(measured.mean()) if measured.size else None},
-        "frequent_rank": FREQUENT_RANK, "frequent_words": int(frequent.size), "top": top,
-        "most_drifted": [entry(i) for i in most],
-        "least_drifted": [entry(i) for i in least],
-        "seconds": round(time.monotonic() - t0, 3),
-    }
+    work = f"{out}/_work"
+    fs.delete(work)
+    try:
+        summary = _report(spark, fs, old, new, out, work, k, sample, seed, top)
+    finally:
+        fs.delete(work)
+    summary["seconds"] = round(time.monotonic() - t0, 3)
     fs.write_bytes(f"{out}/summary.json",
                    json.dumps(summary, indent=2, ensure_ascii=False).encode())
     fs.write_bytes(f"{out}/summary.md", render_summary(summary).encode())
-    logger.info("drift: median %.4f, mean overlap@%d %s; wrote %s in %.1f s",
+    logger.info("drift: median %s, mean overlap@%d %s; wrote %s in %.1f s",
                 summary["drift"]["median"], k, summary["overlap"]["mean"], out,
                 summary["seconds"])
     return summary
 
 
-def _neighbours(spark, a: np.ndarray, b: np.ndarray, queries: np.ndarray, sampled: np.ndarray,
-                report: np.ndarray, k: int) -> pa.Table:
-    """Run the neighbour kernel over the query words; one small row per query comes back."""
-    bc = spark.sparkContext.broadcast({"old": a, "new": b, "queries": queries,
-                                       "sampled": sampled, "report": report})
-    parts = int(max(1, min(queries.size, 4 * spark.sparkContext.defaultParallelism)))
+def _report(spark, fs: HadoopFS, old: Version, new: Version, out: str, work: str, k: int,
+            sample: int, seed: int, top: int) -> dict[str, Any]:
+    """The Spark jobs of :func:`compute_drift`; ``work`` is its scratch folder."""
+    from pyspark.sql import functions as F
+
+    dim = new.dim
+    sc = spark.sparkContext
+    # 1. the shared words, matched by word, with unit vectors of both versions
+    joined = old.frame.select("word", F.col("id").alias("old_id"),
+                              F.col("count").alias("old_count"), F.col("vector").alias("ov")
+                              ).join(new.frame.select("word", F.col("id").alias("new_id"),
+                                                      F.col("count").alias("new_count"),
+                                                      F.col("vector").alias("nv")), "word")
+    joined.mapInArrow(_unit_kernel(dim), SHARED_DDL).write.parquet(f"{work}/shared")
+    shared = spark.read.parquet(f"{work}/shared")
+    n = shared.count()
+    if n == 0:
+        raise InputError(f"drift: {old.path} and {new.path} have no word in common")
+    logger.info("drift: %d shared words, %d only old, %d only new", n, old.words - n,
+                new.words - n)
+
+    # 2-3. Procrustes from the d x d aggregate, then per-word cosines in the tasks
+    sq_before, cross = _sum_partials(spark, shared.select("ou", "nu").mapInArrow(
+        _cross_kernel(dim), PARTIAL_DDL), dim)
+    r_bc = sc.broadcast(rotation(cross))
     try:
-        return (spark.range(0, queries.size, numPartitions=parts)
-                .mapInArrow(_neighbour_kernel(bc, k, REPORT_NEIGHBOURS), NEIGHBOURS_DDL)
-                .toArrow())
+        shared.mapInArrow(_cosine_kernel(r_bc, dim), SCORED_DDL).write.parquet(
+            f"{work}/scored")
     finally:
-        bc.unpersist()
+        r_bc.unpersist()
+    scored = spark.read.parquet(f"{work}/scored")
+
+    # 4. statistics and the frequent words
+    agg = scored.agg(
+        F.sum(F.col("sq").cast(_EXACT)).alias("sq"), F.sum(F.col("drift").cast(_EXACT)).alias("d"),
+        # exact, interpolated like numpy; one task holds the distinct drift values
+        F.percentile("drift", [0.5, 0.9, 0.99]).alias("q"),
+        F.max("drift").alias("max")).first()
+    before, after = math.sqrt(max(sq_before, 0.0)), math.sqrt(max(float(agg["sq"]), 0.0))
+    logger.info("drift: Procrustes residual %.4f before, %.4f after alignment", before, after)
+    drift_stats = _stats(n, agg["d"], *agg["q"], agg["max"])
+    fields = ["word", "old_id", "new_id", "old_count", "new_count", "cosine", "drift"]
+    ranks = [scored.orderBy(F.desc(c), F.asc(i)).limit(FREQUENT_RANK).select("new_id")
+             for c, i in (("old_count", "old_id"), ("new_count", "new_id"))]
+    frequent = scored.join(ranks[0], "new_id").join(ranks[1], "new_id").select(*fields).toArrow()
+    f_ids = frequent.column("new_id").to_numpy()
+    f_drift = frequent.column("drift").to_numpy()
+    most = np.lexsort((f_ids, -f_drift))[:top]
+    least = np.lexsort((f_ids, f_drift))[:top]
+    reported = sorted({int(f_ids[i]) for i in np.concatenate([most, least])})
+
+    # 5. neighbours of the sample and of the reported words
+    key = F.xxhash64(F.lit(seed), F.col("word"))
+    if 0 < sample < n:
+        # a top-`sample` (executors hold `sample` rows), then its largest (hash, id)
+        last = (scored.select(key.alias("h"), "new_id").orderBy("h", "new_id").limit(sample)
+                .agg(F.max(F.struct("h", "new_id")).alias("m")).first()["m"])
+        sampled = (key < last["h"]) | ((key == last["h"]) & (F.col("new_id") <= last["new_id"]))
+    else:
+        sampled = F.lit(True)
+    report = F.col("new_id").isin(reported) if reported else F.lit(False)
+    queries = shared.select("new_id", "ou", "nu", sampled.alias("sampled"),
+                            report.alias("report")).where(F.col("sampled") | F.col("report"))
+    n_queries = queries.count()
+    width = max(0, min(max(k, REPORT_NEIGHBOURS), n - 1))
+    parts = max(1, math.ceil(n_queries / QUERIES_PER_TASK))
+    logger.info("drift: top-%d neighbours of %d words (%d reported) in %d tasks", k, n_queries,
+                len(reported), parts)
+    files = [f.path for f in fs.list_files(f"{work}/shared") if f.path.endswith(".parquet")]
+    queries.repartition(parts).mapInArrow(
+        _neighbour_kernel(files, dim, k, width, REPORT_NEIGHBOURS, BLOCK_ROWS, QUERY_CHUNK),
+        NEIGHBOURS_DDL
+    ).write.parquet(f"{work}/neighbours")
+    found = spark.read.parquet(f"{work}/neighbours")
+    ov = found.agg(F.count("overlap").alias("n"),
+                   F.sum(F.col("overlap").cast(_EXACT)).alias("sum")).first()
+
+    # the words table, in the new version's id order
+    words = scored.join(found.select("new_id", "overlap"), "new_id", "left").select(
+        *[F.col(c).cast("float").alias(c) if c in ("cosine", "drift") else F.col(c)
+          for c in fields], "overlap").orderBy("new_id")
+    fs.delete(f"{out}/words")
+    words.write.parquet(f"{out}/words")
+
+    # the reported words with their neighbours, as words
+    listed = {r["new_id"]: r for r in found.where(F.col("old_neighbours").isNotNull())
+              .select("new_id", "overlap", "old_neighbours", "new_neighbours").collect()}
+    ids = sorted({i for r in listed.values() for i in r["old_neighbours"] + r["new_neighbours"]})
+    names = {r["new_id"]: r["word"] for r in (
+        scored.where(F.col("new_id").isin(ids)).select("new_id", "word").collect() if ids else [])}
+
+    def entry(i: int) -> dict[str, Any]:
+        row = {c: frequent.column(c)[int(i)].as_py() for c in fields}
+        hit = listed.get(row["new_id"])
+        return {**row, "cosine": round(row["cosine"], 6), "drift": round(row["drift"], 6),
+                "overlap": hit["overlap"] if hit else None,
+                "old_neighbours": [names[j] for j in hit["old_neighbours"]] if hit else [],
+                "new_neighbours": [names[j] for j in hit["new_neighbours"]] if hit else []}
+
+    def source(v: Version) -> dict[str, Any]:
+        return {"path": v.path, "data": v.data_path, "version": v.version,
+                "fingerprint": v.fingerprint, "words": v.words, "dim": v.dim}
+
+    return {
+        "old": source(old), "new": source(new), "dim": dim,
+        "shared": int(n), "only_old": old.words - int(n), "only_new": new.words - int(n),
+        "procrustes": {"residual_before": before, "residual_after": after},
+        "drift": drift_stats,
+        "overlap": {"k": k, "neighbours": min(k, n - 1), "words": int(ov["n"]),
+                    "sample": sample, "seed": seed,
+                    "mean": float(ov["sum"]) / ov["n"] if ov["n"] else None},
+        "frequent_rank": FREQUENT_RANK, "frequent_words": int(frequent.num_rows), "top": top,
+        "most_drifted": [entry(i) for i in most],
+        "least_drifted": [entry(i) for i in least],
+    }
 
 
 def render_summary(summary: dict[str, Any]) -> str:

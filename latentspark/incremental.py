@@ -39,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
@@ -273,9 +274,14 @@ def _merge_plan(spark, cfg: Config, prev: Published | None, counts: dict[str, Pu
     base = f"{cfg.run.root.rstrip('/')}/{PARTS}/cooccur"
 
     def files(path: str) -> dict[int, list[str]]:
-        return {k: [f.path for f in fs.list_files(f"{path}/block={k}")
-                    if f.path.endswith(".parquet")]
-                if fs.exists(f"{path}/block={k}") else [] for k in range(blocks)}
+        # one recursive listing per path, not two calls per block: blocks follow the cluster
+        # (thousands), and a merge lists every part
+        out: dict[int, list[str]] = {k: [] for k in range(blocks)}
+        for f in fs.list_files(path) if fs.exists(path) else []:
+            m = re.search(r"/block=(\d+)/[^/]+\.parquet$", f.path)
+            if m and int(m.group(1)) < blocks:
+                out[int(m.group(1))].append(f.path)
+        return out
 
     held = (prev.manifest.get("parts") or {}) if prev else {}
     usable = (prev is not None and prev.manifest.get("mode") == "incremental"
@@ -350,12 +356,21 @@ def run_cooccur_incremental(spark, cfg: Config, force_vocab: bool = False,
     InputError
         Bad files with ``pipeline.bad_files = "fail"`` (all named), or no data at all.
     """
+    from dataclasses import replace
+
     from pyspark.sql import functions as F
 
-    from latentspark.cooccurrence import count_cooccurrences, merge_blocks
+    from latentspark.cooccurrence import count_cooccurrences, merge_blocks, resolve_blocks
     from latentspark.stages.cooccur import LAYOUT, files_into_blocks
     from latentspark.vocabulary import load_vocabulary
 
+    # one block layout per root: blocks = 0 resolves to the count the published total has, so
+    # the per-part counts stay mergeable; the resolved count is in every hash below, so parts
+    # counted with another layout are counted again
+    prev = RunRoot.from_config(spark, cfg).store(COOCCUR).current()
+    recorded = prev.manifest.get("blocks") if prev and not force_counts else None
+    cfg = replace(cfg, cooccur=replace(cfg.cooccur, blocks=resolve_blocks(spark, cfg.cooccur,
+                                                                          recorded)))
     source = resolve_input(spark, cfg.corpus)
     parts = split_parts(source)
     fs = HadoopFS(spark)

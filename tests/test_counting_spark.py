@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
 from latentspark.config import load_config
-from latentspark.cooccurrence import count_cooccurrences
+from latentspark.cooccurrence import count_cooccurrences, resolve_blocks
 from latentspark.corpus import read_corpus, resolve_input, tokenize
 from latentspark.vocabulary import select_vocabulary, word_counts
 from tests.reference import reference_cooccur, reference_vocab
@@ -54,11 +54,14 @@ def spark_counts(spark, path: str, overrides: list[str], partitions: int):
     words = pa.array([r[1] for r in vocab_rows], pa.string())
     counts = np.array([r[2] for r in vocab_rows])
     cooc = count_cooccurrences(spark, tokens, words, counts, cfg.cooccur)
+    blocks = resolve_blocks(spark, cfg.cooccur)
     tagged = cooc.withColumn("partition", F.spark_partition_id())
     rows = tagged.collect()
+    if rows:  # one reduce task per block (Spark plans no task at all for an empty corpus)
+        assert cooc.rdd.getNumPartitions() == blocks
     # partition k holds exactly the rows r with r % blocks == k, sorted by (row, col)
-    assert all(r["partition"] == r["row"] % cfg.cooccur.blocks for r in rows)
-    for k in range(cfg.cooccur.blocks):
+    assert all(r["partition"] == r["row"] % blocks for r in rows)
+    for k in range(blocks):
         part = [(r["row"], r["col"]) for r in rows if r["partition"] == k]
         assert part == sorted(part)
     return vocab_rows, {(r["row"], r["col"]): r["weight"] for r in rows}
@@ -149,3 +152,123 @@ def test_vocabulary_ids_are_deterministic_with_ties(spark, tmp_path):
     expected = [(i, w, 2) for i, w in enumerate(sorted(words))]  # code-point order
     assert runs[0][0] == (0, "Alpha", 2)
     assert all(r == expected for r in runs)
+
+
+def test_hashed_lookup_equals_arrow_index_in(spark):
+    # words with shared prefixes, accents and an empty-looking mix, looked up from Spark's
+    # token hashes; tokens outside the vocabulary must come back as -1
+    from latentspark.cooccurrence import token_hashes, vocab_table
+
+    rng = np.random.default_rng(3)
+    vocab = pa.array([f"{a}{b}" for a in ("x", "xy", "é", "Ω") for b in range(60)], pa.string())
+    pool = vocab.to_pylist() + [f"oov{i}" for i in range(40)] + ["x", "é0é"]
+    lines = [[pool[i] for i in rng.integers(0, len(pool), rng.integers(0, 30))]
+             for _ in range(200)]
+    t = spark.createDataFrame(pa.table({"tokens": pa.array(lines, pa.list_(pa.string()))}))
+    hashed = t.select(*token_hashes(F.col("tokens"))).toArrow()
+    table = vocab_table(spark, vocab)
+    assert len(table) == len(vocab)
+    got = table.lookup(pa.compute.list_flatten(hashed.column("hashes")).to_numpy(),
+                       pa.compute.list_flatten(hashed.column("checks")).to_numpy())
+    flat = pa.array([w for line in lines for w in line], pa.string())
+    want = pa.compute.fill_null(pa.compute.index_in(flat, value_set=vocab), -1).to_numpy()
+    np.testing.assert_array_equal(got, want)
+    assert (got < 0).any() and (got >= 0).any()
+
+
+def test_hash_collisions_are_told_apart_or_refused(spark):
+    from latentspark.cooccurrence import VocabTable, vocab_table
+    from latentspark.errors import InputError
+
+    # two words sharing the 64-bit hash (and, like 9, the home slot): the check hash tells
+    # them and an outsider apart
+    table = VocabTable(np.array([5, 5, 9]), np.array([-1, 7, 0]), np.array([4, 2, 0]))
+    got = table.lookup(np.array([5, 5, 5, 9, 9, 6]), np.array([7, -1, 3, 0, 1, 7], np.int32))
+    assert got.tolist() == [2, 4, -1, 0, -1, -1]
+    # crowded home slots (hashes that differ only in their low bits) against a dict
+    rng = np.random.default_rng(4)
+    hashes = np.concatenate([rng.integers(-2**63, 2**63 - 1, 700), rng.integers(0, 300, 300),
+                             np.full(20, 77)])
+    checks = rng.integers(-2**31, 2**31 - 1, hashes.size).astype(np.int32)
+    ids = rng.permutation(hashes.size).astype(np.int32)
+    want = {(int(h), int(c)): int(i) for h, c, i in zip(hashes, checks, ids, strict=True)}
+    table = VocabTable(hashes, checks, ids)
+    pick = rng.integers(0, hashes.size, 5000)
+    q_h = np.concatenate([hashes[pick], hashes[pick[:500]], rng.integers(0, 400, 500)])
+    q_c = np.concatenate([checks[pick], checks[pick[:500]] ^ 1,
+                          rng.integers(-2**31, 2**31 - 1, 500).astype(np.int32)])
+    got = table.lookup(q_h, q_c)
+    assert got.tolist() == [want.get((int(h), int(c)), -1) for h, c in zip(q_h, q_c,
+                                                                           strict=True)]
+    assert (got[:5000] >= 0).all()
+    # equal on all 96 bits (here: the same word twice) cannot be told apart: refused, named
+    with pytest.raises(InputError, match="'b' \\(id 1\\) and 'b' \\(id 3\\)"):
+        vocab_table(spark, pa.array(["a", "b", "c", "b"]))
+
+
+def test_blocks_follow_the_cluster(spark, tmp_path, caplog):
+    import logging
+
+    from latentspark.stages import run_cooccur
+
+    # local[2] with spark.default.parallelism = 2 (conftest): 0 means 2 x 2 blocks
+    cfg = load_config(overrides=["cooccur.blocks=0"])
+    assert resolve_blocks(spark, cfg.cooccur) == 4
+    assert resolve_blocks(spark, cfg.cooccur, recorded=6) == 6
+    with caplog.at_level(logging.WARNING, logger="latentspark.cooccurrence"):
+        assert resolve_blocks(spark, load_config(overrides=["cooccur.blocks=1"]).cooccur) == 1
+    assert "cooccur.blocks = 1 is below the cluster's 2 cores" in caplog.text
+    # the default counts into 4 reduce tasks, and the published layout records it
+    rng = np.random.default_rng(9)
+    lines = [[WORDS[i] for i in rng.integers(0, 14, 12)] for _ in range(80)]
+    path = write_corpus(tmp_path / "corpus", lines, 2, "text")
+    vocab, got = spark_counts(spark, path, ["vocab.min_count=1"], partitions=3)
+    ordered = [line for i in range(2) for line in lines[i::2]]
+    assert got == pytest.approx(reference_cooccur(ordered, {w: i for i, w, _ in vocab}, 10),
+                                rel=1e-6)
+    cfg = load_config(overrides=[f"corpus.path={json.dumps(path)}", "vocab.min_count=1",
+                                 f"run.root={json.dumps(str(tmp_path / 'run'))}"])
+    pub = run_cooccur(spark, cfg)
+    assert pub.manifest["blocks"] == 4 and pub.manifest["config"]["cooccur"]["blocks"] == 0
+    data = tmp_path / "run" / "cooccur" / pub.version / "data"
+    assert sorted(p.name for p in data.iterdir() if p.is_dir()) == [f"block={k}"
+                                                                    for k in range(4)]
+
+
+def test_incremental_roots_keep_their_block_count(spark, tmp_path, monkeypatch):
+    from pyspark import SparkContext
+
+    from latentspark.incremental import run_cooccur_incremental
+    from tests import synthetic
+
+    corpus = tmp_path / "corpus"
+
+    def day(d: int) -> None:
+        synthetic.write_lines(corpus / f"date=2026-11-0{d}" / "part-0.txt",
+                              synthetic.sentences(300, seed=d))
+
+    cfg = load_config(overrides=[f"corpus.path={json.dumps(str(corpus))}", "vocab.min_count=2",
+                                 "cooccur.window=3",
+                                 f"run.root={json.dumps(str(tmp_path / 'run'))}"])
+    day(1)
+    first = run_cooccur_incremental(spark, cfg)
+    assert first.manifest["blocks"] == 4
+    # the cluster grows: the root keeps its 4 blocks, so the new part merges with the old
+    monkeypatch.setattr(SparkContext, "defaultParallelism", property(lambda self: 5))
+    day(2)
+    second = run_cooccur_incremental(spark, cfg)
+    assert second.manifest["blocks"] == 4
+    assert second.manifest["counted_now"] == ["date=2026-11-02"]
+    assert "previous total" in second.manifest["merge"]
+    merged = pq.read_table(tmp_path / "run" / "cooccur" / second.version / "data").sort_by(
+        [("row", "ascending"), ("col", "ascending")])
+    # recounting everything re-lays the root out for the bigger cluster, same counts
+    again = run_cooccur_incremental(spark, cfg, force_counts=True)
+    assert again.manifest["blocks"] == 10
+    assert sorted(again.manifest["counted_now"]) == ["date=2026-11-01", "date=2026-11-02"]
+    relaid = pq.read_table(tmp_path / "run" / "cooccur" / again.version / "data")
+    assert {int(b) for b in relaid.column("block").to_pylist()} == set(range(10))
+    relaid = relaid.sort_by([("row", "ascending"), ("col", "ascending")])
+    for col in ("row", "col", "weight"):
+        np.testing.assert_array_equal(merged.column(col).to_numpy(),
+                                      relaid.column(col).to_numpy())

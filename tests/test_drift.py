@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from scipy.linalg import orthogonal_procrustes
 
-from latentspark import embeddings
+from latentspark import drift, embeddings
 from latentspark.cli import main
 from latentspark.drift import compute_drift, nearest, procrustes
 from latentspark.errors import InputError
@@ -216,3 +216,57 @@ def test_cli_end_to_end(spark, tmp_path, base, run_job):
     assert json.loads((version / "summary.json").read_text())["most_drifted"][0]["word"] == "w3"
     assert pq.read_table(version / "words").num_rows == V
     assert not list((root / "_staging").iterdir())
+
+
+def test_many_tasks_blocks_and_partials_match_references(spark, tmp_path, base, monkeypatch):
+    """Split every step: the inputs over many files and tasks, the d x d partial sums added in
+    tasks before the driver, the queries over several tasks, the shared words into small
+    blocks. The results must not change, and the scratch folder must be gone."""
+    words, x = base
+    rng = np.random.default_rng(21)
+    y = (x @ rotation(22) + rng.normal(scale=0.5, size=x.shape)).astype(np.float32)
+    fs = HadoopFS(spark)
+    for name, vec in (("old", x), ("new", y)):
+        embeddings.write(fs, str(tmp_path / name / "data"),
+                         embeddings.to_table(words, np.arange(V, 0, -1), vec), rows_per_file=40)
+    monkeypatch.setattr(drift, "PARTIALS_BUDGET", 1)  # one group: added in a task first
+    monkeypatch.setattr(drift, "QUERIES_PER_TASK", 45)
+    monkeypatch.setattr(drift, "BLOCK_ROWS", 37)
+    monkeypatch.setattr(drift, "QUERY_CHUNK", 11)
+    previous = {key: spark.conf.get(key) for key in ("spark.sql.files.maxPartitionBytes",
+                                                     "spark.sql.files.openCostInBytes")}
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "8k")
+    spark.conf.set("spark.sql.files.openCostInBytes", "1k")
+    try:
+        s = compute_drift(spark, str(tmp_path / "old"), str(tmp_path / "new"),
+                          str(tmp_path / "out"), k=6, sample=120, seed=3)
+        shared = spark.read.parquet(str(tmp_path / "new" / "data")).rdd.getNumPartitions()
+    finally:
+        for key, value in previous.items():
+            spark.conf.set(key, value)
+    assert shared > 1
+    a, b = unit(x), unit(y)
+    r_ref, _ = orthogonal_procrustes(a, b)
+    assert s["procrustes"]["residual_after"] == pytest.approx(np.linalg.norm(a @ r_ref - b),
+                                                              rel=1e-6)
+    table = words_table(tmp_path / "out")
+    ref_cos = np.einsum("ij,ij->i", a @ r_ref, b)
+    assert np.allclose([table[w]["cosine"] for w in words], ref_cos, atol=1e-5)
+    n_old, n_new = reference_neighbours(x, 6), reference_neighbours(y, 6)
+    measured = {w: r["overlap"] for w, r in table.items() if r["overlap"] is not None}
+    assert len(measured) == 120 == s["overlap"]["words"]
+    for w, got in measured.items():
+        i = words.index(w)
+        assert got == pytest.approx(len(n_old[i] & n_new[i]) / 6, abs=1e-6), w
+    # the sample: the 120 words with the smallest xxhash64(seed, word), as Spark computes it
+    from pyspark.sql import functions as F
+
+    ranked = (spark.createDataFrame([(w,) for w in words], "word STRING")
+              .select("word", F.xxhash64(F.lit(3), F.col("word")).alias("h"))
+              .orderBy("h").limit(120).collect())
+    assert set(measured) == {r["word"] for r in ranked}
+    for e in s["most_drifted"][:5]:
+        i = words.index(e["word"])
+        want = [words[j] for j in np.argsort(-(a[i] @ a.T))[1:6]]
+        assert e["old_neighbours"] == want
+    assert not (tmp_path / "out" / "_work").exists()

@@ -52,9 +52,11 @@ def run(spark, cfg: Config, force: bool = False) -> Published:
     Published
         Parquet ``row int, col int, weight float`` under ``path + "/data/block=k/"``.
     """
+    from dataclasses import replace
+
     from pyspark.sql import functions as F
 
-    from latentspark.cooccurrence import count_cooccurrences
+    from latentspark.cooccurrence import count_cooccurrences, resolve_blocks
     from latentspark.vocabulary import load_vocabulary
 
     source = resolve_input(spark, cfg.corpus)
@@ -63,7 +65,8 @@ def run(spark, cfg: Config, force: bool = False) -> Published:
 
     def build(st: Staging) -> None:
         words, counts = load_vocabulary(spark, vocab)
-        c = cfg.cooccur
+        # blocks = 0 follows the cluster: the resolved count is the layout the manifest records
+        c = replace(cfg.cooccur, blocks=resolve_blocks(spark, cfg.cooccur))
         logger.info("cooccur: window %d (%s%s%s) over %d vocabulary words, %d row blocks",
                     c.window, c.weighting, ", dynamic" if c.dynamic_window else "",
                     f", subsample {c.subsample:g}" if c.subsample else "", len(words), c.blocks)
