@@ -209,7 +209,7 @@ def test_hash_collisions_are_told_apart_or_refused(spark):
 def test_blocks_follow_the_cluster(spark, tmp_path, caplog):
     import logging
 
-    from latentspark.stages import run_cooccur
+    from latentspark.stages import cooccur as cooccur_stage
 
     # local[2] with spark.default.parallelism = 2 (conftest): 0 means 2 x 2 blocks
     cfg = load_config(overrides=["cooccur.blocks=0"])
@@ -228,7 +228,7 @@ def test_blocks_follow_the_cluster(spark, tmp_path, caplog):
                                 rel=1e-6)
     cfg = load_config(overrides=[f"corpus.path={json.dumps(path)}", "vocab.min_count=1",
                                  f"run.root={json.dumps(str(tmp_path / 'run'))}"])
-    pub = run_cooccur(spark, cfg)
+    pub = cooccur_stage.run(spark, cfg)
     assert pub.manifest["blocks"] == 4 and pub.manifest["config"]["cooccur"]["blocks"] == 0
     data = tmp_path / "run" / "cooccur" / pub.version / "data"
     assert sorted(p.name for p in data.iterdir() if p.is_dir()) == [f"block={k}"
