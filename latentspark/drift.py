@@ -33,7 +33,8 @@ Per shared word:
 3. The driver takes the SVD of ``A^T B`` and broadcasts ``R`` (``d x d``); tasks compute each
    word's cosine and ``||a R - b||^2``.
 4. Statistics are Spark aggregates (exact sums in decimal, so they do not depend on the order
-   in which tasks finish); the frequent words are two top-:data:`FREQUENT_RANK` queries.
+   in which tasks finish; exact quantiles from the few values that approximate ones bracket,
+   :func:`exact_quantiles`); the frequent words are two top-:data:`FREQUENT_RANK` queries.
 5. The neighbour search: the query words (sample and report) are split over tasks; each task
    holds its queries and streams the shared unit vectors from the work folder with pyarrow,
    ``BLOCK_ROWS`` words at a time, keeping the running top ``k`` of each query in both
@@ -100,6 +101,9 @@ WORDS_SCHEMA = pa.schema([
     ("old_count", pa.int64()), ("new_count", pa.int64()), ("cosine", pa.float32()),
     ("drift", pa.float32()), ("overlap", pa.float32()),
 ])
+#: accuracy of the approximate quantiles that bracket the exact ones (their rank error is at
+#: most ``n / QUANTILE_ACCURACY``): only the values between brackets reach the driver
+QUANTILE_ACCURACY = 100_000
 #: the work folder's shared-words table: unit vectors of both versions
 SHARED_DDL = ("word STRING, old_id INT, new_id INT, old_count BIGINT, new_count BIGINT, "
               "ou ARRAY<FLOAT>, nu ARRAY<FLOAT>")
@@ -467,6 +471,62 @@ def _stats(n: int, total, p50, p90, p99, top) -> dict[str, float | None]:
             "p99": float(p99), "max": float(top)}
 
 
+def exact_quantiles(df, column: str, qs: list[float], n: int) -> list[float]:
+    """numpy's (linearly interpolated) quantiles of a column of ``n`` values, exactly.
+
+    No task or driver holds the ``n`` values: Spark's approximate quantiles bracket each
+    wanted rank, one aggregate counts the values below each bracket, and only the values
+    inside the brackets (about ``4 n / QUANTILE_ACCURACY`` per quantile) are collected and
+    sorted. If a bracket missed its rank, Spark's exact ``percentile`` answers instead.
+
+    Parameters
+    ----------
+    df : pyspark.sql.DataFrame
+    column : str
+        A numeric column without nulls.
+    qs : list of float
+        Quantiles in ``[0, 1]``.
+    n : int
+        Its number of rows (at least 1).
+
+    Returns
+    -------
+    list of float
+        ``np.percentile(values, 100 * q)`` for each ``q``.
+    """
+    from pyspark.sql import functions as F
+
+    col = F.col(column)
+    margin = 3.0 / QUANTILE_ACCURACY
+    ranks = []
+    for q in qs:
+        pos = q * (n - 1)
+        lo = min(int(math.floor(pos)), n - 1)
+        ranks.append((lo, min(lo + 1, n - 1), pos - lo))
+    fractions = [f for lo, hi, _ in ranks
+                 for f in (max(0.0, lo / n - margin), min(1.0, (hi + 1) / n + margin))]
+    edges = df.agg(F.percentile_approx(col, fractions, QUANTILE_ACCURACY).alias("e")).first()["e"]
+    brackets = list(zip(edges[::2], edges[1::2], strict=True))
+    below = df.agg(*[F.count(F.when(col < lo, 1)).alias(f"b{i}")
+                     for i, (lo, _) in enumerate(brackets)]).first()
+    inside = F.lit(False)
+    for lo, hi in brackets:
+        inside = inside | col.between(lo, hi)
+    values = np.sort(df.where(inside).select(col).toArrow().column(0).to_numpy())
+    out = []
+    for i, ((lo_rank, hi_rank, t), (lo, hi)) in enumerate(zip(ranks, brackets, strict=True)):
+        window = values[(values >= lo) & (values <= hi)]
+        start = int(below[f"b{i}"])
+        if not (start <= lo_rank and hi_rank < start + window.size):
+            exact = df.agg(F.percentile(col, qs[i]).alias("p")).first()["p"]
+            out.append(float(exact))
+            continue
+        pair = window[[lo_rank - start, hi_rank - start]]
+        # interpolated exactly as numpy does between the two neighbouring order statistics
+        out.append(float(np.percentile(pair, 100.0 * t)))
+    return out
+
+
 def _sum_partials(spark, partials, dim: int) -> tuple[float, np.ndarray]:
     """Add up the ``d x d`` partial rows: in tasks first when there are too many to collect."""
     per_row = 8 * dim * dim + 64
@@ -598,12 +658,11 @@ def _report(spark, fs: HadoopFS, old: Version, new: Version, out: str, work: str
     # 4. statistics and the frequent words
     agg = scored.agg(
         F.sum(F.col("sq").cast(_EXACT)).alias("sq"), F.sum(F.col("drift").cast(_EXACT)).alias("d"),
-        # exact, interpolated like numpy; one task holds the distinct drift values
-        F.percentile("drift", [0.5, 0.9, 0.99]).alias("q"),
         F.max("drift").alias("max")).first()
     before, after = math.sqrt(max(sq_before, 0.0)), math.sqrt(max(float(agg["sq"]), 0.0))
     logger.info("drift: Procrustes residual %.4f before, %.4f after alignment", before, after)
-    drift_stats = _stats(n, agg["d"], *agg["q"], agg["max"])
+    drift_stats = _stats(n, agg["d"], *exact_quantiles(scored, "drift", [0.5, 0.9, 0.99], n),
+                         agg["max"])
     fields = ["word", "old_id", "new_id", "old_count", "new_count", "cosine", "drift"]
     ranks = [scored.orderBy(F.desc(c), F.asc(i)).limit(FREQUENT_RANK).select("new_id")
              for c, i in (("old_count", "old_id"), ("new_count", "new_id"))]

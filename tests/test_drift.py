@@ -270,3 +270,18 @@ def test_many_tasks_blocks_and_partials_match_references(spark, tmp_path, base, 
         want = [words[j] for j in np.argsort(-(a[i] @ a.T))[1:6]]
         assert e["old_neighbours"] == want
     assert not (tmp_path / "out" / "_work").exists()
+
+
+def test_exact_quantiles_match_numpy_without_collecting_everything(spark, monkeypatch):
+    """Ties, repeated values and a coarse bracket (so the windows matter) against numpy."""
+    rng = np.random.default_rng(5)
+    values = np.concatenate([rng.normal(size=3000), np.full(400, 0.25), rng.integers(0, 5, 600)
+                             .astype(float)])
+    df = spark.createDataFrame([(float(v),) for v in rng.permutation(values)], "x DOUBLE"
+                               ).repartition(5)
+    monkeypatch.setattr(drift, "QUANTILE_ACCURACY", 50)
+    qs = [0.0, 0.01, 0.5, 0.9, 0.99, 1.0]
+    got = drift.exact_quantiles(df, "x", qs, values.size)
+    assert got == pytest.approx(np.percentile(values, [100 * q for q in qs]), abs=1e-12)
+    one = spark.createDataFrame([(7.5,)], "x DOUBLE")
+    assert drift.exact_quantiles(one, "x", [0.5, 0.99], 1) == [7.5, 7.5]
