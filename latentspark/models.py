@@ -217,8 +217,13 @@ class ModelStore:
     def find(self, fingerprint: str) -> Published | None:
         """The newest version made from exactly these stage versions, if any."""
         for name in reversed(self.versions()):
-            pub = self.store.load(name)
-            if pub.manifest.get("input_fingerprint") == fingerprint:
+            try:
+                pub = self.store.load(name)
+            except ArtifactError as exc:  # a damaged version is no match; the rest may be
+                logger.warning("%s", exc)
+                continue
+            if pub.manifest.get("input_fingerprint") == fingerprint and \
+                    self.store.complete(pub) is None:
                 return pub
         return None
 
