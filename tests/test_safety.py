@@ -524,3 +524,46 @@ def test_workers_get_the_drivers_s3a_settings(spark):
     fs, path = resolve("s3a://bucket/run/index/data/shard-00000.ann", options)
     assert type(fs).__name__ == "S3FileSystem" and path == "bucket/run/index/data/shard-00000.ann"
     assert fs.region == "eu-west-1"
+
+
+def test_index_copies_reach_an_s3_server_with_the_drivers_settings(tmp_path):
+    """Against moto's S3 server, when it is installed (``pip install 'moto[server]'``): the
+    worker-side copy and check of an index file go through the ``fs.s3a.*`` settings the
+    driver passed, endpoint and keys included."""
+    import hashlib
+
+    moto_server = pytest.importorskip("moto.server")
+    from latentspark.index import IndexSpec, _cached_copy
+    from latentspark.remote import s3_arguments, upload
+
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        options = {"fs.s3a.access.key": "testing", "fs.s3a.secret.key": "testing",
+                   "fs.s3a.endpoint": f"http://{host}:{port}",
+                   "fs.s3a.path.style.access": "true", "fs.s3a.endpoint.region": "us-east-1"}
+        from pyarrow import fs as pafs
+
+        pafs.S3FileSystem(**{**s3_arguments(options), "allow_bucket_creation": True}) \
+            .create_dir("bucket")
+        body = np.arange(64, dtype=np.float32).tobytes()
+        (tmp_path / "v.f32").write_bytes(body)
+        base = "s3a://bucket/run/index/20261201T000000000000Z-abcdef"
+        upload(str(tmp_path / "v.f32"), f"{base}/data/vectors-00000.f32", options)
+        entry = {"kind": "vectors", "items": 8, "size": len(body),
+                 "sha256": hashlib.sha256(body).hexdigest()}
+        spec = IndexSpec(base, "v", 8, 1, 8, {"data/vectors-00000.f32": entry},
+                         cache_dir=str(tmp_path / "cache"), remote_options=options)
+        local = _cached_copy(spec, "data/vectors-00000.f32")
+        assert Path(local).read_bytes() == body
+        assert str(tmp_path / "cache" / "latentspark-index-") in local
+        # the copy is checked after it lands: altered bytes are refused
+        upload(str(tmp_path / "v.f32"), f"{base}/data/vectors-00000.f32", options)
+        tampered = IndexSpec(base, "w", 8, 1, 8, {"data/vectors-00000.f32": {
+            **entry, "sha256": "0" * 64}}, cache_dir=str(tmp_path / "cache"),
+            remote_options=options)
+        with pytest.raises(ArtifactError, match="corrupted"):
+            _cached_copy(tampered, "data/vectors-00000.f32")
+    finally:
+        server.stop()
