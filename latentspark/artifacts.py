@@ -280,6 +280,10 @@ class StageStore:
                 raise
             finally:
                 _LIVE.discard(st.path)
+            try:
+                self._prune()
+            except Exception as exc:  # the version is published; the next run prunes
+                logger.warning("%s: could not remove old versions: %s", self.stage, exc)
 
     def _publish(self, st: Staging) -> Published:
         manifest = {
@@ -301,7 +305,6 @@ class StageStore:
             self.fs.mkdirs(self.dir)
             self.fs.rename(st.path, final)
         logger.info("published %s version %s at %s", self.stage, st.version, final)
-        self._prune()
         return Published(self.stage, st.version, final, manifest)
 
     def _prune(self) -> None:

@@ -12,7 +12,7 @@ written back from the parsed tree (identifiers quoted, literals re-escaped)::
     test     := operand (op operand | ["NOT"] "IN" "(" literal ("," literal)* ")")
     operand  := column | literal
     op       := "=" | "==" | "!=" | "<>" | "<" | "<=" | ">" | ">="
-    literal  := 'string' | number | TRUE | FALSE
+    literal  := 'string' | "string" | number | TRUE | FALSE
 
 Columns are bare or back-quoted names; :func:`check_columns` restricts them to the corpus's
 partition columns.
@@ -27,7 +27,7 @@ from latentspark.errors import ConfigError
 
 _TOKEN = re.compile(r"""
     (?P<space>\s+)
-  | (?P<string>'(?:[^'\\]|''|\\.)*')
+  | (?P<string>'(?:[^'\\]|''|\\.)*'|"(?:[^"\\]|""|\\.)*")
   | (?P<number>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<quoted>`[^`]+`)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
@@ -148,7 +148,8 @@ class _Parser:
         if tok.kind == "number":
             return tok.text
         if tok.kind == "string":
-            body = tok.text[1:-1].replace("''", "'")
+            quote = tok.text[0]
+            body = tok.text[1:-1].replace(quote * 2, quote)
             body = re.sub(r"\\(.)", r"\1", body)
             return "'" + body.replace("\\", "\\\\").replace("'", "\\'") + "'"
         if tok.kind == "keyword" and tok.text in ("TRUE", "FALSE"):

@@ -567,3 +567,16 @@ def test_index_copies_reach_an_s3_server_with_the_drivers_settings(tmp_path):
             _cached_copy(tampered, "data/vectors-00000.f32")
     finally:
         server.stop()
+
+
+def test_where_is_written_back_from_its_parse():
+    from latentspark.where import parse
+
+    assert parse('date >= "2026-11-01"').sql == "(`date` >= '2026-11-01')"
+    assert parse("lang = 'it''s' OR NOT n IN (1, 2.5)").sql == \
+        "((`lang` = 'it\\'s') OR (NOT (`n` IN (1, 2.5))))"
+    assert parse("`my col` != 'x'").columns == ("my col",)
+    for bad in ("a = `x``y`", "a between 1 and 2", "a like 'x%'", "a = (select 1)", "a",
+                "a = 1 and", "-- a = 1"):
+        with pytest.raises(ConfigError, match="corpus.where"):
+            parse(bad)
