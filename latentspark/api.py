@@ -161,7 +161,7 @@ def locate(path: str) -> Located:
     if uri.endswith(f"/{LATEST}"):
         uri = uri[: -len(LATEST) - 1]
     if _exists(_join(uri, LATEST)):
-        version = _read_text(_join(uri, LATEST)).strip()
+        version = _latest_pointer(uri) or _read_text(_join(uri, LATEST)).strip()
         uri = _join(uri, version)
         if not version or not _exists(_join(uri, MANIFEST)):
             raise ArtifactError(f"{_join(path.rstrip('/'), LATEST)} names version "
@@ -177,6 +177,25 @@ def locate(path: str) -> Located:
         return Located("embeddings" if manifest else "parquet", uri, _join(uri, "data"), None,
                        manifest)
     return Located("parquet", uri, uri, None, {})
+
+
+def _latest_pointer(root: str) -> str | None:
+    """The version the newest ``LATEST-<stamp>`` pointer of a model root names, among those
+    whose version has a manifest (see :func:`latentspark.models.latest_version`)."""
+    from pyarrow import fs as pafs
+
+    from latentspark.models import POINTER
+
+    fs, path = _filesystem(root)
+    names = sorted((i.base_name for i in fs.get_file_info(pafs.FileSelector(path))
+                    if POINTER.match(i.base_name)), reverse=True)
+    for name in names:
+        version = _read_text(_join(root, name)).strip()
+        if version and _exists(_join(_join(root, version), MANIFEST)):
+            return version
+        logger.warning("%s names %r, which has no %s; trying the previous pointer",
+                       _join(root, name), version, MANIFEST)
+    return None
 
 
 def read_table(data: str) -> pa.Table:

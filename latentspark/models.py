@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 LATEST = "LATEST"
 #: pointer files ``LATEST-<stamp>``; the stamps sort in the order they were written
-_POINTER = re.compile(r"LATEST-(\d{8}T\d{6}\d+Z-[0-9a-f]+)$")
+POINTER = re.compile(r"LATEST-(\d{8}T\d{6}\d+Z-[0-9a-f]+)$")
 #: pointers kept besides the newest: what readers fall back to
 KEEP_POINTERS = 3
 
@@ -51,7 +51,7 @@ def _versions_store(fs: HadoopFS, root: str) -> StageStore:
 
 def pointers(fs: HadoopFS, root: str) -> list[str]:
     """The pointer files of a model root, newest first (``LATEST-<stamp>`` names)."""
-    return sorted((n for n in fs.list_names(root) if _POINTER.match(n)), reverse=True)
+    return sorted((n for n in fs.list_names(root) if POINTER.match(n)), reverse=True)
 
 
 def latest_version(fs: HadoopFS, root: str) -> str | None:

@@ -580,3 +580,19 @@ def test_where_is_written_back_from_its_parse():
                 "a = 1 and", "-- a = 1"):
         with pytest.raises(ConfigError, match="corpus.where"):
             parse(bad)
+
+
+def test_the_api_follows_the_newest_valid_pointer(tmp_path):
+    from latentspark.api import locate
+
+    root = tmp_path / "models"
+    for version in ("20261101T000000000000Z-aaaaaa", "20261102T000000000000Z-bbbbbb"):
+        (root / version / "embeddings" / "data").mkdir(parents=True)
+        (root / version / "embeddings" / MANIFEST).write_text("{}")
+        (root / version / MANIFEST).write_text(json.dumps({"version": version}))
+    (root / "LATEST-20261101T000000000000Z-000001").write_text("20261101T000000000000Z-aaaaaa\n")
+    (root / "LATEST-20261102T000000000000Z-000002").write_text("20261102T000000000000Z-bbbbbb\n")
+    (root / LATEST).write_text("20261101T000000000000Z-aaaaaa\n")  # a move killed half-way
+    assert locate(str(root)).path.endswith("bbbbbb")
+    (root / "LATEST-20261103T000000000000Z-000003").write_text("20261103T000000000000Z-gone\n")
+    assert locate(str(root)).path.endswith("bbbbbb")
