@@ -596,3 +596,16 @@ def test_the_api_follows_the_newest_valid_pointer(tmp_path):
     assert locate(str(root)).path.endswith("bbbbbb")
     (root / "LATEST-20261103T000000000000Z-000003").write_text("20261103T000000000000Z-gone\n")
     assert locate(str(root)).path.endswith("bbbbbb")
+
+
+def test_the_api_refuses_an_index_manifest_the_model_did_not_record(tmp_path):
+    import hashlib
+
+    from latentspark.api import _open_index
+
+    index = tmp_path / "index"
+    index.mkdir()
+    (index / MANIFEST).write_text(json.dumps({"files": {"data/shard-00000.ann": {}}}))
+    recorded = hashlib.sha256(b'{"files": {}}').hexdigest()
+    with pytest.raises(ArtifactError, match="not the one the model version recorded"):
+        _open_index(str(index), ["a"], 2, -1, "", recorded)
