@@ -210,6 +210,16 @@ class ModelStore:
         name = self.latest_name()
         return self.store.load(name) if name else None
 
+    def previous(self) -> Published | None:
+        """LATEST's version for a run about to publish: ``None``, with a warning, when no
+        pointer names a usable version (the run then publishes as if it were the first,
+        rather than failing every night until someone repairs the root)."""
+        try:
+            return self.latest()
+        except ArtifactError as exc:
+            logger.warning("%s; publishing as if there were no LATEST", exc)
+            return None
+
     def versions(self) -> list[str]:
         """All published versions (passed or not), oldest first."""
         return self.store.versions()

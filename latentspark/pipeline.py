@@ -80,12 +80,13 @@ def _publish_model(spark, cfg: Config, stages: dict[str, Published], force: bool
     if existing is not None:
         if not existing.manifest["gate"]["passed"]:
             raise gate_failure(existing)
-        if models.latest_name() != existing.version:
+        current = models.previous()
+        if current is None or current.version != existing.version:
             # a run killed between publishing its version and moving LATEST
             models.point_latest(existing.version)
         logger.info("publish: model version %s is up to date", existing.version)
         return existing
-    latest = models.latest()
+    latest = models.previous()
     summary = json.loads(fs.read_bytes(f"{stages['eval'].path}/summary.json"))
     scores = {m: score(summary, m) for m in ("analogies", "similarity")}
     previous = (latest.manifest.get("scores") or {}).get(cfg.gate.metric) if latest else None
@@ -206,7 +207,7 @@ def _run_steps(spark, cfg: Config, step, forced: set[str], until: str | None, fu
         if step(COOCCUR):
             done[COOCCUR] = cooccur.run(spark, cfg, force=COOCCUR in forced, vocab=done[VOCAB])
     if step(EMBEDDINGS):
-        latest = ModelStore(spark, cfg).latest()
+        latest = ModelStore(spark, cfg).previous()
         warm = f"{latest.path}/embeddings" if cfg.factorize.warm_start and latest else None
         done[EMBEDDINGS] = embeddings.run(spark, cfg, force=EMBEDDINGS in forced,
                                           cooc=done[COOCCUR], warm_from=warm)

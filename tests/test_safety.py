@@ -620,3 +620,15 @@ def test_the_api_refuses_an_index_manifest_the_model_did_not_record(tmp_path):
     recorded = hashlib.sha256(b'{"files": {}}').hexdigest()
     with pytest.raises(ArtifactError, match="not the one the model version recorded"):
         _open_index(str(index), ["a"], 2, -1, "", recorded)
+
+
+def test_a_run_publishes_when_no_latest_pointer_is_usable(spark, tmp_path, caplog):
+    models = ModelStore(spark, model_cfg(tmp_path))
+    version = fake_version(models.store, models.fs)
+    models.point_latest(version)
+    root = Path(models.root.removeprefix("file:"))
+    (root / version / MANIFEST).write_text("{damaged")
+    with pytest.raises(ArtifactError):
+        models.latest_name()  # readers: a broken artifact, exit 5
+    assert models.previous() is None  # a publishing run: as if first, with a warning
+    assert "publishing as if there were no LATEST" in caplog.text
