@@ -161,7 +161,7 @@ def locate(path: str) -> Located:
     if uri.endswith(f"/{LATEST}"):
         uri = uri[: -len(LATEST) - 1]
     if _exists(_join(uri, LATEST)):
-        version = _read_text(_join(uri, LATEST)).strip()
+        version = _latest_pointer(uri) or _read_text(_join(uri, LATEST)).strip()
         uri = _join(uri, version)
         if not version or not _exists(_join(uri, MANIFEST)):
             raise ArtifactError(f"{_join(path.rstrip('/'), LATEST)} names version "
@@ -177,6 +177,25 @@ def locate(path: str) -> Located:
         return Located("embeddings" if manifest else "parquet", uri, _join(uri, "data"), None,
                        manifest)
     return Located("parquet", uri, uri, None, {})
+
+
+def _latest_pointer(root: str) -> str | None:
+    """The version the newest ``LATEST-<stamp>`` pointer of a model root names, among those
+    whose version has a manifest (see :func:`latentspark.models.latest_version`)."""
+    from pyarrow import fs as pafs
+
+    from latentspark.models import POINTER
+
+    fs, path = _filesystem(root)
+    names = sorted((i.base_name for i in fs.get_file_info(pafs.FileSelector(path))
+                    if POINTER.match(i.base_name)), reverse=True)
+    for name in names:
+        version = _read_text(_join(root, name)).strip()
+        if version and _exists(_join(_join(root, version), MANIFEST)):
+            return version
+        logger.warning("%s names %r, which has no %s; trying the previous pointer",
+                       _join(root, name), version, MANIFEST)
+    return None
 
 
 def read_table(data: str) -> pa.Table:
@@ -684,20 +703,34 @@ def load(path: str, mode: str = "auto", candidates: int = 100, search_k: int = -
     counts = table.column("count").to_numpy() if "count" in table.column_names else None
     index = None
     if where.index is not None and mode != "exact":
-        index = _open_index(where.index, words, vectors.shape[1], search_k, cache_dir)
+        index = _open_index(where.index, words, vectors.shape[1], search_k, cache_dir,
+                            (where.manifest.get("manifests_sha256") or {}).get("index"))
     logger.info("loaded %d words x %d from %s (%s%s)", len(words), vectors.shape[1],
                 where.path, where.kind, ", with its Annoy index" if index else "")
     return Embeddings(words, vectors, counts, where.manifest, index, mode, candidates,
                       where.path)
 
 
-def _open_index(uri: str, words: list[str], dim: int, search_k: int,
-                cache_dir: str) -> LoadedIndex:
-    """Open a model version's index with the evaluator's verified loader; check its words."""
+def _open_index(uri: str, words: list[str], dim: int, search_k: int, cache_dir: str,
+                sha256: str | None = None) -> LoadedIndex:
+    """Open a model version's index with the evaluator's verified loader; check its words
+    and, when the model version recorded it, its manifest's SHA-256 (a manifest rewritten
+    to match swapped shards is refused)."""
+    import hashlib
+
     from latentspark.artifacts import Published
     from latentspark.index import IndexSpec, open_index
 
-    manifest = _read_json(_join(uri, MANIFEST))
+    fs, path = _filesystem(_join(uri, MANIFEST))
+    with fs.open_input_stream(path) as fh:
+        body = fh.read()
+    if sha256 is not None and hashlib.sha256(body).hexdigest() != sha256:
+        raise ArtifactError(f"index {uri}: its {MANIFEST} is not the one the model version "
+                            "recorded (manifests_sha256): replaced; refusing it")
+    try:
+        manifest = json.loads(body)
+    except ValueError as exc:
+        raise ArtifactError(f"{_join(uri, MANIFEST)} is not valid JSON: {exc}") from None
     pub = Published("index", str(manifest.get("version", "")), uri, manifest)
     spec = dataclasses.replace(IndexSpec.from_published(pub), search_k=search_k,
                                cache_dir=cache_dir)

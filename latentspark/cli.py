@@ -29,6 +29,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -188,6 +189,14 @@ def _session(args: argparse.Namespace):
     return cfg, get_session(cfg.spark)
 
 
+def _holding(spark, cfg: Config, command: str):
+    """The run root's lease for a whole command that publishes (exit 75 while another run
+    holds it): its stages then use each other's versions, never another run's."""
+    from latentspark.artifacts import RunRoot
+
+    return RunRoot.from_config(spark, cfg).lock(command)
+
+
 # ---------------------------------------------------------------------------------------------
 # the commands
 
@@ -197,7 +206,8 @@ def _stage(stage: str) -> Callable[[argparse.Namespace], int]:
         from latentspark.stages import runner
 
         cfg, spark = _session(args)
-        published = runner(stage)(spark, cfg, force=args.force)
+        with _holding(spark, cfg, stage):
+            published = runner(stage)(spark, cfg, force=args.force)
         print(f"{stage}: {published.path}")
         return 0
 
@@ -210,7 +220,8 @@ def _eval_stage(stage: str) -> Callable[[argparse.Namespace], int]:
         from latentspark.stages import runner
 
         cfg, spark = _session(args)
-        published = runner(stage)(spark, cfg, force=args.force)
+        with _holding(spark, cfg, stage):
+            published = runner(stage)(spark, cfg, force=args.force)
         print(f"{stage}: {published.path}")
         if stage == EVAL and not args.quiet:
             print(HadoopFS(spark).read_bytes(f"{published.path}/report.md").decode())
@@ -237,8 +248,9 @@ def _run(args: argparse.Namespace) -> int:
     from latentspark.stages import runner
 
     cfg, spark = _session(args)
-    for stage in (VOCAB, COOCCUR, EMBEDDINGS):
-        print(f"{stage}: {runner(stage)(spark, cfg, force=args.force).path}")
+    with _holding(spark, cfg, "run"):
+        for stage in (VOCAB, COOCCUR, EMBEDDINGS):
+            print(f"{stage}: {runner(stage)(spark, cfg, force=args.force).path}")
     return 0
 
 
@@ -278,7 +290,8 @@ def _neighbours(args: argparse.Namespace) -> int:
         raise ConfigError("neighbours: give either --all or one or more --word")
     cfg, spark = _session(args)
     if args.all:
-        published = neighbours.run(spark, cfg, force=args.force)
+        with _holding(spark, cfg, NEIGHBOURS):
+            published = neighbours.run(spark, cfg, force=args.force)
         print(f"neighbours: {published.path}")
         return 0
     spec = load_spec(spark, cfg)
@@ -338,7 +351,7 @@ def _explore(args: argparse.Namespace) -> int:
         args.overrides.append("explore.between="
                               + json.dumps([f"{a} {b}" for a, b in args.between]))
     cfg, spark = _session(args)
-    print(f"explore: {explore.run(spark, cfg)}")
+    print(f"explore: {explore.run(spark, cfg, force=args.force)}")
     return 0
 
 
@@ -488,8 +501,8 @@ def _explore_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--evaluation", dest=f"{_KEY}explore.evaluation", metavar="PATH",
                    help="a published eval version for the accuracy chart (explore.evaluation)")
     g.add_argument("--out", dest=f"{_KEY}explore.out", metavar="DIR", help="local folder for "
-                   "the report, replaced atomically (explore.out); default: publish the stage "
-                   "'explore' under the run root")
+                   "the report, replaced atomically, if empty or with --force (explore.out); "
+                   "default: publish the stage 'explore' under the run root")
 
 
 def _config_options(p: argparse.ArgumentParser) -> None:
@@ -524,7 +537,7 @@ COMMANDS = (
     Command("drift", "compare two embeddings versions: per-word drift after Procrustes "
             "alignment, neighbour overlap", _drift, _drift_options),
     Command("explore", "explore the embeddings: concept directions, word arithmetic, "
-            "neighbourhoods, pictures, HTML report", _explore, _explore_options, force=False),
+            "neighbourhoods, pictures, HTML report", _explore, _explore_options),
     Command("pipeline", "retrain: vocabulary -> co-occurrences -> embeddings -> index -> "
             "evaluation -> a new model version, LATEST moved if it passes the quality gate; "
             "resumes from the last published stage", _pipeline, _pipeline_options),
@@ -591,16 +604,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return InfrastructureError.exit_code
 
 
+#: what a task's failure says when a filesystem, not the code, failed: a file that vanished
+#: mid-run, a full disk or quota, an I/O error (Java's and Python's spellings)
+_IO_FAILURES = re.compile(
+    r"FileNotFoundException|FileNotFoundError|No such file or directory|does not exist"
+    r"|No space left on device|ENOSPC|Disk quota exceeded|EDQUOT|DiskErrorException"
+    r"|Input/output error|EIO\b|Stale file handle|Connection reset|SocketTimeoutException")
+
+
 def is_infrastructure(exc: BaseException) -> bool:
     """Whether a failure came from Spark, the JVM, the network or a filesystem rather than
-    from latentspark's own code (a Python exception raised inside a task is a bug)."""
+    from latentspark's own code.
+
+    A Python exception raised inside a task is a bug, unless it is the filesystem's (a file
+    that vanished, a full disk): those, like Spark's own failures, can be retried as they are.
+    """
     names = {cls.__name__ for cls in type(exc).__mro__}
     if "PythonException" in names:
-        return False
-    return bool(names & {"Py4JError", "Py4JJavaError", "Py4JNetworkError", "OSError",
-                         "ConnectionError", "TimeoutError", "PySparkRuntimeError",
-                         "SparkConnectException", "StreamingQueryException",
-                         "SparkRuntimeException", "SparkUpgradeException"})
+        return bool(_IO_FAILURES.search(str(exc)))
+    if names & {"Py4JError", "Py4JJavaError", "Py4JNetworkError", "OSError",
+                "ConnectionError", "TimeoutError", "PySparkRuntimeError",
+                "SparkConnectException", "StreamingQueryException",
+                "SparkRuntimeException", "SparkUpgradeException"}:
+        return True
+    # Spark's other captured JVM errors (a job aborted by a task's I/O failure arrives as
+    # one of them) count when they name a filesystem failure
+    return "CapturedException" in names and bool(_IO_FAILURES.search(str(exc)))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -168,6 +170,11 @@ class RunConfig:
     root: str = _opt("runs/default", "run root: local path or Hadoop URI under which each "
                      "stage publishes")
     keep_versions: int = _opt(2, "published versions of each stage to keep", lo=1, hi=1000)
+    lock_ttl: int = _opt(600, "seconds a run's lease on the run root lives without renewal "
+                         "(renewed every quarter of it while the run lasts); a killed run's "
+                         "lease is broken after this", lo=10, hi=86_400)
+    lock_wait: int = _opt(0, "seconds a run waits for another run's lease on the same root "
+                          "before exiting 75; 0 refuses at once", lo=0, hi=86_400)
 
 
 @dataclass
@@ -352,7 +359,10 @@ def _check_value(key: str, f: dataclasses.Field, value: Any) -> Any:
     elif kind == "float":
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         value = float(value) if ok else value
-        allowed = "a number"
+        # NaN passes every comparison with the range (gate.min_score = nan would switch the
+        # gate off); infinities are no setting's meaning either
+        ok = ok and math.isfinite(value)
+        allowed = "a finite number"
     elif kind == "str":
         ok = isinstance(value, str)
         allowed = "a string"
@@ -376,7 +386,30 @@ def _check_value(key: str, f: dataclasses.Field, value: Any) -> Any:
     lo, hi = meta.get("lo"), meta.get("hi")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise ConfigError(f"config key {key} = {value!r}: allowed range is [{lo}, {hi}]")
+    if key in _CHECKS:
+        _CHECKS[key](key, value)
     return value
+
+
+#: names a JSON field or Parquet column may have here: they end up in a DDL schema string
+COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,127}")
+
+
+def _check_column(key: str, value: str) -> None:
+    if not COLUMN_NAME.fullmatch(value):
+        raise ConfigError(f"config key {key} = {value!r}: a column name is letters, digits, "
+                          "'_' and '-', starting with a letter or '_' (at most 128)")
+
+
+def _check_where(key: str, value: str) -> None:
+    if value.strip():
+        from latentspark.where import parse
+
+        parse(value)
+
+
+#: extra checks of single keys, beyond type and range
+_CHECKS = {"corpus.text_field": _check_column, "corpus.where": _check_where}
 
 
 def _apply(cfg: Config, data: Mapping[str, Any], origin: str) -> None:

@@ -118,7 +118,12 @@ def resolve_input(spark, cfg: CorpusConfig) -> CorpusInput:
         raise InputError(f"corpus path {cfg.path} holds no data files")
     fmt = cfg.format if cfg.format != "auto" else detect_format([f.path for f in files])
     if cfg.where:
-        files = _files_passing_where(spark, files, base, fmt, cfg)
+        from latentspark.where import check_columns, parse
+
+        flt = parse(cfg.where)
+        columns = sorted({k for f in files for k in _partition_values(f.path, base)})
+        check_columns(flt, cfg.where, columns)
+        files = _files_passing_where(spark, files, base, fmt, cfg, flt.sql)
     digest = hashlib.sha256()
     for f in files:
         digest.update(f"{f.path}\t{f.size}\t{f.mtime}\n".encode())
@@ -137,13 +142,13 @@ def _partition_values(path: str, base: str) -> dict[str, str]:
 
 
 def _files_passing_where(spark, files: list[FileInfo], base: str, fmt: str,
-                         cfg: CorpusConfig) -> list[FileInfo]:
+                         cfg: CorpusConfig, sql: str) -> list[FileInfo]:
     """The files whose partition values pass ``corpus.where``, so that the fingerprint and
     the counts in manifests cover exactly what is read.
 
-    The filter is evaluated by Spark over a small table of partition values (one row per file,
-    typed as Spark's partition discovery types them). A filter that also names data columns
-    cannot be decided per file; then every file is kept, which is safe for fingerprints.
+    The filter (``sql``, written back by :func:`latentspark.where.parse`, partition columns
+    only) is evaluated by Spark over a small table of partition values: one row per file,
+    typed as Spark's partition discovery types them.
     """
     from pyspark.errors import AnalysisException, ParseException
     from pyspark.sql import functions as F
@@ -161,9 +166,11 @@ def _files_passing_where(spark, files: list[FileInfo], base: str, fmt: str,
                                   ["_i", *names])
     typed = table.select("_i", *(F.col(n).cast(types[n]).alias(n) for n in names))
     try:
-        keep = {r["_i"] for r in typed.where(cfg.where).select("_i").collect()}
-    except (AnalysisException, ParseException):
-        return files  # the filter names data columns too: read_corpus applies it per record
+        keep = {r["_i"] for r in typed.where(sql).select("_i").collect()}
+    except (AnalysisException, ParseException) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ConfigError(f"config key corpus.where = {cfg.where!r} does not apply to the "
+                          f"partition columns {', '.join(names)}: {first}") from None
     return [f for i, f in enumerate(files) if i in keep]
 
 
@@ -182,6 +189,115 @@ def line_problems(col, max_bytes: int):
                   F.concat(F.lit("a line of "), F.octet_length(col).cast("string"),
                            F.lit(f" bytes, longer than corpus.max_line_bytes = {max_bytes} "
                                  "(no newlines?)"))))
+
+
+#: Hadoop's ``LineRecordReader`` skips (without holding) lines longer than this setting
+MAX_LINE_OPTION = "mapreduce.input.linerecordreader.line.maxlength"
+#: bytes a file may hold outside its lines' text and newlines: a UTF-8 byte order mark
+_SLACK = 3
+
+
+def line_reader(spark, base_path: str, max_line_bytes: int):
+    """A ``DataFrameReader`` for lines that never holds more than ``max_line_bytes`` of one.
+
+    Lines are split on ``\n`` only (a ``\r`` stays in its line), so that every byte of an
+    uncompressed file is either in a line or in its newline, and Hadoop's reader skips a
+    longer line as it reads it (a file without newlines is never loaded whole);
+    :func:`audit_lines` finds the skipped bytes again.
+    """
+    # + 2: the reader counts the newline, and a line of exactly max_line_bytes is allowed
+    return (spark.read.option("basePath", base_path).option("lineSep", "\n")
+            .option(MAX_LINE_OPTION, str(max_line_bytes + 2)))
+
+
+def audit_lines(spark, cfg: CorpusConfig, source: CorpusInput, files: list[FileInfo],
+                empty_is_bad: bool = False) -> dict[str, str]:
+    """Find the bad lines of text or JSON-lines files, per file, in one Spark job.
+
+    Counts the lines :func:`line_problems` flags and, for uncompressed files, the bytes that
+    are in no line read: those of lines longer than ``corpus.max_line_bytes``, which the
+    reader skipped without holding them.
+
+    Parameters
+    ----------
+    spark : pyspark.sql.SparkSession
+    cfg : CorpusConfig
+    source : CorpusInput
+    files : list of FileInfo
+        The files to check (of ``source``).
+    empty_is_bad : bool
+        Report empty files too (the incremental pipeline's file check does).
+
+    Returns
+    -------
+    dict
+        File path to what is wrong with it (``"3 of 120 lines bad, ..."``); only bad files.
+    """
+    from pyspark.sql import functions as F
+
+    fs = HadoopFS(spark)
+    bad: dict[str, str] = {f.path: "empty file (0 bytes)" for f in files
+                           if f.size == 0 and empty_is_bad}
+    files = [f for f in files if f.size > 0]
+    if not files:
+        return bad
+    max_bytes = cfg.max_line_bytes
+    # a corrupt file must not stop the check: it is found missing from the result instead (a
+    # reader option, not the session's setting, so that parts can be checked concurrently)
+    lines = (line_reader(spark, source.base_path, max_bytes)
+             .option("ignoreCorruptFiles", "true").text([f.path for f in files]))
+    stats = (lines.select(F.input_file_name().alias("file"),
+                          F.octet_length("value").alias("n"),
+                          line_problems(F.col("value"), max_bytes).alias("problem"))
+             .groupBy("file")
+             .agg(F.count(F.lit(1)).alias("lines"), F.sum("n").alias("bytes"),
+                  F.count("problem").alias("bad"),
+                  F.first("problem", ignorenulls=True).alias("problem"))
+             .collect())  # one row per file
+    seen = {unquote(fs.qualify(row["file"])): row for row in stats}
+    for f in files:
+        row = seen.get(unquote(fs.qualify(f.path)))
+        plain = _strip_compression(f.path) == f.path
+        read = (int(row["bytes"] or 0) + int(row["lines"])) if row is not None else 0
+        unread = f.size - read if plain else 0
+        whys = []
+        if unread > _SLACK:
+            whys.append(f"{unread} bytes in lines longer than corpus.max_line_bytes = "
+                        f"{max_bytes}, skipped unread (no newlines?)")
+        if row is None and not whys:
+            whys.append("cannot read it (corrupt or truncated compressed data?) or no lines")
+        elif row is not None and row["bad"]:
+            whys.append(f"{row['bad']} of {row['lines']} lines bad, the first with "
+                        f"{row['problem']}")
+        if whys:
+            bad[f.path] = "; ".join(whys)
+    return bad
+
+
+def check_lines(spark, cfg: CorpusConfig, source: CorpusInput) -> dict[str, str]:
+    """Audit the corpus's lines (:func:`audit_lines`) before it is counted.
+
+    With ``corpus.bad_records = "fail"`` any bad file stops the run, all of them named; with
+    ``"skip"`` the files and their skipped lines are returned for the manifest.
+
+    Raises
+    ------
+    InputError
+        Bad lines or files with ``bad_records = "fail"``.
+    """
+    if source.format == "parquet":
+        return {}
+    bad = audit_lines(spark, cfg, source, list(source.files))
+    if bad and cfg.bad_records == "fail":
+        shown = sorted(bad.items())[:20]
+        raise InputError(f"corpus {source.path}: bad input in {len(bad)} files:\n  "
+                         + "\n  ".join(f"{p}: {why}" for p, why in shown)
+                         + ("\n  ..." if len(bad) > len(shown) else "")
+                         + "\nfix them, or set corpus.bad_records = \"skip\" to leave the bad "
+                           "lines out (they are then listed in the manifest)")
+    for path, why in sorted(bad.items()):
+        logger.warning("corpus: skipping in %s: %s", path, why)
+    return bad
 
 
 def read_corpus(spark, cfg: CorpusConfig, source: CorpusInput | None = None,
@@ -217,7 +333,9 @@ def read_corpus(spark, cfg: CorpusConfig, source: CorpusInput | None = None,
     source = source or resolve_input(spark, cfg)
     skip = cfg.bad_records == "skip"
     spark.conf.set("spark.sql.files.ignoreCorruptFiles", str(skip).lower())
-    reader = spark.read.option("basePath", source.base_path)
+    reader = (line_reader(spark, source.base_path, cfg.max_line_bytes)
+              if source.format in ("text", "json") else
+              spark.read.option("basePath", source.base_path))
     where = paths if paths is not None else cfg.path
     if source.format == "text":
         df = reader.text(where).withColumnRenamed("value", "text")
@@ -248,7 +366,9 @@ def read_corpus(spark, cfg: CorpusConfig, source: CorpusInput | None = None,
         bad = F.octet_length("text") > cfg.max_line_bytes
         what = F.lit(f"a record longer than corpus.max_line_bytes = {cfg.max_line_bytes}")
     if cfg.where:
-        df = _apply_where(df, cfg.where)
+        from latentspark.where import parse
+
+        df = _apply_where(df, parse(cfg.where).sql, cfg.where)
     if skip:
         df = df.where(~bad | bad.isNull())
     else:
@@ -264,11 +384,11 @@ def read_corpus(spark, cfg: CorpusConfig, source: CorpusInput | None = None,
     return df.select(*keep).where(F.col("text").isNotNull())
 
 
-def _apply_where(df, where: str):
+def _apply_where(df, sql: str, where: str):
     from pyspark.errors import AnalysisException, ParseException
 
     try:
-        return df.where(where)
+        return df.where(sql)
     except (AnalysisException, ParseException) as exc:
         first = str(exc).strip().splitlines()[0]
         raise ConfigError(f"config key corpus.where = {where!r} is not a valid filter over "
@@ -305,7 +425,9 @@ def tokenize(df, cfg: TokenizeConfig):
         _check_pattern(cfg.pattern)
         tokens = F.regexp_extract_all(text, F.lit(cfg.pattern), 0)
     else:
-        tokens = F.array_remove(F.split(text, r"\s+"), "")
+        # (?U): Java's UNICODE_CHARACTER_CLASS, so \s is every Unicode space (NBSP, thin
+        # and ideographic spaces...), not ASCII's six, and none ends up inside a word
+        tokens = F.array_remove(F.split(text, r"(?U)\s+"), "")
     return df.withColumn("tokens", tokens)
 
 

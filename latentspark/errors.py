@@ -66,6 +66,13 @@ class UnknownWordError(LatentSparkError, KeyError):
         return str(self.args[0])
 
 
+class LockedError(LatentSparkError):
+    """Another run holds the run root's lease; nothing was changed (retry later)."""
+
+    #: ``EX_TEMPFAIL`` of ``sysexits.h``: schedulers read it as "try again later"
+    exit_code = 75
+
+
 @contextmanager
 def spark_errors(what: str) -> Iterator[None]:
     """Turn a Spark job failure caused by bad input into an :class:`InputError`.
@@ -106,4 +113,6 @@ EXIT_CODES: dict[int, str] = {
     GateError.exit_code: "quality gate failed (the version is kept, LATEST unchanged)",
     InfrastructureError.exit_code: "infrastructure failure: Spark, the cluster or a "
                                    "filesystem (retry)",
+    LockedError.exit_code: "another run holds the run root's lease; nothing changed (retry "
+                           "later)",
 }

@@ -367,7 +367,8 @@ def _read_files(fs, paths: list[str], what: str) -> list[tuple[str, str]]:
         if not fs.exists(path):
             raise InputError(f"evaluate.{what} file {path} does not exist")
         try:
-            out.append((path, fs.read_bytes(path).decode("utf-8")))
+            # utf-8-sig: a BOM would glue itself to the first header and lose that section
+            out.append((path, fs.read_bytes(path).decode("utf-8-sig")))
         except UnicodeDecodeError as exc:
             raise InputError(f"evaluate.{what} file {path} is not UTF-8: {exc}") from None
     return out

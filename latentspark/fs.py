@@ -8,10 +8,31 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 HIDDEN_PREFIXES = ("_", ".")
+#: URI schemes of object stores: a directory rename there is a copy and delete per object, and
+#: the only atomic step is writing one whole object
+OBJECT_STORE_SCHEMES = frozenset({"s3", "s3a", "s3n", "gs", "abfs", "abfss", "wasb", "wasbs",
+                                  "oss", "cos", "cosn", "obs", "r2"})
+
+
+def local_path(uri: str) -> str | None:
+    """The local path of a ``file:`` URI or a plain path, else ``None``."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return unquote(parsed.path)
+    if parsed.scheme == "":
+        return uri
+    return None
+
+
+def is_object_store(uri: str) -> bool:
+    """Whether ``uri`` lives on an object store (see :data:`OBJECT_STORE_SCHEMES`)."""
+    return urlparse(uri).scheme.lower() in OBJECT_STORE_SCHEMES
 
 
 def file_digest(path: Path | str, algorithm: str = "sha256"):
@@ -95,6 +116,10 @@ class HadoopFS:
         if not self._fs(src).rename(self._path(src), self._path(dst)):
             raise OSError(f"could not rename {src} to {dst}")
 
+    def modified(self, path: str) -> float:
+        """Modification time of ``path`` in seconds since the epoch."""
+        return int(self._fs(path).getFileStatus(self._path(path)).getModificationTime()) / 1e3
+
     def list_names(self, path: str) -> list[str]:
         """Names of the entries directly under ``path`` (empty if it does not exist)."""
         fs, p = self._fs(path), self._path(path)
@@ -159,13 +184,78 @@ class HadoopFS:
                          False, True, self._conf):
             raise OSError(f"could not copy {src} to {dst}")
 
+    def _on_disk(self, path: str) -> str | None:
+        """The local path of ``path`` when its filesystem is the local one, else ``None``
+        (a path without a scheme is qualified first: it may be on ``fs.defaultFS``)."""
+        if urlparse(path).scheme == "":
+            path = self.qualify(path)
+        return local_path(path) if urlparse(path).scheme == "file" else None
+
+    def renames_atomically(self, path: str) -> bool:
+        """Whether a directory rename under ``path`` is one atomic step (not on object
+        stores, where it is a copy and delete per object)."""
+        return not is_object_store(self.qualify(path))
+
+    def create_exclusive(self, path: str, data: bytes) -> bool:
+        """Create ``path`` with ``data`` only if it does not exist; ``False`` if it did.
+
+        Exclusive on local disks (``O_CREAT | O_EXCL``) and on HDFS (the NameNode refuses a
+        second create); on object stores only where the store supports conditional writes
+        (see ``docs/filesystems.md``). The content appears whole: locally it is written to
+        a temporary file and hard-linked into place.
+        """
+        local = self._on_disk(path)
+        if local is not None:
+            tmp = f"{local}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+            os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, local)  # fails if ``local`` exists: the exclusive step
+                return True
+            except FileExistsError:
+                return False
+            finally:
+                os.unlink(tmp)
+        fs, p = self._fs(path), self._path(path)
+        try:
+            out = fs.create(p, False)
+        except Exception as exc:  # FileAlreadyExistsException, through py4j
+            if "FileAlreadyExists" in str(exc) or fs.exists(p):
+                return False
+            raise
+        try:
+            out.write(bytearray(data))
+        finally:
+            out.close()
+        return True
+
     def replace_atomic(self, path: str, data: bytes, tmp_suffix: str) -> None:
         """Write ``data`` to a temporary sibling, then rename it over ``path``.
 
-        Unlike :meth:`write_atomic` the target may exist: the rename with ``OVERWRITE`` is
-        one atomic step on HDFS and POSIX filesystems, so a reader sees the old or the new
-        content, never neither.
+        Unlike :meth:`write_atomic` the target may exist. Local files are replaced with
+        POSIX ``rename(2)`` (Hadoop's local filesystem deletes the target first, and moves
+        the ``.crc`` side file in another step); on HDFS the rename with ``OVERWRITE`` is one
+        NameNode operation; on object stores one whole-object write is the atomic step.
+        Either way a reader sees the old or the new content, never neither.
         """
+        local = self._on_disk(path)
+        if local is not None:
+            tmp = f"{local}.{tmp_suffix}.tmp"
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            crc = os.path.join(os.path.dirname(local), f".{os.path.basename(local)}.crc")
+            if os.path.exists(crc):  # a stale checksum would make Hadoop refuse new bytes
+                os.unlink(crc)
+            os.replace(tmp, local)
+            return
+        if not self.renames_atomically(path):
+            self.write_bytes(path, data)
+            return
         tmp = f"{path}.{tmp_suffix}.tmp"
         self.write_bytes(tmp, data)
         jvm = self._jvm
@@ -179,8 +269,21 @@ class HadoopFS:
     def write_atomic(self, path: str, data: bytes, tmp_suffix: str) -> None:
         """Write ``data`` to a temporary sibling, then rename it onto ``path``.
 
-        Readers see either no file or the whole file, never a partial one.
+        Readers see either no file or the whole file, never a partial one (on object stores
+        the one write of the whole object is that step, without a rename).
         """
+        if not self.renames_atomically(path):
+            self.write_bytes(path, data)
+            return
+        local = self._on_disk(path)
+        if local is not None:  # one rename(2), without Hadoop's separate .crc step
+            tmp = f"{local}.{tmp_suffix}.tmp"
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.rename(tmp, local)
+            return
         tmp = f"{path}.{tmp_suffix}.tmp"
         self.write_bytes(tmp, data)
         self.rename(tmp, path)

@@ -40,13 +40,13 @@ import hashlib
 import json
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import unquote
 
 from latentspark import schemas
 from latentspark.artifacts import COOCCUR, VOCAB, Published, RunRoot, StageStore
 from latentspark.config import Config
-from latentspark.corpus import CorpusInput, line_problems, read_corpus, resolve_input, tokenize
+from latentspark.corpus import CorpusInput, audit_lines, read_corpus, resolve_input, tokenize
 from latentspark.errors import InputError, spark_errors
 from latentspark.fs import FileInfo, HadoopFS
 
@@ -65,8 +65,13 @@ class Part:
 
     @property
     def slug(self) -> str:
-        """A folder name for the part's counts (``date=2026-11-01+lang=en``)."""
-        return self.key.replace("/", "+") if self.key else "root"
+        """A folder name for the part's counts (``date=2026-11-01+lang=en-1a2b3c4d``).
+
+        The readable part alone could be shared (``a/b`` and a folder named ``a+b``; the
+        top level and a folder named ``root``): the hash of the exact key keeps parts apart.
+        """
+        tag = hashlib.sha256(self.key.encode()).hexdigest()[:8]
+        return f"{self.key.replace('/', '+') if self.key else 'root'}-{tag}"
 
     @property
     def good_files(self) -> list[str]:
@@ -97,7 +102,8 @@ def _normal(fs: HadoopFS, path: str) -> str:
 
 
 def check_files(spark, cfg: Config, source: CorpusInput, part: Part) -> dict[str, str]:
-    """Find the part's bad files, each with the reason, in one Spark job over its lines.
+    """Find the part's bad files, each with the reason, in one Spark job over its lines
+    (:func:`latentspark.corpus.audit_lines`; Parquet files are checked for readability).
 
     Returns
     -------
@@ -106,34 +112,21 @@ def check_files(spark, cfg: Config, source: CorpusInput, part: Part) -> dict[str
     """
     from pyspark.sql import functions as F
 
+    if source.format != "parquet":  # JSON lines are lines too: the same checks apply
+        return audit_lines(spark, cfg.corpus, source, part.files, empty_is_bad=True)
     fs = HadoopFS(spark)
     bad: dict[str, str] = {f.path: "empty file (0 bytes)" for f in part.files if f.size == 0}
     paths = [f.path for f in part.files if f.size > 0]
     if not paths:
         return bad
-    # a corrupt file must not stop the check: it is found missing from the result instead (a
-    # reader option, not the session's setting, so that parts can be checked concurrently)
+    # a corrupt file must not stop the check: it is found missing from the result instead
     reader = spark.read.option("basePath", source.base_path).option("ignoreCorruptFiles", "true")
-    if source.format == "parquet":
-        lines = reader.parquet(*paths).select(F.lit(None).cast("string").alias("problem"))
-    else:  # JSON lines are lines too: the same byte-level checks apply
-        lines = reader.text(paths).select(
-            line_problems(F.col("value"), cfg.corpus.max_line_bytes).alias("problem"))
-    stats = (lines.select(F.input_file_name().alias("file"), "problem")
-             .groupBy("file")
-             .agg(F.count(F.lit(1)).alias("lines"),
-                  F.count("problem").alias("bad"),
-                  F.first("problem", ignorenulls=True).alias("problem"))
-             .collect())  # one row per file of one part
-    seen = {}
-    for row in stats:
-        seen[_normal(fs, row["file"])] = row
+    stats = (reader.parquet(*paths).select(F.input_file_name().alias("file"))
+             .groupBy("file").count().collect())  # one row per file of one part
+    seen = {_normal(fs, row["file"]) for row in stats}
     for path in paths:
-        row = seen.get(_normal(fs, path))
-        if row is None:
-            bad[path] = "unreadable (corrupt or truncated compressed data?) or no lines"
-        elif row["bad"]:
-            bad[path] = f"{row['bad']} of {row['lines']} lines bad, the first with {row['problem']}"
+        if _normal(fs, path) not in seen:
+            bad[path] = "unreadable (corrupt or truncated?) or no rows"
     return bad
 
 
@@ -151,7 +144,8 @@ def part_hash(cfg: Config, *sections: str) -> str:
 def _part_stores(spark, cfg: Config, kind: str, part: Part) -> StageStore:
     # two versions of a part's counts: the merge subtracts the one the running total holds
     return StageStore(spark, f"{cfg.run.root.rstrip('/')}/{PARTS}/{kind}", part.slug,
-                      keep_versions=2 if kind == "cooccur" else 1)
+                      keep_versions=2 if kind == "cooccur" else 1, lock_root=cfg.run.root,
+                      lock_ttl=cfg.run.lock_ttl, lock_wait=cfg.run.lock_wait)
 
 
 def _stale_parts(spark, cfg: Config, kind: str, live: set[str]) -> list[str]:
@@ -195,7 +189,7 @@ def _count_words(spark, cfg: Config, source: CorpusInput, part: Part, fp: str,
                             "bytes": sum(f.size for f in part.files),
                             "skipped_files": part.skipped, "tokens": int(tokens),
                             "schema": schemas.describe(schemas.WORD_COUNTS)})
-    return store.require()
+    return st.published  # this run's version, not whatever is newest
 
 
 def _build_vocab(spark, cfg: Config, words: dict[str, Published], fingerprint: str,
@@ -232,7 +226,7 @@ def _build_vocab(spark, cfg: Config, words: dict[str, Published], fingerprint: s
         })
     logger.info("vocab: %d words kept of %d distinct (policy %s)", kept["words"],
                 totals["distinct"], cfg.pipeline.vocabulary)
-    return store.require()
+    return st.published  # this run's version, not whatever is newest
 
 
 def _count_part(spark, cfg: Config, source: CorpusInput, part: Part, fp: str,
@@ -257,7 +251,7 @@ def _count_part(spark, cfg: Config, source: CorpusInput, part: Part, fp: str,
                             "config_hash": config_hash, "skipped_files": part.skipped,
                             "schema": schemas.describe(schemas.COOCCUR_EXACT)
                             + " (weights times weight_scale)"})
-    return store.require()
+    return st.published  # this run's version, not whatever is newest
 
 
 def _merge_plan(spark, cfg: Config, prev: Published | None, counts: dict[str, Published],
@@ -356,8 +350,14 @@ def run_cooccur_incremental(spark, cfg: Config, force_vocab: bool = False,
     InputError
         Bad files with ``pipeline.bad_files = "fail"`` (all named), or no data at all.
     """
-    from dataclasses import replace
+    # the whole merge under the run root's lease: the parts, vocabulary and counts it
+    # reads are the ones it publishes, never another run's
+    with RunRoot.from_config(spark, cfg).lock():
+        return _run_incremental(spark, cfg, force_vocab, force_counts, full)
 
+
+def _run_incremental(spark, cfg: Config, force_vocab: bool, force_counts: bool,
+                     full: bool) -> Published:
     from pyspark.sql import functions as F
 
     from latentspark.cooccurrence import count_cooccurrences, merge_blocks, resolve_blocks
@@ -484,4 +484,4 @@ def run_cooccur_incremental(spark, cfg: Config, force_vocab: bool = False,
             logger.info("part %s is no longer in the corpus; removing its %s counts", name, kind)
             fs.delete(f"{cfg.run.root.rstrip('/')}/{PARTS}/{kind}/{name}")
     logger.info("cooccur: %d non-zeros, total weight %.4g", nnz, total)
-    return cstore.require()
+    return st.published  # this run's version, not whatever is newest

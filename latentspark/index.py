@@ -18,9 +18,13 @@ Shards are built in parallel, one Spark task each, every one with ``AnnoyIndex.s
 and a single build thread, so the same embeddings and config give byte-identical files. Each
 task builds in a local temporary folder and copies its files to the run root.
 
-Readers (the evaluator's Python workers) copy the files into a local cache once, check size and
-SHA-256 against the manifest and the file layout against the dimension *before* mapping them,
-and keep the mapped index in a module-level cache so that a reused worker maps it once.
+Readers (the evaluator's Python workers) copy the files into a private folder of their own
+process (``mkdtemp``: mode 0700, removed when the process exits), check size and SHA-256
+against the manifest and the file layout against the dimension *after the copy and before
+mapping them*, and keep the mapped index in a module-level cache so that a reused worker maps
+it once. No other process can swap a file between the check and the mapping. The manifest
+itself is authenticated by the model version that copied it: its SHA-256 is recorded there
+(:func:`latentspark.models.index_spec`).
 """
 
 from __future__ import annotations
@@ -71,13 +75,16 @@ class EmbeddingsInput:
     vocab_size: int
 
 
-def resolve_embeddings(spark, cfg: Config) -> EmbeddingsInput:
-    """Find the embeddings to index: ``index.embeddings``, or the newest published version.
+def resolve_embeddings(spark, cfg: Config, pub: Published | None = None) -> EmbeddingsInput:
+    """Find the embeddings to index: ``pub``, ``index.embeddings``, or the newest published
+    version.
 
     Parameters
     ----------
     spark : pyspark.sql.SparkSession
     cfg : Config
+    pub : Published, optional
+        A published embeddings version to use as it is (the pipeline's own).
 
     Returns
     -------
@@ -95,7 +102,9 @@ def resolve_embeddings(spark, cfg: Config) -> EmbeddingsInput:
     fs = HadoopFS(spark)
     path = cfg.index.embeddings.rstrip("/")
     manifest = None
-    if not path:
+    if pub is not None:
+        path, manifest = pub.path, pub.manifest
+    elif not path:
         pub = RunRoot.from_config(spark, cfg).require(EMBEDDINGS)
         path, manifest = pub.path, pub.manifest
     elif not fs.exists(path):
@@ -217,7 +226,8 @@ def build_shard(ids: np.ndarray, vectors: np.ndarray, shards: int, shard: int, n
     return [(ann_name, "annoy", n), (vec_name, "vectors", n)]
 
 
-def _shard_builder(dest: str, dim: int, shards: int, n_trees: int, seed: int, on_disk: bool):
+def _shard_builder(dest: str, dim: int, shards: int, n_trees: int, seed: int, on_disk: bool,
+                   options: dict[str, str]):
     """The ``mapInArrow`` function that builds the shards of its partition and uploads them."""
 
     def build(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -250,7 +260,7 @@ def _shard_builder(dest: str, dim: int, shards: int, n_trees: int, seed: int, on
                 for name, kind, items in files:
                     local = os.path.join(tmp, name)
                     rows.append((s, name, kind, items, os.path.getsize(local), sha256_file(local)))
-                    upload(local, f"{dest}/{name}")
+                    upload(local, f"{dest}/{name}", options)
             yield pa.RecordBatch.from_pylist(
                 [dict(zip(("shard", "name", "kind", "items", "size", "sha256"), r, strict=True))
                  for r in rows],
@@ -292,6 +302,8 @@ def build_index(spark, emb: EmbeddingsInput, ic: IndexConfig, st: Staging, fs) -
     """
     from pyspark.sql import functions as F
 
+    from latentspark.remote import options_from_spark
+
     logger.info("index: %d words of dimension %d, %d shards, %d trees, seed %d",
                 emb.vocab_size, emb.dim, ic.shards, ic.n_trees, ic.seed)
     keys = partition_keys(spark, ic.shards)
@@ -303,7 +315,8 @@ def build_index(spark, emb: EmbeddingsInput, ic: IndexConfig, st: Staging, fs) -
     with st.timed("build"):
         built = parts.mapInArrow(
             _shard_builder(st.data_path, emb.dim, ic.shards, ic.n_trees, ic.seed,
-                           ic.on_disk_build), BUILD_SCHEMA).collect()
+                           ic.on_disk_build, options_from_spark(spark)),
+            BUILD_SCHEMA).collect()
     got = sorted({int(r["shard"]) for r in built})
     if got != list(range(ic.shards)) or len(built) != 2 * ic.shards:
         raise InputError(f"embeddings {emb.data_path}: built shards {got}, expected "
@@ -369,15 +382,19 @@ class IndexSpec:
     files: dict[str, dict[str, Any]]
     search_k: int = -1
     cache_dir: str = ""
+    #: the driver's ``fs.s3a.*`` settings, for the workers' pyarrow copies
+    remote_options: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_published(cls, pub: Published, ic: IndexConfig | None = None) -> IndexSpec:
+    def from_published(cls, pub: Published, ic: IndexConfig | None = None,
+                       remote_options: dict[str, str] | None = None) -> IndexSpec:
         """The spec of a published index version, with the reader settings of ``ic``."""
         m = pub.manifest
         try:
             return cls(pub.path, pub.version, int(m["dim"]), int(m["shards"]),
                        int(m["vocab_size"]), dict(m["files"]),
-                       ic.search_k if ic else -1, ic.cache_dir if ic else "")
+                       ic.search_k if ic else -1, ic.cache_dir if ic else "",
+                       dict(remote_options or {}))
         except (KeyError, TypeError, ValueError) as exc:
             raise ArtifactError(f"index {pub.path}: manifest lacks or mangles {exc}") from None
 
@@ -427,6 +444,30 @@ class LoadedIndex:
 
 _LOADED: dict[tuple[str, bool], LoadedIndex] = {}
 _VERIFIED: dict[str, str] = {}
+#: this process's private cache folder, per parent folder (``index.cache_dir`` or the tmp dir)
+_PRIVATE: dict[str, str] = {}
+_PRIVATE_PREFIX = "latentspark-index-"
+
+
+def _private_dir(parent: str) -> str:
+    """This process's own cache folder under ``parent``, made on first use (mode 0700) and
+    removed at exit; folders left by processes that are gone are removed on the way."""
+    if parent in _PRIVATE:
+        return _PRIVATE[parent]
+    import atexit
+    import shutil
+
+    from latentspark.lock import pid_alive
+
+    os.makedirs(parent, exist_ok=True)
+    for name in os.listdir(parent):
+        pid = name[len(_PRIVATE_PREFIX):].split("-")[0]
+        if name.startswith(_PRIVATE_PREFIX) and pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+    folder = tempfile.mkdtemp(prefix=f"{_PRIVATE_PREFIX}{os.getpid()}-", dir=parent)
+    atexit.register(shutil.rmtree, folder, True)
+    _PRIVATE[parent] = folder
+    return folder
 
 
 def _refuse(message: str) -> ArtifactError:
@@ -437,19 +478,18 @@ def _cached_copy(spec: IndexSpec, name: str) -> str:
     """A local, verified copy of one index file: size and SHA-256 match the manifest."""
     entry = spec.files[name]
     remote = f"{spec.path}/{name}"
-    folder = os.path.join(spec.cache_dir or tempfile.gettempdir(), "latentspark-index",
+    folder = os.path.join(_private_dir(spec.cache_dir or tempfile.gettempdir()),
                           spec.cache_key())
     os.makedirs(folder, exist_ok=True)
     local = os.path.join(folder, name.replace("/", "__"))
     if local in _VERIFIED:
         return local
-    if not os.path.exists(local) or os.path.getsize(local) != entry["size"]:
-        from latentspark.remote import download
+    from latentspark.remote import download
 
-        try:
-            download(remote, local)
-        except (OSError, FileNotFoundError) as exc:
-            raise _refuse(f"index file {remote} cannot be read: {exc}") from None
+    try:
+        download(remote, local, spec.remote_options)
+    except (OSError, FileNotFoundError) as exc:
+        raise _refuse(f"index file {remote} cannot be read: {exc}") from None
     size = os.path.getsize(local)
     if size != entry["size"]:
         os.unlink(local)

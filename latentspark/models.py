@@ -8,22 +8,28 @@ Layout under the model root (``pipeline.model_root``, by default ``<run.root>/mo
     <model_root>/<version>/index/           the Annoy index shards and their manifest
     <model_root>/<version>/evaluation/      summary.json, report.md, per-question Parquet
     <model_root>/<version>/drift/           drift against the previous LATEST (if any)
-    <model_root>/LATEST                     the name of the current version, one line
+    <model_root>/LATEST-<stamp>             pointers: each names a version that passed, one line
+    <model_root>/LATEST                     a copy of the newest pointer, for people and scripts
 
-A version is written in staging and renamed into place with its manifest, like any stage;
-``LATEST`` is then replaced in one atomic rename, and only if the gate passed. Readers
-resolve ``LATEST`` (or take a version by name) through :func:`resolve`, so they never see a
-version that is half-written or that failed the gate. Versions are copies, not links to the
-working stages, so pruning the run root never breaks a model.
+A version is written in staging and published with its manifest, like any stage; then, only
+if the gate passed, a new pointer file ``LATEST-<stamp>`` (a name never used before) is
+written whole and the plain ``LATEST`` is replaced. Readers (:func:`latest_version`) take
+the newest pointer that names a complete version and fall back to the one before it with a
+warning, so ``LATEST`` is never missing or half-read, on local disks, HDFS or object stores
+alike (``docs/filesystems.md``). They resolve ``LATEST`` (or take a version by name) through
+:func:`resolve`, so they never see a version that is half-written or that failed the gate.
+Versions are copies, not links to the working stages, so pruning the run root never breaks a
+model.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from latentspark.artifacts import MANIFEST, Published, StageStore
+from latentspark.artifacts import MANIFEST, Published, StageStore, new_version
 from latentspark.config import Config
 from latentspark.errors import ArtifactError, GateError
 from latentspark.fs import HadoopFS
@@ -31,6 +37,69 @@ from latentspark.fs import HadoopFS
 logger = logging.getLogger(__name__)
 
 LATEST = "LATEST"
+#: pointer files ``LATEST-<stamp>``; the stamps sort in the order they were written
+POINTER = re.compile(r"LATEST-(\d{8}T\d{6}\d+Z-[0-9a-f]+)$")
+#: pointers kept besides the newest: what readers fall back to
+KEEP_POINTERS = 3
+
+
+def _versions_store(fs: HadoopFS, root: str) -> StageStore:
+    parent, name = root.rstrip("/").rsplit("/", 1)
+    # versions are pruned by ModelStore, never LATEST's, so the store itself keeps them all
+    return StageStore(None, parent, name, keep_versions=10**9, fs=fs)
+
+
+def pointers(fs: HadoopFS, root: str) -> list[str]:
+    """The pointer files of a model root, newest first (``LATEST-<stamp>`` names)."""
+    return sorted((n for n in fs.list_names(root) if POINTER.match(n)), reverse=True)
+
+
+def latest_version(fs: HadoopFS, root: str) -> str | None:
+    """The version ``LATEST`` names: the newest pointer naming a complete version.
+
+    A pointer that cannot be read, or that names a version whose manifest is unreadable or
+    whose data files are incomplete, is skipped with a warning (the previous pointer is
+    used). The plain ``LATEST`` file is read only when there is no pointer file (roots
+    written before pointers existed).
+
+    Parameters
+    ----------
+    fs : HadoopFS
+    root : str
+        The model root.
+
+    Returns
+    -------
+    str or None
+        ``None`` before the first version passed the gate.
+
+    Raises
+    ------
+    ArtifactError
+        Pointers exist but none names a complete version.
+    """
+    root = root.rstrip("/")
+    store = _versions_store(fs, root)
+    names = pointers(fs, root) or ([LATEST] if fs.exists(f"{root}/{LATEST}") else [])
+    problems = []
+    for name in names:
+        try:
+            version = fs.read_bytes(f"{root}/{name}").decode().strip()
+            pub = store.load(version)
+            problem = store.complete(pub)
+        except Exception as exc:  # unreadable pointer or manifest: try the previous one
+            problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        else:
+            if problem is None:
+                if problems:
+                    logger.warning("model root %s: using %s -> %s; newer pointers are "
+                                   "unusable: %s", root, name, version, "; ".join(problems))
+                return version
+        problems.append(f"{name}: {problem}")
+    if problems:
+        raise ArtifactError(f"model root {root}: no LATEST pointer names a complete version: "
+                            + "; ".join(problems))
+    return None
 
 
 def model_root(cfg: Config) -> str:
@@ -55,11 +124,8 @@ def resolve(fs: HadoopFS, path: str) -> str | None:
     path = path.rstrip("/")
     if path.endswith(f"/{LATEST}"):
         path = path[: -len(LATEST) - 1]
-    if fs.exists(f"{path}/{LATEST}"):
-        version = fs.read_bytes(f"{path}/{LATEST}").decode().strip()
-        if not fs.exists(f"{path}/{version}/{MANIFEST}"):
-            raise ArtifactError(f"{path}/{LATEST} names version {version!r}, which has no "
-                                f"{MANIFEST}")
+    version = latest_version(fs, path)
+    if version is not None:
         path = f"{path}/{version}"
     if fs.exists(f"{path}/embeddings/{MANIFEST}") and fs.exists(f"{path}/{MANIFEST}"):
         return f"{path}/embeddings"
@@ -129,24 +195,30 @@ class ModelStore:
 
     def __init__(self, spark, cfg: Config) -> None:
         self.fs = HadoopFS(spark)
-        root = self.fs.qualify(model_root(cfg))
-        parent, name = root.rsplit("/", 1)
-        # versions are pruned here, never LATEST's, so the store itself keeps them all
-        self.store = StageStore(spark, parent, name, keep_versions=10**9)
-        self.root = root
+        self.root = self.fs.qualify(model_root(cfg))
+        self.store = _versions_store(self.fs, self.root)
+        self.store.lock_ttl, self.store.lock_wait = cfg.run.lock_ttl, cfg.run.lock_wait
         self.keep = cfg.pipeline.keep_models
 
     def latest_name(self) -> str | None:
-        """The version ``LATEST`` names, or ``None`` before the first passing version."""
-        path = f"{self.root}/{LATEST}"
-        if not self.fs.exists(path):
-            return None
-        return self.fs.read_bytes(path).decode().strip() or None
+        """The version ``LATEST`` names (see :func:`latest_version`), or ``None`` before the
+        first passing version."""
+        return latest_version(self.fs, self.root)
 
     def latest(self) -> Published | None:
         """The version ``LATEST`` points at."""
         name = self.latest_name()
         return self.store.load(name) if name else None
+
+    def previous(self) -> Published | None:
+        """LATEST's version for a run about to publish: ``None``, with a warning, when no
+        pointer names a usable version (the run then publishes as if it were the first,
+        rather than failing every night until someone repairs the root)."""
+        try:
+            return self.latest()
+        except ArtifactError as exc:
+            logger.warning("%s; publishing as if there were no LATEST", exc)
+            return None
 
     def versions(self) -> list[str]:
         """All published versions (passed or not), oldest first."""
@@ -155,19 +227,46 @@ class ModelStore:
     def find(self, fingerprint: str) -> Published | None:
         """The newest version made from exactly these stage versions, if any."""
         for name in reversed(self.versions()):
-            pub = self.store.load(name)
-            if pub.manifest.get("input_fingerprint") == fingerprint:
+            try:
+                pub = self.store.load(name)
+            except ArtifactError as exc:  # a damaged version is no match; the rest may be
+                logger.warning("%s", exc)
+                continue
+            if pub.manifest.get("input_fingerprint") == fingerprint and \
+                    self.store.complete(pub) is None:
                 return pub
         return None
 
     def point_latest(self, version: str) -> None:
-        """Move ``LATEST`` to ``version`` in one atomic rename."""
-        self.fs.replace_atomic(f"{self.root}/{LATEST}", f"{version}\n".encode(), version)
+        """Move ``LATEST`` to ``version``: a new pointer file, then the plain copy.
+
+        Holds the model root's lease. The pointer has a name never used before and appears
+        whole (one rename, or one object write), so a reader finds the new pointer or only
+        the old ones, never none; older pointers beyond :data:`KEEP_POINTERS` and temporary
+        files of killed runs are removed afterwards.
+        """
+        body = f"{version}\n".encode()
+        with self.store.lock():
+            stamp = new_version()
+            self.fs.write_atomic(f"{self.root}/{LATEST}-{stamp}", body, "pointer")
+            self.fs.replace_atomic(f"{self.root}/{LATEST}", body, stamp)
+            for name in pointers(self.fs, self.root)[KEEP_POINTERS + 1:]:
+                self.fs.delete(f"{self.root}/{name}")
+            for name in self.fs.list_names(self.root):
+                if name.startswith(LATEST) and name.endswith(".tmp"):
+                    self.fs.delete(f"{self.root}/{name}")  # a killed run's, under the lease
         logger.info("LATEST -> %s", version)
 
     def prune(self) -> None:
-        """Keep the newest ``keep_models`` versions, and LATEST's whatever its age."""
-        latest = self.latest_name()
+        """Keep the newest ``keep_models`` versions, and LATEST's whatever its age.
+
+        Older pointers may then name removed versions: readers pass over those.
+        """
+        try:
+            latest = self.latest_name()
+        except ArtifactError as exc:  # no usable LATEST: remove nothing a reader may need
+            logger.warning("not pruning model versions: %s", exc)
+            return
         names = self.versions()
         for name in names[:-self.keep]:
             if name != latest:
@@ -180,6 +279,65 @@ class ModelStore:
         if pub is None:
             raise ArtifactError(f"no model version passed the gate under {self.root} yet")
         return pub
+
+
+def component(fs: HadoopFS, pub: Published, name: str) -> Published:
+    """A model version's copy of ``embeddings``, ``index`` or ``evaluation``, authenticated.
+
+    Its manifest must hash to the SHA-256 the model version recorded when it copied it, so
+    a manifest rewritten to match swapped or altered data files is refused (the data files
+    themselves are checked against the manifest where they are read).
+
+    Raises
+    ------
+    ArtifactError
+        The manifest is missing, unreadable, or not the one the version recorded.
+    """
+    import hashlib
+    import json
+
+    path = f"{pub.path}/{name}"
+    try:
+        body = fs.read_bytes(f"{path}/{MANIFEST}")
+    except Exception as exc:
+        raise ArtifactError(f"model version {pub.version}: {path}/{MANIFEST} cannot be "
+                            f"read: {str(exc).splitlines()[0] if str(exc) else exc!r}") from None
+    expected = (pub.manifest.get("manifests_sha256") or {}).get(name)
+    digest = hashlib.sha256(body).hexdigest()
+    if expected is None:
+        logger.warning("model version %s records no digest of its %s manifest (made before "
+                       "they were recorded); it is not authenticated", pub.version, name)
+    elif digest != expected:
+        raise ArtifactError(f"model version {pub.version}: {path}/{MANIFEST} has SHA-256 "
+                            f"{digest[:16]}..., the version recorded {expected[:16]}...: "
+                            "the manifest was replaced; refusing it")
+    return Published(name, pub.version, path, json.loads(body))
+
+
+def index_spec(fs: HadoopFS, pub: Published, ic=None, remote_options=None):
+    """The verified :class:`latentspark.index.IndexSpec` of a model version's index.
+
+    Parameters
+    ----------
+    fs : HadoopFS
+    pub : Published
+        The model version (e.g. :meth:`ModelStore.require_latest`).
+    ic : IndexConfig, optional
+        Reader settings (``search_k``, ``cache_dir``).
+    remote_options : dict, optional
+        ``fs.s3a.*`` settings for the workers (:func:`latentspark.remote.options_from_spark`).
+
+    Raises
+    ------
+    ArtifactError
+        The index manifest is not the one the version recorded (:func:`component`), or a
+        file it lists is missing or resized.
+    """
+    from latentspark.index import IndexSpec, check_sizes
+
+    spec = IndexSpec.from_published(component(fs, pub, "index"), ic, remote_options)
+    check_sizes(fs, spec)
+    return spec
 
 
 def gate_failure(pub: Published) -> GateError:

@@ -20,7 +20,16 @@ import json
 import logging
 import time
 
-from latentspark.artifacts import COOCCUR, EMBEDDINGS, EVAL, INDEX, VOCAB, Published, RunRoot
+from latentspark.artifacts import (
+    COOCCUR,
+    EMBEDDINGS,
+    EVAL,
+    INDEX,
+    MANIFEST,
+    VOCAB,
+    Published,
+    RunRoot,
+)
 from latentspark.config import Config
 from latentspark.errors import ConfigError
 from latentspark.models import ModelStore, gate_failure, judge, score
@@ -57,6 +66,12 @@ def publish_model(spark, cfg: Config, stages: dict[str, Published],
         The version failed the gate (it is published, but ``LATEST`` does not move).
     """
     models = ModelStore(spark, cfg)
+    with models.store.lock():
+        return _publish_model(spark, cfg, stages, force, models)
+
+
+def _publish_model(spark, cfg: Config, stages: dict[str, Published], force: bool,
+                   models: ModelStore) -> Published:
     fs = models.fs
     fingerprint = hashlib.sha256(json.dumps(
         [stages[s].version for s in STAGES[:-1]]
@@ -65,12 +80,13 @@ def publish_model(spark, cfg: Config, stages: dict[str, Published],
     if existing is not None:
         if not existing.manifest["gate"]["passed"]:
             raise gate_failure(existing)
-        if models.latest_name() != existing.version:
+        current = models.previous()
+        if current is None or current.version != existing.version:
             # a run killed between publishing its version and moving LATEST
             models.point_latest(existing.version)
         logger.info("publish: model version %s is up to date", existing.version)
         return existing
-    latest = models.latest()
+    latest = models.previous()
     summary = json.loads(fs.read_bytes(f"{stages['eval'].path}/summary.json"))
     scores = {m: score(summary, m) for m in ("analogies", "similarity")}
     previous = (latest.manifest.get("scores") or {}).get(cfg.gate.metric) if latest else None
@@ -80,6 +96,10 @@ def publish_model(spark, cfg: Config, stages: dict[str, Published],
             for name, stage in (("embeddings", "embeddings"), ("index", "index"),
                                 ("evaluation", "eval")):
                 fs.copy(stages[stage].path, f"{st.path}/{name}")
+        # the copies' manifests, authenticated: an index manifest rewritten to match swapped
+        # shards no longer matches this digest (see models.index_spec)
+        manifests = {name: hashlib.sha256(fs.read_bytes(f"{st.path}/{name}/{MANIFEST}"))
+                     .hexdigest() for name in ("embeddings", "index", "evaluation")}
         drift = None
         if cfg.pipeline.drift and latest is not None:
             from latentspark.drift import compute_drift
@@ -91,6 +111,7 @@ def publish_model(spark, cfg: Config, stages: dict[str, Published],
         cooc = stages["cooccur"].manifest
         st.manifest.update({
             "input_fingerprint": fingerprint,
+            "manifests_sha256": manifests,
             "config": cfg.to_dict(),
             "stages": {s: stages[s].version for s in STAGES[:-1]},
             "previous_latest": latest.version if latest else None,
@@ -141,10 +162,6 @@ def run_pipeline(spark, cfg: Config, start: str | None = None,
         The model version ``LATEST`` points at after the run, or ``None`` when ``until``
         stopped the run before ``publish``.
     """
-    from latentspark.incremental import run_cooccur_incremental
-    from latentspark.stages import cooccur, embeddings, index, vocab
-    from latentspark.stages import eval as evaluation
-
     for name, value in (("--from", start), ("--until", until)):
         if value is not None and value not in STAGES:
             raise ConfigError(f"{name}: unknown stage {value!r}; stages are "
@@ -155,7 +172,6 @@ def run_pipeline(spark, cfg: Config, start: str | None = None,
     forced = set(STAGES[STAGES.index(start):]) if start else set()
     last = STAGES.index(until) if until else len(STAGES) - 1
     t0 = time.monotonic()
-    done: dict[str, Published] = {}
 
     def step(name: str) -> bool:
         if STAGES.index(name) > last:
@@ -165,6 +181,19 @@ def run_pipeline(spark, cfg: Config, start: str | None = None,
                     time.monotonic() - t0)
         return True
 
+    # one run per root: the lease is held from the first stage to LATEST, and every stage
+    # is handed the version the one before it published (never "the newest")
+    with RunRoot.from_config(spark, cfg).lock("pipeline"):
+        return _run_steps(spark, cfg, step, forced, until, full, t0)
+
+
+def _run_steps(spark, cfg: Config, step, forced: set[str], until: str | None, full: bool,
+               t0: float) -> Published | None:
+    from latentspark.incremental import run_cooccur_incremental
+    from latentspark.stages import cooccur, embeddings, index, vocab
+    from latentspark.stages import eval as evaluation
+
+    done: dict[str, Published] = {}
     step(VOCAB)
     if cfg.pipeline.incremental and until != VOCAB:
         if step(COOCCUR):
@@ -176,16 +205,17 @@ def run_pipeline(spark, cfg: Config, start: str | None = None,
     else:
         done[VOCAB] = vocab.run(spark, cfg, force=VOCAB in forced)
         if step(COOCCUR):
-            done[COOCCUR] = cooccur.run(spark, cfg, force=COOCCUR in forced)
+            done[COOCCUR] = cooccur.run(spark, cfg, force=COOCCUR in forced, vocab=done[VOCAB])
     if step(EMBEDDINGS):
-        latest = ModelStore(spark, cfg).latest()
+        latest = ModelStore(spark, cfg).previous()
         warm = f"{latest.path}/embeddings" if cfg.factorize.warm_start and latest else None
         done[EMBEDDINGS] = embeddings.run(spark, cfg, force=EMBEDDINGS in forced,
                                           cooc=done[COOCCUR], warm_from=warm)
     if step(INDEX):
-        done[INDEX] = index.run(spark, cfg, force=INDEX in forced)
+        done[INDEX] = index.run(spark, cfg, force=INDEX in forced,
+                                embeddings=done[EMBEDDINGS])
     if step(EVAL):
-        done[EVAL] = evaluation.run(spark, cfg, force=EVAL in forced)
+        done[EVAL] = evaluation.run(spark, cfg, force=EVAL in forced, index=done[INDEX])
     if not step("publish"):
         logger.info("pipeline: stopped after %s in %.0f s", until, time.monotonic() - t0)
         return None

@@ -75,6 +75,7 @@ case $code in
     5) what="missing or broken artifact" ;;
     6) what="quality gate failed; nothing published" ;;
     7) what="infrastructure failure" ;;
+    75) what="another run holds the run root's lease (on this or another host); nothing done" ;;
     *) what="unexpected failure" ;;
 esac
 log "exit $code ($what) after $((SECONDS - start)) s"

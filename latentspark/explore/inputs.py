@@ -300,7 +300,7 @@ def _read_text(fs, path: str, key: str) -> str:
     if not fs.exists(path):
         raise InputError(f"{key} file {path} does not exist")
     try:
-        return fs.read_bytes(path).decode("utf-8")
+        return fs.read_bytes(path).decode("utf-8-sig")  # a BOM is no header text
     except UnicodeDecodeError as exc:
         raise InputError(f"{key} file {path} is not UTF-8: {exc}") from None
 

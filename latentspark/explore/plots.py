@@ -38,8 +38,21 @@ def _figure(width: float, height: float):
     return fig
 
 
+def _literal(fig) -> None:
+    """Show every text of the figure literally: words and concept names are data, and a
+    ``$`` in one would start matplotlib's math text (and can crash it)."""
+    for item in fig.findobj(_optional("matplotlib.text").Text):
+        item.set_parse_math(False)
+
+
+def _layout(fig) -> None:
+    _literal(fig)
+    fig.tight_layout()
+
+
 def _png(fig) -> bytes:
     image = _optional("PIL.Image")
+    _literal(fig)
     raw = io.BytesIO()
     fig.savefig(raw, format="png", dpi=DPI)
     raw.seek(0)
@@ -103,7 +116,7 @@ def plot_map(space: Space, sets: list[tuple[str, list[tuple[str, str]]]], words:
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
+    _layout(fig)
     return _png(fig)
 
 
@@ -131,7 +144,7 @@ def plot_projection(space: Space, x_name: str, x_dir: np.ndarray, y_name: str,
     ax.axvline(0, color="gray", lw=0.5)
     ax.legend(fontsize=8, loc="best")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
+    _layout(fig)
     return _png(fig)
 
 
@@ -160,7 +173,7 @@ def plot_consistency(entries: list[dict[str, Any]]) -> bytes:
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(y, [e["name"] for e in rows], fontsize=8)
     axes[0].invert_yaxis()
-    fig.tight_layout()
+    _layout(fig)
     return _png(fig)
 
 
@@ -181,7 +194,7 @@ def plot_matrix(names: list[str], matrix: list[list[float]], title: str) -> byte
                         color="white" if abs(mat[i, j]) > 0.6 else "black")
     fig.colorbar(im, ax=ax, shrink=0.8)
     ax.set_title(title, fontsize=10)
-    fig.tight_layout()
+    _layout(fig)
     return _png(fig)
 
 
@@ -210,5 +223,5 @@ def plot_accuracy(summary: dict[str, Any]) -> bytes | None:
     ax.set_title(f"Analogy accuracy by section (index {summary.get('index')})", fontsize=10)
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
+    _layout(fig)
     return _png(fig)

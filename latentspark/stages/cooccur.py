@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 
 from latentspark import schemas
 from latentspark.artifacts import COOCCUR, Published, RunRoot, Staging, build_stage
@@ -41,27 +42,30 @@ def files_into_blocks(fs, path: str, blocks: int) -> None:
             fs.rename(f"{path}/{name}", f"{path}/block={block}/{name}")
 
 
-def run(spark, cfg: Config, force: bool = False) -> Published:
+def run(spark, cfg: Config, force: bool = False, vocab: Published | None = None) -> Published:
     """Count co-occurrences against the published vocabulary and publish them.
 
-    Builds (or reuses) the vocabulary first; ``force`` recounts even when the published
-    counts match the corpus, the vocabulary and the settings.
+    Builds (or reuses) the vocabulary first unless ``vocab`` (the version the caller's vocab
+    stage published) is given; ``force`` recounts even when the published counts match the
+    corpus, the vocabulary and the settings.
 
     Returns
     -------
     Published
         Parquet ``row int, col int, weight float`` under ``path + "/data/block=k/"``.
     """
-    from dataclasses import replace
+    source = resolve_input(spark, cfg.corpus)
+    root = RunRoot.from_config(spark, cfg)
+    with root.lock():
+        vocab = vocab or vocab_stage.run(spark, cfg, force=False, source=source)
+        return _run(spark, cfg, force, source, vocab, root.store(COOCCUR))
 
+
+def _run(spark, cfg: Config, force: bool, source, vocab: Published, store) -> Published:
     from pyspark.sql import functions as F
 
     from latentspark.cooccurrence import count_cooccurrences, resolve_blocks
     from latentspark.vocabulary import load_vocabulary
-
-    source = resolve_input(spark, cfg.corpus)
-    vocab = vocab_stage.run(spark, cfg, force=False, source=source)
-    store = RunRoot.from_config(spark, cfg).store(COOCCUR)
 
     def build(st: Staging) -> None:
         words, counts = load_vocabulary(spark, vocab)

@@ -13,7 +13,7 @@ from latentspark.config import Config
 from latentspark.stages.index import load_spec
 
 
-def run(spark, cfg: Config, force: bool = False) -> Published:
+def run(spark, cfg: Config, force: bool = False, index: Published | None = None) -> Published:
     """Evaluate the indexed embeddings and publish per-item results and a summary.
 
     Builds the index first when it is missing or stale.
@@ -24,6 +24,8 @@ def run(spark, cfg: Config, force: bool = False) -> Published:
     cfg : Config
     force : bool
         Re-evaluate even when the published evaluation matches the index, files and config.
+    index : Published, optional
+        The index version to evaluate (the pipeline's own); by default it is built or reused.
 
     Returns
     -------
@@ -31,10 +33,15 @@ def run(spark, cfg: Config, force: bool = False) -> Published:
         The published (or reused) evaluation; what it holds and what can go wrong are those
         of :func:`latentspark.evaluation.evaluate_into`.
     """
-    from latentspark.evaluation import evaluate_into, evaluation_fingerprint
+    root = RunRoot.from_config(spark, cfg)
+    with root.lock():
+        spec = load_spec(spark, cfg, index=index)
+        store = root.store(EVAL)
+        return _run(spark, cfg, force, spec, store)
 
-    spec = load_spec(spark, cfg)
-    store = RunRoot.from_config(spark, cfg).store(EVAL)
+
+def _run(spark, cfg: Config, force: bool, spec, store) -> Published:
+    from latentspark.evaluation import evaluate_into, evaluation_fingerprint
 
     def build(st: Staging) -> None:
         st.manifest.update(evaluate_into(spark, spec, cfg, st, store.fs))

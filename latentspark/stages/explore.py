@@ -16,11 +16,12 @@ from dataclasses import asdict
 
 from latentspark.artifacts import EXPLORE, RunRoot, Staging, build_stage
 from latentspark.config import Config
+from latentspark.errors import InputError
 
 logger = logging.getLogger(__name__)
 
 
-def run(spark, cfg: Config, force: bool = True) -> str:
+def run(spark, cfg: Config, force: bool = False) -> str:
     """Explore the embeddings and write the report; returns where it went.
 
     Reads the embeddings of ``index.embeddings`` (or the newest published under the run root),
@@ -34,7 +35,8 @@ def run(spark, cfg: Config, force: bool = True) -> str:
     spark : pyspark.sql.SparkSession
     cfg : Config
     force : bool
-        Always true in effect: the report is rebuilt on every run.
+        Replace ``explore.out`` even when it is a non-empty folder (the published stage is
+        rebuilt on every run anyway).
 
     Returns
     -------
@@ -45,7 +47,8 @@ def run(spark, cfg: Config, force: bool = True) -> str:
     ------
     InputError
         Missing or malformed concept, group or analogy files, a bad expression, missing
-        embeddings at an explicit path.
+        embeddings at an explicit path; ``explore.out`` is not empty and ``force`` is not
+        given.
     ArtifactError
         No published embeddings under the run root.
     """
@@ -62,6 +65,12 @@ def run(spark, cfg: Config, force: bool = True) -> str:
     from latentspark.index import resolve_embeddings
 
     ex = cfg.explore
+    if ex.out and os.path.isdir(ex.out) and os.listdir(ex.out) and not force:
+        # checked before any work: someone's folder is not ours to replace unasked
+        raise InputError(f"explore: --out {ex.out} exists and is not empty; pass --force to "
+                         "replace it")
+    if ex.out and os.path.exists(ex.out) and not os.path.isdir(ex.out):
+        raise InputError(f"explore: --out {ex.out} is a file, not a folder")
     root = RunRoot.from_config(spark, cfg)
     fs = root.fs
     emb = resolve_embeddings(spark, cfg)

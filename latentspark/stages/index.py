@@ -10,7 +10,8 @@ from latentspark.artifacts import INDEX, Published, RunRoot, Staging, build_stag
 from latentspark.config import Config
 
 
-def run(spark, cfg: Config, force: bool = False) -> Published:
+def run(spark, cfg: Config, force: bool = False,
+        embeddings: Published | None = None) -> Published:
     """Build and publish the Annoy index shards, unless an up-to-date index is published.
 
     Parameters
@@ -21,6 +22,8 @@ def run(spark, cfg: Config, force: bool = False) -> Published:
         published embeddings) and ``run.root``.
     force : bool
         Rebuild even when the published index matches the embeddings and config.
+    embeddings : Published, optional
+        The embeddings version to index (the pipeline's own), instead of ``index.embeddings``.
 
     Returns
     -------
@@ -32,10 +35,16 @@ def run(spark, cfg: Config, force: bool = False) -> Published:
     InputError, ArtifactError
         On missing or malformed embeddings.
     """
-    from latentspark.index import build_index, index_config_hash, resolve_embeddings
+    from latentspark.index import resolve_embeddings
 
-    emb = resolve_embeddings(spark, cfg)
-    store = RunRoot.from_config(spark, cfg).store(INDEX)
+    root = RunRoot.from_config(spark, cfg)
+    with root.lock():
+        emb = resolve_embeddings(spark, cfg, embeddings)
+        return _run(spark, cfg, force, emb, root.store(INDEX))
+
+
+def _run(spark, cfg: Config, force: bool, emb, store) -> Published:
+    from latentspark.index import build_index, index_config_hash
 
     def build(st: Staging) -> None:
         st.manifest["config"] = {"index": cfg.to_dict()["index"]}
@@ -45,16 +54,19 @@ def run(spark, cfg: Config, force: bool = False) -> Published:
                        config_hash=index_config_hash(cfg.index), force=force, build=build)
 
 
-def load_spec(spark, cfg: Config, force: bool = False):
+def load_spec(spark, cfg: Config, force: bool = False, index: Published | None = None):
     """Build (or reuse) the index and return its spec, with the file sizes checked.
+
+    ``index`` is a published index version to use as it is (the pipeline's own).
 
     Returns
     -------
     latentspark.index.IndexSpec
     """
     from latentspark.index import IndexSpec, check_sizes
+    from latentspark.remote import options_from_spark
 
-    pub = run(spark, cfg, force=force)
-    spec = IndexSpec.from_published(pub, cfg.index)
+    pub = index or run(spark, cfg, force=force)
+    spec = IndexSpec.from_published(pub, cfg.index, options_from_spark(spark))
     check_sizes(RunRoot.from_config(spark, cfg).fs, spec)
     return spec

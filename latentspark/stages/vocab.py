@@ -12,7 +12,7 @@ import logging
 from latentspark import schemas
 from latentspark.artifacts import VOCAB, Published, RunRoot, Staging, build_stage
 from latentspark.config import Config
-from latentspark.corpus import CorpusInput, read_corpus, resolve_input, tokenize
+from latentspark.corpus import CorpusInput, check_lines, read_corpus, resolve_input, tokenize
 from latentspark.errors import InputError, spark_errors
 from latentspark.stages import corpus_provenance
 
@@ -57,6 +57,8 @@ def run(spark, cfg: Config, force: bool = False,
         logger.info("vocab: reading %s files under %s (%d files, %.1f MB before any where "
                     "filter)", source.format, source.path, source.n_files, source.n_bytes / 1e6)
         with spark_errors(f"corpus {source.path}"):
+            with st.timed("check_lines"):
+                skipped = check_lines(spark, cfg.corpus, source)
             tokens = tokenize(read_corpus(spark, cfg.corpus, source), cfg.tokenize)
             counts = word_counts(tokens).persist(StorageLevel.MEMORY_AND_DISK)
             with st.timed("count_words"):
@@ -78,6 +80,8 @@ def run(spark, cfg: Config, force: bool = False,
                              "times or more; lower vocab.min_count")
         st.manifest.update({
             **corpus_provenance(cfg, source),
+            # bad_records = "skip": the files whose lines (or all of them) were left out
+            "skipped_files": skipped,
             "rows": int(kept["words"]),
             "corpus_tokens": n_tokens,
             "distinct_words": int(totals["distinct"]),
