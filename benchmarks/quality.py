@@ -589,7 +589,8 @@ def run_ours(
             },
             "nonzeros": manifests["cooccur"].get("rows"),
             "stage_timings": {stage: m.get("timings", {}) for stage, m in manifests.items()},
-            "words_without_cooccurrences": emb.get("words_without_cooccurrences"),
+            "words_without_cooccurrences": emb.get("dropped_words",
+                                                  emb.get("words_without_cooccurrences")),
         }
     )
     words, vectors = read_vectors(Path(emb["_path"]) / "data", order_by="id")

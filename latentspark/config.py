@@ -161,6 +161,9 @@ class FactorizeConfig:
                             "(each is two passes over the matrix)", lo=0, hi=100)
     warm_start: bool = _opt(False, "pipeline, glove and ppmi_wals: start from the LATEST "
                             "model's vectors for the words it shares (no SVD start)")
+    tasks: int = _opt(0, "tasks of every factorization pass: each co-occurrence block is cut "
+                      "into ceil(tasks / cooccur.blocks) row ranges, one task each, whatever "
+                      "the files are; 0 means 3 x spark.default.parallelism", lo=0, hi=1_000_000)
 
 
 @dataclass

@@ -125,3 +125,133 @@ def read(spark, path: str, data_folder: bool = False
         raise ArtifactError(f"embeddings {path}: vectors of unequal length")
     return (table.column("word").combine_chunks(), table.column("count").to_numpy(),
             flat.reshape(len(ids), dim))
+
+
+def _file_record(f: int, rows: int) -> pa.RecordBatch:
+    return pa.RecordBatch.from_pydict({"f": pa.array([int(f)], pa.int32()),
+                                       "rows": pa.array([rows], pa.int64())})
+
+
+def write_factor(spark, factor, vocab_data: str, data_path: str,
+                 rows_per_file: int = ROWS_PER_FILE, sample: int = 20) -> dict:
+    """Write a distributed factor as the embeddings table, from the executors.
+
+    Each task reads one piece of ``factor`` (see :mod:`latentspark.blocks`) and keeps the rows
+    whose vector is finite and not all zero; the words and counts are joined in from the
+    vocabulary Parquet by id on the executors, and each writing task streams its rows,
+    sorted by id, into ``part-NNNNN.parquet`` files. The driver holds one count per file.
+
+    Ids stay contiguous: a word whose vector is zero or not finite (no co-occurrence left, or
+    a failed solve) is *dropped*, and the kept words are renumbered ``0, 1, 2, ...`` in
+    vocabulary order (most frequent first), so readers that expect ids ``0..n-1`` in file
+    order (the index, the exports) need no change.
+
+    Parameters
+    ----------
+    factor : latentspark.blocks.Factor
+        ``V x dim`` vectors, row ``i`` for vocabulary id ``i``.
+    vocab_data : str
+        The vocabulary's Parquet folder (``id, word, count``).
+    data_path : str
+        Destination folder (any Hadoop URI the executors can reach).
+    rows_per_file : int
+        Vocabulary ids per file (files with no kept word are not written).
+    sample : int
+        Dropped words listed by name (the first by id).
+
+    Returns
+    -------
+    dict
+        ``rows`` written, ``dropped_words`` (count) and ``dropped_sample`` (words).
+    """
+    from pyspark.sql import functions as F
+
+    from latentspark.blocks import FactorReader
+    from latentspark.remote import resolve
+
+    layout, dim = factor.layout, factor.cols
+
+    def vectors(batches):
+        reader = FactorReader(factor, [factor.uri])
+        for batch in batches:
+            for piece in batch.column("piece").to_pylist():
+                ids = layout.rows_of(piece)
+                y = reader.value(piece).astype(np.float32)
+                ok = np.isfinite(y).all(axis=1) & (y != 0).any(axis=1)
+                flat = pa.array(y[ok].reshape(-1), pa.float32())
+                offsets = pa.array(np.arange(0, (int(ok.sum()) + 1) * dim, dim, dtype=np.int32))
+                yield pa.RecordBatch.from_arrays(
+                    [pa.array(ids[ok].astype(np.int32)), pa.ListArray.from_arrays(offsets, flat)],
+                    names=["id", "vector"])
+
+    pieces = spark.range(0, layout.pieces, 1, layout.pieces).selectExpr("CAST(id AS INT) piece")
+    # recomputed by each job below rather than cached: re-reading a piece is cheaper than
+    # holding V x dim floats in the executors' storage
+    vec = pieces.mapInArrow(vectors, "id INT, vector ARRAY<FLOAT>")
+    per_file = {int(r["f"]): int(r["n"]) for r in vec.groupBy(
+        F.expr(f"CAST(div(id, {rows_per_file}) AS INT)").alias("f")).agg(
+        F.count(F.lit(1)).alias("n")).collect()}         # one row per file
+    offsets, total = {}, 0
+    for f in sorted(per_file):
+        offsets[f], total = total, total + per_file[f]
+    # a sort-merge join: a broadcast would ship all V words to every executor
+    vocab = spark.read.parquet(vocab_data).select("id", "word", "count").hint("merge")
+    out_schema = schema(dim)
+
+    def write(batches):
+        writer, current, done, fh = None, None, 0, None
+        pending: list = []
+
+        def flush():
+            if pending:
+                writer.write_table(pa.Table.from_batches(pending, out_schema))
+                pending.clear()
+
+        for batch in batches:
+            f_col = batch.column("f").to_numpy()
+            for f in np.unique(f_col):          # sorted by (f, id): runs of one file
+                part = batch.filter(pa.array(f_col == f))
+                if f != current:
+                    if writer is not None:
+                        flush()
+                        writer.close()
+                        fh.close()
+                        yield _file_record(current, done)
+                    current, done = int(f), 0
+                    fs, path = resolve(f"{data_path}/part-{current:05d}.parquet")
+                    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+                    fh = fs.open_output_stream(path)
+                    writer = pq.ParquetWriter(fh, out_schema, compression="zstd")
+                flat = part.column("vector").flatten().to_numpy(
+                    zero_copy_only=False).astype(np.float32)
+                vecs = flat.reshape(part.num_rows, dim)
+                new_ids = offsets[current] + done + np.arange(part.num_rows)
+                pending.append(pa.RecordBatch.from_arrays([
+                    pa.array(new_ids.astype(np.int32)),
+                    pa.array(part.column("word"), pa.string()),
+                    pa.array(part.column("count").to_numpy().astype(np.int64)),
+                    pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), dim),
+                    pa.array(np.linalg.norm(vecs, axis=1).astype(np.float32))],
+                    schema=out_schema))
+                done += part.num_rows
+                if sum(b.num_rows for b in pending) >= 65536:
+                    flush()
+        if writer is not None:
+            flush()
+            writer.close()
+            fh.close()
+            yield _file_record(current, done)
+
+    joined = vec.join(vocab, "id").withColumn(
+        "f", F.expr(f"CAST(div(id, {rows_per_file}) AS INT)"))
+    parts = max(1, len(per_file))
+    written = joined.repartition(parts, "f").sortWithinPartitions("f", "id").mapInArrow(
+        write, "f INT, rows BIGINT").collect()           # one row per file
+    got = {int(r["f"]): int(r["rows"]) for r in written}
+    if got != per_file:
+        raise ArtifactError(f"embeddings {data_path}: wrote {got} rows per file, expected "
+                            f"{per_file} (are ids missing from the vocabulary?)")
+    dropped = vocab.join(vec, "id", "left_anti")
+    n_dropped = dropped.count()
+    names = [r["word"] for r in dropped.orderBy("id").limit(sample).collect()]
+    return {"rows": total, "dropped_words": int(n_dropped), "dropped_sample": names}

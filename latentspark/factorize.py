@@ -1,10 +1,19 @@
-"""Factorization of the co-occurrence matrix into word vectors, on Spark.
+"""Factorization of the co-occurrence matrix into word vectors, on Spark, with every ``V x k``
+factor distributed.
 
-Both methods work on *complete rows*: one record per vocabulary word holding its non-zero
-columns and weights (:func:`complete_rows`, built once from the published co-occurrence blocks
-and cached by Spark). Each pass over the matrix is one ``mapInArrow`` job whose numpy kernel
-reads a broadcast ``V x k`` dense factor and returns one ``k``-vector per row; the driver only
-ever holds ``V x k`` dense arrays, never anything ``V x V``.
+Both methods work on *complete rows*: one record per non-empty matrix row holding its columns
+and weights (:func:`complete_rows`). Rows are grouped in *pieces*
+(:class:`latentspark.blocks.Layout`): one task per piece reads the piece's rows from its
+co-occurrence block with pyarrow, so a row is never cut whatever Spark's split sizes are, and
+the number of tasks of every pass is ``cooccur.blocks x splits`` (``factorize.tasks``), not
+the number of files.
+
+Every dense factor (``V x k``) is a :class:`latentspark.blocks.Factor`: one ``.npy`` file per
+piece, written by the task that computed it, read memory-mapped by the next pass's tasks
+column chunk by column chunk. The driver holds only ``k x k`` matrices: Gram matrices and
+objectives arrive as per-task aggregates, orthonormalisation is CholeskyQR2 on those Grams
+(:func:`latentspark.blocks.gram_basis`), and results are ``k x k`` transforms applied lazily
+by the next pass or by the job that writes the embeddings.
 
 ``glove``
     GloVe's weighted least squares (Pennington et al. 2014), solved by alternating exact
@@ -14,8 +23,10 @@ ever holds ``V x k`` dense arrays, never anything ``V x V``.
 ``ppmi_svd``
     Positive PMI with context-distribution smoothing and an optional shift, then a truncated
     SVD by a randomized range finder with power iterations (Halko, Martinsson and Tropp 2011):
-    ``2 + 2 q`` sparse-times-dense passes plus small dense work on the driver; eigenvalue
+    ``2 + 2 q`` sparse-times-dense passes plus ``k x k`` work on the driver; eigenvalue
     weighting ``p`` and the ``w + c`` option as in Levy, Goldberg and Dagan (2015).
+``ppmi_wals``
+    Weighted PPMI over all pairs, from the PPMI-SVD start (see :func:`ppmi_wals`).
 
 The co-occurrence matrix is symmetric and stored with both ``(i, j)`` and ``(j, i)``, so a row
 record also gives the word's column: products with the transpose need no shuffle.
@@ -31,16 +42,28 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from latentspark.blocks import (
+    GATHER_BYTES,
+    Factor,
+    FactorReader,
+    Layout,
+    default_splits,
+    gram_basis,
+    sum_records,
+    write_piece,
+)
+
 logger = logging.getLogger(__name__)
 
-#: one record per matrix row; ``cols`` and ``x`` are packed int32 / float32 arrays
-ROWS_DDL = "row INT, n INT, cols BINARY, x BINARY"
-#: a kernel's output: one vector (packed float32) and one loss term per row
-VECTORS_DDL = "row INT, vec BINARY, loss DOUBLE"
-#: gathered entries a kernel handles at once (bounds its temporary arrays)
+#: one record per matrix row: its piece, row id, entries, row sum and packed int32 columns /
+#: float32 weights
+ROWS_DDL = "piece INT, row INT, n INT, s DOUBLE, cols BINARY, x BINARY"
+#: gathered entries a kernel handles at once, at most (with fewer for wide factors)
 ENTRY_BUDGET = 1 << 18
-#: rows solved at once (bounds the batch of k x k Gram matrices)
+#: rows solved at once, at most (bounds the batch of k x k Gram matrices)
 MAX_BATCH_ROWS = 512
+#: bytes of the batch of k x k Gram matrices solved at once
+GRAM_BYTES = 64 << 20
 
 
 # ---------------------------------------------------------------------------------------------
@@ -68,8 +91,47 @@ def pmi_values(x: np.ndarray, log_row: np.ndarray, log_col_alpha: np.ndarray,
     return np.maximum(0.0, np.log(x) - log_row - log_col_alpha + (log_z - shift))
 
 
+class Design:
+    """Rows of a dense matrix gathered by index: an array, a factor's reader, or either with
+    a column of ones appended (GloVe's bias), so that no kernel copies a whole factor.
+
+    Parameters
+    ----------
+    source : numpy.ndarray or FactorReader
+    columns : slice
+        Columns of ``source`` used.
+    ones : bool
+        Append a column of ones.
+    """
+
+    def __init__(self, source, columns: slice = slice(None), ones: bool = False) -> None:
+        self.source, self.columns, self.ones = source, columns, ones
+        full = source.shape[1] if isinstance(source, np.ndarray) else source.factor.width
+        self.width = len(range(full)[columns]) + int(ones)
+        self.dtype = source.dtype if isinstance(source, np.ndarray) else np.dtype(
+            source.factor.dtype)
+
+    def __call__(self, idx: np.ndarray) -> np.ndarray:
+        if isinstance(self.source, np.ndarray):
+            g = self.source[idx, self.columns]
+        else:
+            g = self.source.gather(idx, self.columns)
+        if self.ones:
+            g = np.concatenate([g, np.ones((len(g), 1), g.dtype)], axis=1)
+        return g
+
+
+def _as_design(design) -> Design:
+    return design if isinstance(design, Design) else Design(design)
+
+
+def _entry_step(width: int) -> int:
+    """Entries gathered at once for rows ``width`` wide: bounded in bytes, not by a row."""
+    return int(max(1, min(ENTRY_BUDGET, GATHER_BYTES // (8 * max(width, 1)))))
+
+
 def spmm_rows(lengths: np.ndarray, cols: np.ndarray, vals: np.ndarray,
-              dense: np.ndarray) -> np.ndarray:
+              dense) -> np.ndarray:
     """Sparse rows times a dense matrix: ``out[r] = sum_e vals[e] * dense[cols[e]]``.
 
     Parameters
@@ -78,8 +140,8 @@ def spmm_rows(lengths: np.ndarray, cols: np.ndarray, vals: np.ndarray,
         Entries of each row; the entries of row ``r`` follow those of row ``r - 1``.
     cols, vals : numpy.ndarray
         Column and value of every entry.
-    dense : numpy.ndarray
-        ``V x k`` matrix.
+    dense : numpy.ndarray or Design
+        ``V x k`` matrix (or its gatherer); rows are gathered a bounded chunk at a time.
 
     Returns
     -------
@@ -92,22 +154,24 @@ def spmm_rows(lengths: np.ndarray, cols: np.ndarray, vals: np.ndarray,
     ...           np.array([[1.0], [10.0]])).ravel().tolist()
     [21.0, 0.0, 30.0]
     """
-    n, k = len(lengths), dense.shape[1]
+    dense = _as_design(dense)
+    n, k = len(lengths), dense.width
     out = np.zeros((n, k))
     rid = np.repeat(np.arange(n), lengths)
-    step = max(1, ENTRY_BUDGET * 64 // max(k, 1))
+    step = _entry_step(k)
     for a in range(0, len(cols), step):
         r, c, v = rid[a:a + step], cols[a:a + step], vals[a:a + step]
         if not len(r):
             continue
-        contrib = dense[c] * v[:, None].astype(dense.dtype)
+        g = dense(c)
+        contrib = g * v[:, None].astype(g.dtype)
         heads = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
         out[r[heads]] += np.add.reduceat(contrib, heads, axis=0)
     return out
 
 
 def solve_rows(lengths: np.ndarray, cols: np.ndarray, target: np.ndarray, weight: np.ndarray,
-               design: np.ndarray, l2: float | np.ndarray, extra_gram: np.ndarray | None = None,
+               design, l2: float | np.ndarray, extra_gram: np.ndarray | None = None,
                extra_rhs: np.ndarray | None = None,
                free_last: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Weighted least squares for every row at once, row by row independent.
@@ -119,8 +183,10 @@ def solve_rows(lengths: np.ndarray, cols: np.ndarray, target: np.ndarray, weight
     pairs that are not stored); ``extra_gram`` may also be one ``k x k`` matrix scaled per row,
     given as ``(matrix, scale_per_row)``.
 
-    Rows are sorted by length and solved in padded batches, so the Gram matrices are formed by
-    batched matrix products instead of a Python loop over rows.
+    Short rows are sorted by length and solved in padded batches (batched matrix products,
+    not a Python loop over rows); a row longer than one gather chunk is accumulated chunk by
+    chunk. Memory is bounded by :data:`GATHER_BYTES` and :data:`GRAM_BYTES`, not by the
+    longest row, and ``design`` (an array or a :class:`Design`) is never copied whole.
 
     Returns
     -------
@@ -129,34 +195,20 @@ def solve_rows(lengths: np.ndarray, cols: np.ndarray, target: np.ndarray, weight
     loss : numpy.ndarray
         Each row's weighted squared error at its solution (stored entries only).
     """
-    n, k = len(lengths), design.shape[1]
+    design = _as_design(design)
+    n, k = len(lengths), design.width
+    lengths = np.asarray(lengths, dtype=np.int64)
     starts = np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64)
-    # a zero design row and a zero-weight entry for the padding
-    design_pad = np.vstack([design, np.zeros((1, k), design.dtype)])
-    cols_pad = np.r_[cols, len(design)].astype(np.int64)
-    tw = np.r_[target * weight, 0.0]
-    w_pad = np.r_[weight, 0.0]
-    t_pad = np.r_[target, 0.0]
-    pad_entry = len(cols)
     l2_rows = np.broadcast_to(np.asarray(l2, dtype=np.float64), (n,))
     penalised = np.ones(k)
     if free_last:
         penalised[-1] = 0.0
     sol = np.zeros((n, k))
     loss = np.zeros(n)
-    order = np.argsort(-lengths, kind="stable")
-    i = 0
-    while i < n:
-        width = max(int(lengths[order[i]]), 1)
-        batch = order[i:i + max(1, min(ENTRY_BUDGET // width, MAX_BATCH_ROWS))]
-        i += len(batch)
-        pos = np.arange(width)
-        mask = pos[None, :] < lengths[batch][:, None]
-        entry = np.where(mask, starts[batch][:, None] + pos[None, :], pad_entry)
-        g = design_pad[cols_pad[entry]]                          # b x width x k
-        gw = g * w_pad[entry][..., None].astype(g.dtype)
-        gram = np.matmul(gw.transpose(0, 2, 1), g).astype(np.float64)
-        rhs = np.einsum("bwk,bw->bk", g, tw[entry].astype(g.dtype), dtype=np.float64)
+    step = _entry_step(k)
+    gram_rows = int(max(1, min(MAX_BATCH_ROWS, GRAM_BYTES // (8 * k * k))))
+
+    def finish(batch, gram, rhs):
         if isinstance(extra_gram, tuple):
             gram += extra_gram[0][None, :, :] * extra_gram[1][batch][:, None, None]
         elif extra_gram is not None:
@@ -164,10 +216,52 @@ def solve_rows(lengths: np.ndarray, cols: np.ndarray, target: np.ndarray, weight
         if extra_rhs is not None:
             rhs += extra_rhs[batch]
         gram[:, np.arange(k), np.arange(k)] += l2_rows[batch][:, None] * penalised
-        u = _solve_spd(gram, rhs)
+        return _solve_spd(gram, rhs)
+
+    order = np.argsort(-lengths, kind="stable")
+    i = 0
+    # long rows one at a time, their Gram accumulated over bounded chunks of entries
+    while i < n and lengths[order[i]] > step:
+        r = order[i]
+        i += 1
+        gram, rhs = np.zeros((1, k, k)), np.zeros((1, k))
+        chunks = range(starts[r], starts[r] + lengths[r], step)
+        for a in chunks:
+            b = min(a + step, starts[r] + lengths[r])
+            g = design(cols[a:b])
+            gw = g * weight[a:b, None].astype(g.dtype)
+            gram[0] += gw.T @ g
+            rhs[0] += g.T.astype(np.float64) @ (target[a:b] * weight[a:b])
+        u = finish(np.array([r]), gram, rhs)
+        sol[r] = u[0]
+        for a in chunks:
+            b = min(a + step, starts[r] + lengths[r])
+            resid = design(cols[a:b]) @ u[0].astype(design.dtype) - target[a:b]
+            loss[r] += float(np.dot(weight[a:b], resid * resid))
+    # the others in padded batches; padding points at the row's first entry with weight 0
+    while i < n:
+        width = max(int(lengths[order[i]]), 1)
+        batch = order[i:i + max(1, min(step // width, gram_rows))]
+        i += len(batch)
+        pos = np.arange(width)
+        mask = pos[None, :] < lengths[batch][:, None]
+        if not mask.any():              # only empty rows left: extra terms alone
+            u = finish(batch, np.zeros((len(batch), k, k)), np.zeros((len(batch), k)))
+            sol[batch] = u
+            continue
+        entry = np.where(mask, starts[batch][:, None] + pos[None, :],
+                         np.minimum(starts[batch], len(cols) - 1)[:, None])
+        w = np.where(mask, weight[entry], 0.0)
+        t = np.where(mask, target[entry], 0.0)
+        g = design(cols[entry].ravel()).reshape(len(batch), width, k)
+        gw = g * w[..., None].astype(g.dtype)
+        gram = np.matmul(gw.transpose(0, 2, 1), g).astype(np.float64)
+        del gw
+        rhs = np.einsum("bwk,bw->bk", g, (t * w).astype(g.dtype), dtype=np.float64)
+        u = finish(batch, gram, rhs)
         sol[batch] = u
-        resid = np.einsum("bwk,bk->bw", g, u.astype(g.dtype)) - t_pad[entry]
-        loss[batch] = np.einsum("bw,bw->b", w_pad[entry], resid * resid)
+        resid = np.einsum("bwk,bk->bw", g, u.astype(g.dtype)) - t
+        loss[batch] = np.einsum("bw,bw->b", w, resid * resid)
     return sol, loss
 
 
@@ -180,16 +274,22 @@ def _solve_spd(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
                                                                                 strict=True)])
 
 
-def orthonormal(y: np.ndarray) -> np.ndarray:
-    """An orthonormal basis of the columns of ``y`` (thin QR, signs fixed for determinism)."""
-    q, r = np.linalg.qr(y)
-    signs = np.sign(np.diag(r))
-    signs[signs == 0] = 1.0
-    return q * signs
+def _fix_signs(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flip each component so that the largest-magnitude entry of ``u`` is positive."""
+    flip = np.sign(u[np.argmax(np.abs(u), axis=0), np.arange(u.shape[1])])
+    flip[flip == 0] = 1.0
+    return u * flip, v * flip
+
+
+def weighted_vectors(u: np.ndarray, s: np.ndarray, v: np.ndarray, eig: float,
+                     add_contexts: bool) -> np.ndarray:
+    """``U S**eig`` (plus ``V S**eig`` with ``add_contexts``), Levy et al.'s two knobs."""
+    scale = s ** eig
+    return u * scale + (v * scale if add_contexts else 0.0)
 
 
 # ---------------------------------------------------------------------------------------------
-# Spark side
+# Arrow packing
 # ---------------------------------------------------------------------------------------------
 
 
@@ -226,242 +326,445 @@ def _binary_array(data: np.ndarray, lengths: np.ndarray, itemsize: int):
                                   pa.py_buffer(np.ascontiguousarray(data).tobytes())])
 
 
-def group_rows_kernel(batches: Iterator) -> Iterator:
-    """``mapInArrow`` kernel: ``row, col, weight`` entries sorted by row -> complete rows.
-
-    A row cut by a batch boundary is carried into the next batch; the caller makes sure no
-    row is cut by a partition boundary (each block file is read by one task).
-    """
+def _record(piece: int, **arrays) -> object:
+    """One per-task record: the piece and packed float64 arrays (Grams, losses)."""
     import pyarrow as pa
 
-    carry = None
-    for batch in batches:
-        rows = batch.column("row").to_numpy()
-        cols = batch.column("col").to_numpy().astype(np.int32)
-        x = batch.column("weight").to_numpy().astype(np.float32)
-        if carry is not None:
-            rows, cols, x = (np.r_[a, b] for a, b in zip(carry, (rows, cols, x), strict=True))
-        if not len(rows):
-            continue
-        heads = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-        last = heads[-1]
-        carry = (rows[last:], cols[last:], x[last:])
-        if last:
-            yield _rows_batch(rows[:last], cols[:last], x[:last], heads[:-1], pa)
-    if carry is not None and len(carry[0]):
-        yield _rows_batch(*carry, np.array([0]), pa)
+    return pa.RecordBatch.from_pydict(
+        {"piece": pa.array([piece], pa.int32()),
+         **{k: pa.array([np.ascontiguousarray(v, dtype=np.float64).tobytes()], pa.binary())
+            for k, v in arrays.items()}})
 
 
-def _rows_batch(rows, cols, x, heads, pa):
+def _record_ddl(names) -> str:
+    return "piece INT" + "".join(f", {n} BINARY" for n in names)
+
+
+# ---------------------------------------------------------------------------------------------
+# complete rows, one task per piece
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Matrix:
+    """The cached co-occurrence rows, their layout, and the row sums as a ``V x 1`` factor."""
+
+    rows: object
+    layout: Layout
+    sums: Factor
+    scratch: str
+    nnz: int
+    nonempty: int
+
+    def unpersist(self) -> None:
+        """Release the cached rows."""
+        self.rows.unpersist()
+
+    def factor(self, name: str, width: int, dtype: str = "float32") -> Factor:
+        """A new factor in this matrix's scratch folder."""
+        return Factor(f"{self.scratch}/{name}", self.layout, width, dtype)
+
+
+def _group_rows(rows: np.ndarray, cols: np.ndarray, x: np.ndarray, piece: int, pa):
+    """Entries sorted by row -> one ``ROWS_DDL`` batch of complete rows."""
+    heads = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
     lengths = np.diff(np.r_[heads, len(rows)])
+    sums = np.add.reduceat(x.astype(np.float64), heads) if len(rows) else np.zeros(0)
     return pa.RecordBatch.from_arrays(
-        [pa.array(rows[heads].astype(np.int32)), pa.array(lengths.astype(np.int32)),
-         _binary_array(cols, lengths, 4), _binary_array(x, lengths, 4)],
-        names=["row", "n", "cols", "x"])
+        [pa.array(np.full(len(heads), piece, np.int32)), pa.array(rows[heads].astype(np.int32)),
+         pa.array(lengths.astype(np.int32)), pa.array(sums),
+         _binary_array(cols.astype(np.int32), lengths, 4),
+         _binary_array(x.astype(np.float32), lengths, 4)],
+        names=["piece", "row", "n", "s", "cols", "x"])
 
 
-def complete_rows(spark, cooccur_data: str):
-    """The co-occurrence matrix as one record per row, cached: ``row, n, cols, x``.
+def make_row_reader(layout: Layout, files: dict[int, list[str]], sums: Factor,
+                    batch_rows: int = 8192) -> Callable:
+    """``mapInArrow`` kernel over ``piece`` ids: read each piece's rows with pyarrow.
+
+    A task reads only the row groups of its block's files whose ``row`` statistics overlap
+    its range, keeps the rows of its piece, and yields them as complete rows (whatever Spark's
+    file splits would have been); it also writes the piece of the row sums.
+    """
+
+    def run(batches: Iterator) -> Iterator:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from latentspark.remote import resolve
+
+        for batch in batches:
+            for piece in batch.column("piece").to_pylist():
+                block = piece // layout.splits
+                lo, hi = layout.row_range(piece)
+                parts = []
+                for uri in files.get(block, []) if hi > lo else []:
+                    fs, path = resolve(uri)
+                    with fs.open_input_file(path) as fh:
+                        pf = pq.ParquetFile(fh)
+                        idx = pf.schema_arrow.get_field_index("row")
+                        groups = []
+                        for g in range(pf.metadata.num_row_groups):
+                            st = pf.metadata.row_group(g).column(idx).statistics
+                            if st is None or not st.has_min_max or (st.min < hi and st.max >= lo):
+                                groups.append(g)
+                        if groups:
+                            parts.append(pf.read_row_groups(groups,
+                                                            columns=["row", "col", "weight"]))
+                row_sums = np.zeros(layout.piece_rows(piece))
+                if parts:
+                    t = pa.concat_tables(parts)
+                    r = t.column("row").to_numpy().astype(np.int64)
+                    keep = (r >= lo) & (r < hi) & (r % layout.blocks == block)
+                    r = r[keep]
+                    c = t.column("col").to_numpy()[keep]
+                    x = t.column("weight").to_numpy()[keep]
+                    del t, parts
+                    order = np.lexsort((c, r))        # several files: one order
+                    r, c, x = r[order], c[order], x[order]
+                    if len(r):
+                        heads = np.flatnonzero(np.r_[True, r[1:] != r[:-1], True])
+                        for a in range(0, len(heads) - 1, batch_rows):
+                            e0, e1 = heads[a], heads[min(a + batch_rows, len(heads) - 1)]
+                            out = _group_rows(r[e0:e1], c[e0:e1], x[e0:e1], piece, pa)
+                            row_sums[layout.piece_of(out.column("row").to_numpy())[1]] = \
+                                out.column("s").to_numpy()
+                            yield out
+                if row_sums.any():
+                    write_piece(sums, piece, row_sums[:, None])
+
+    return run
+
+
+def complete_rows(spark, cooccur_data: str, vocab_size: int, *, tasks: int,
+                  scratch: str) -> Matrix:
+    """The co-occurrence matrix as one record per row, cached, one piece per task.
 
     Parameters
     ----------
     spark : pyspark.sql.SparkSession
     cooccur_data : str
         The published co-occurrence ``data`` folder (``block=k/`` Parquet sorted by row).
+    vocab_size : int
+    tasks : int
+        Tasks wanted per pass; there are ``blocks * ceil(tasks / blocks)``.
+    scratch : str
+        Folder (Hadoop URI) for the factor pieces of this factorization; the caller deletes
+        it afterwards.
 
     Returns
     -------
-    pyspark.sql.DataFrame
-        Persisted (memory and disk); call ``unpersist()`` when done.
+    Matrix
+        Rows persisted (memory and disk); call ``unpersist()`` when done.
     """
     from pyspark import StorageLevel
+    from pyspark.sql import functions as F
 
-    # every block file must be read whole by one task, or a row could be cut in two
-    key = "spark.sql.files.maxPartitionBytes"
-    old = spark.conf.get(key, None)
-    spark.conf.set(key, str(1 << 40))
-    try:
-        entries = spark.read.parquet(cooccur_data).select("row", "col", "weight")
-        rows = entries.mapInArrow(group_rows_kernel, ROWS_DDL).persist(
-            StorageLevel.MEMORY_AND_DISK)
-        stats = rows.selectExpr("count(1) AS records", "count(DISTINCT row) AS rows",
-                                "sum(n) AS nnz").first()
-    finally:
-        if old is None:
-            spark.conf.unset(key)
-        else:
-            spark.conf.set(key, old)
-    if stats["records"] != stats["rows"]:
-        rows.unpersist()
-        raise RuntimeError(f"{cooccur_data}: {stats['records'] - stats['rows']} rows were cut "
-                           "between tasks; the co-occurrence blocks are not sorted by row")
-    logger.info("factorize: %d non-empty rows, %d non-zeros cached", stats["rows"],
-                stats["nnz"] or 0)
-    return rows
+    from latentspark.fs import HadoopFS
 
-
-def row_pass(spark, rows, kernel: Callable, shared: dict, vocab_size: int,
-             width: int) -> tuple[np.ndarray, float]:
-    """Run ``kernel`` over every row record and assemble its per-row vectors on the driver.
-
-    Parameters
-    ----------
-    rows : pyspark.sql.DataFrame
-        From :func:`complete_rows`.
-    kernel : callable
-        ``kernel(rows, lengths, cols, x, shared) -> (vectors, losses)`` for one batch.
-    shared : dict
-        Arrays every task needs (broadcast once per pass).
-    vocab_size, width : int
-        Shape of the assembled result; rows without entries stay zero.
-
-    Returns
-    -------
-    vectors : numpy.ndarray
-        ``vocab_size x width`` float64.
-    loss : float
-        Sum of the kernel's losses.
-    """
-    import pyarrow as pa
-
-    bc = spark.sparkContext.broadcast(shared)
-
-    def run(batches):
-        data = bc.value
-        for batch in batches:
-            ids, lengths, cols, x = _unpack_rows(batch)
-            vec, loss = kernel(ids, lengths, cols, x, data)
-            vec = np.ascontiguousarray(vec, dtype=np.float64)
-            yield pa.RecordBatch.from_arrays(
-                [pa.array(ids.astype(np.int32)),
-                 _binary_array(vec.reshape(-1), np.full(len(ids), vec.shape[1]), 8),
-                 pa.array(np.asarray(loss, dtype=np.float64))], names=["row", "vec", "loss"])
-
-    try:
-        table = rows.mapInArrow(run, VECTORS_DDL).toArrow()
-    finally:
-        bc.unpersist()
-    out = np.zeros((vocab_size, width))
-    ids = table.column("row").to_numpy()
-    if len(ids):
-        out[ids] = _binary_values(table.column("vec")).view(np.float64).reshape(
-            len(ids), width)
-    return out, float(np.sum(table.column("loss").to_numpy()))
+    fs = HadoopFS(spark)
+    files: dict[int, list[str]] = {}
+    for name in fs.list_names(cooccur_data):
+        if name.startswith("block="):
+            block = int(name.split("=", 1)[1])
+            files[block] = [f"{cooccur_data}/{name}/{f}"
+                            for f in fs.list_names(f"{cooccur_data}/{name}")
+                            if f.endswith(".parquet") and not f.startswith(("_", "."))]
+    if not files:
+        raise RuntimeError(f"{cooccur_data}: no block=k folders of co-occurrence Parquet files")
+    blocks = max(files) + 1
+    layout = Layout(vocab_size, blocks, default_splits(blocks, tasks))
+    matrix = Matrix(None, layout, Factor(f"{scratch}/sums", layout, 1, "float64"), scratch,
+                    0, 0)
+    pieces = spark.range(0, layout.pieces, 1, layout.pieces).selectExpr("CAST(id AS INT) piece")
+    matrix.rows = pieces.mapInArrow(make_row_reader(layout, files, matrix.sums),
+                                    ROWS_DDL).persist(StorageLevel.MEMORY_AND_DISK)
+    stats = matrix.rows.agg(F.count(F.lit(1)).alias("rows"), F.sum("n").alias("nnz")).first()
+    matrix.nnz, matrix.nonempty = int(stats["nnz"] or 0), int(stats["rows"])
+    logger.info("factorize: %d non-empty rows, %d non-zeros cached in %d pieces (%d blocks x %d)",
+                matrix.nonempty, matrix.nnz, layout.pieces, blocks, layout.splits)
+    return matrix
 
 
 # ---------------------------------------------------------------------------------------------
-# the two methods
+# passes: over the rows (products, solves) and over the pieces (small transforms)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PassSpec:
+    """What the tasks of one pass over the rows compute and return.
+
+    ``kernel(ids, lengths, cols, x, s, readers, params) -> (vectors, losses)`` for one batch of
+    rows; the piece of its output (times ``post``, if given) is written to ``out``; each task
+    returns the sum of the losses and, for ``grams``/``norms`` (name -> row weight: ``None``
+    for 1, ``"sums"`` for the row sum ``r_i``, ``"p_ctx"`` for ``r_i ** cds / Z``), the
+    weighted Gram matrix ``Y^T diag(w) Y`` and the weighted squared norm of the first
+    ``norm_cols`` columns of its output as stored.
+    """
+
+    kernel: Callable
+    out: Factor
+    reads: dict[str, Factor]
+    params: dict
+    post: np.ndarray | None = None
+    grams: dict[str, str | None] = field(default_factory=dict)
+    norms: dict[str, str | None] = field(default_factory=dict)
+    norm_cols: int | None = None
+
+
+def _row_weights(kind: str | None, s: np.ndarray, params: dict) -> np.ndarray:
+    if kind is None:
+        return np.ones_like(s)
+    if kind == "sums":
+        return s
+    if kind == "p_ctx":
+        with np.errstate(divide="ignore"):
+            return np.where(s > 0, np.exp(params["cds"] * np.log(np.maximum(s, 1e-300))
+                                          - params["log_z"]), 0.0)
+    raise ValueError(kind)
+
+
+def _aggregates(spec_grams, spec_norms, norm_cols, stored, s, params) -> dict:
+    out = {}
+    for name, kind in spec_grams.items():
+        w = _row_weights(kind, s, params)
+        y = stored.astype(np.float64)
+        out[name] = y.T @ (y * w[:, None])
+    for name, kind in spec_norms.items():
+        w = _row_weights(kind, s, params)
+        y = stored[:, :norm_cols].astype(np.float64)
+        out[name] = np.array([np.sum(w * np.sum(y * y, axis=1))])
+    return out
+
+
+def run_pass(spark, matrix: Matrix, spec: PassSpec) -> dict[str, np.ndarray]:
+    """One ``mapInArrow`` job over the cached rows: one task per piece.
+
+    Returns
+    -------
+    dict
+        ``"loss"`` (scalar) and the summed ``grams`` and ``norms`` of :class:`PassSpec`.
+    """
+    layout, sums = matrix.layout, matrix.sums     # the closure must not capture the DataFrame
+    keep = [f.uri for f in (*spec.reads.values(), sums)]
+    names = ["loss", *spec.grams, *spec.norms]
+    cols_out = spec.out.width
+
+    def run(batches):
+        readers = {k: FactorReader(f, keep) for k, f in spec.reads.items()}
+        readers["sums"] = FactorReader(sums, keep)
+        piece, total = None, 0.0
+        out = own = None
+        for batch in batches:
+            if not batch.num_rows:
+                continue
+            if piece is None:
+                piece = int(batch.column("piece")[0].as_py())
+                out = np.zeros((layout.piece_rows(piece), spec.out.width if spec.post is None
+                                else spec.post.shape[0]))
+                own = np.zeros(layout.piece_rows(piece))
+            ids, lengths, cols, x = _unpack_rows(batch)
+            s = batch.column("s").to_numpy()
+            vec, loss = spec.kernel(ids, lengths, cols, x, s, readers, spec.params)
+            local = layout.piece_of(ids)[1]
+            out[local] = vec
+            own[local] = s
+            total += float(np.sum(loss))
+        if piece is None:
+            return
+        if spec.post is not None:
+            out = out @ spec.post
+        stored = out.astype(spec.out.dtype)
+        del out
+        write_piece(spec.out, piece, stored)
+        aggs = _aggregates(spec.grams, spec.norms, spec.norm_cols, stored, own, spec.params)
+        yield _record(piece, loss=np.array([total]), **aggs)
+
+    shapes = {"loss": (1,), **{n: (cols_out, cols_out) for n in spec.grams},
+              **{n: (1,) for n in spec.norms}}
+    assert spec.post is None or spec.post.shape[1] == cols_out
+    df = matrix.rows.mapInArrow(run, _record_ddl(names))
+    result = sum_records(df, shapes, layout.pieces)
+    return {k: (float(v[0]) if shapes.get(k) == (1,) else v) for k, v in result.items()}
+
+
+def map_pieces(spark, layout: Layout, fn: Callable, out: Factor | None,
+               shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+    """One job with one task per piece: ``fn(piece, ids) -> (array or None, aggregates)``.
+
+    The array (``piece_rows x out.width``) is written as the piece of ``out``; the aggregates
+    (name -> array of ``shapes[name]``) are summed over the pieces in piece order.
+    """
+
+    def run(batches):
+        for batch in batches:
+            for piece in batch.column("piece").to_pylist():
+                data, aggs = fn(piece, layout.rows_of(piece))
+                if out is not None and data is not None:
+                    write_piece(out, piece, data)
+                yield _record(piece, **{n: aggs.get(n, np.zeros(shapes[n])) for n in shapes})
+
+    pieces = spark.range(0, layout.pieces, 1, layout.pieces).selectExpr("CAST(id AS INT) piece")
+    df = pieces.mapInArrow(run, _record_ddl(shapes))
+    return sum_records(df, shapes, layout.pieces)
+
+
+def random_factor(spark, out: Factor, seed: int, scale: Callable | None = None,
+                  init: Factor | None = None, chunk: int = 4096) -> None:
+    """Fill ``out`` with a seeded random matrix, the same whatever ``factorize.tasks`` is.
+
+    Within block ``b``, rows come in chunks of ``chunk`` consecutive block rows (``id //
+    blocks``), each drawn from its own stream ``default_rng([seed, b, chunk index])``:
+    standard normal, or ``scale(rng, n, width)``. With ``init`` (``width - 1`` or ``width``
+    columns), its non-zero rows replace the random ones' leading columns and zero the rest (a
+    warm start).
+    """
+    layout = out.layout
+    keep = [out.uri] + ([init.uri] if init else [])
+
+    def fn(piece, ids):
+        data = np.zeros((len(ids), out.width))
+        if len(ids):
+            block = piece // layout.splits
+            local = ids // layout.blocks
+            n_block = layout.block_rows(block)
+            for c in range(int(local[0] // chunk), int(local[-1] // chunk) + 1):
+                rng = np.random.default_rng([seed, block, c])
+                n = min(chunk, n_block - c * chunk)
+                draws = (scale(rng, n, out.width) if scale else
+                         rng.standard_normal((n, out.width)))
+                sel = (local >= c * chunk) & (local < c * chunk + n)
+                data[sel] = draws[local[sel] - c * chunk]
+            if init is not None:
+                old = FactorReader(init, keep).value(piece)
+                known = np.any(old != 0, axis=1)
+                data[known] = 0.0
+                data[known, :old.shape[1]] = old[known]
+        return data, {}
+
+    map_pieces(spark, layout, fn, out, {})
+
+
+def gram_of(spark, factor: Factor, weight: Factor | None = None,
+            weight_fn: Callable | None = None) -> np.ndarray:
+    """``F^T diag(w) F`` of a factor (transform applied), a ``k x k`` aggregate."""
+    keep = [factor.uri] + ([weight.uri] if weight else [])
+    k = factor.cols
+
+    def fn(piece, ids):
+        y = FactorReader(factor, keep).value(piece)
+        w = np.ones(len(ids)) if weight is None else FactorReader(weight, keep).stored(piece)[:, 0]
+        if weight_fn is not None:
+            w = weight_fn(w)
+        return None, {"gram": y.T @ (y * w[:, None])}
+
+    return map_pieces(spark, factor.layout, fn, None, {"gram": (k, k)})["gram"]
+
+
+def materialize(spark, factor: Factor, out: Factor, scale_cols: np.ndarray | None = None
+                ) -> Factor:
+    """Write ``factor`` (its transform applied, columns times ``scale_cols``) as ``out``."""
+    keep = [factor.uri, out.uri]
+
+    def fn(piece, ids):
+        y = FactorReader(factor, keep).value(piece)
+        if scale_cols is not None:
+            y = y * scale_cols
+        return (y if y.any() else None), {}
+
+    map_pieces(spark, factor.layout, fn, out, {})
+    return out
+
+
+def orthonormalize(spark, factor: Factor, gram: np.ndarray) -> Factor:
+    """CholeskyQR2 on a distributed factor, given its Gram ``F^T F``.
+
+    The first step's basis ``T1`` comes from the Gram the producing pass returned; the second
+    recomputes the Gram of ``F T1`` from the stored rows (one light pass) and corrects it, so
+    that the columns of ``F T`` are orthonormal to working precision even when ``F`` is
+    ill-conditioned. Nothing is rewritten: the result is ``factor`` with transform ``T``.
+    """
+    t1 = gram_basis(gram)
+    first = factor.with_transform(t1)
+    t2 = gram_basis(gram_of(spark, first), rtol=1e-10)
+    return first.with_transform(t2)
+
+
+def column_signs(spark, factor: Factor) -> np.ndarray:
+    """``+-1`` per column: the sign of the column's largest-magnitude entry (ties: lowest id)."""
+    import pyarrow as pa
+
+    keep = [factor.uri]
+    k = factor.cols
+
+    def run(batches):
+        for batch in batches:
+            for piece in batch.column("piece").to_pylist():
+                y = FactorReader(factor, keep).value(piece)
+                ids = factor.layout.rows_of(piece)
+                if not len(ids):
+                    continue
+                at = np.argmax(np.abs(y), axis=0)
+                yield pa.RecordBatch.from_pydict({
+                    "piece": pa.array([piece], pa.int32()),
+                    "ids": pa.array([ids[at].astype(np.int64).tobytes()], pa.binary()),
+                    "vals": pa.array([y[at, np.arange(k)].tobytes()], pa.binary())})
+
+    layout = factor.layout
+    pieces = spark.range(0, layout.pieces, 1, layout.pieces).selectExpr("CAST(id AS INT) piece")
+    table = pieces.mapInArrow(run, "piece INT, ids BINARY, vals BINARY").toArrow()
+    best_val, best_id = np.zeros(k), np.full(k, np.iinfo(np.int64).max)
+    for ib, vb in zip(table.column("ids").to_pylist(), table.column("vals").to_pylist(),
+                      strict=True):
+        ids, vals = np.frombuffer(ib, np.int64), np.frombuffer(vb, np.float64)
+        better = (np.abs(vals) > np.abs(best_val)) | (
+            (np.abs(vals) == np.abs(best_val)) & (ids < best_id))
+        best_val[better], best_id[better] = vals[better], ids[better]
+    signs = np.sign(best_val)
+    signs[signs == 0] = 1.0
+    return signs
+
+
+def combine(spark, out: Factor, parts: list[tuple[Factor, np.ndarray | None]]) -> Factor:
+    """Write ``out = sum_i F_i @ M_i`` (each factor's transform applied first; ``M_i`` None
+    for the identity): the last step of every method, from ``k x k`` pieces on the driver."""
+    keep = [f.uri for f, _ in parts] + [out.uri]
+
+    def fn(piece, ids):
+        acc = np.zeros((len(ids), out.width))
+        for f, m in parts:
+            y = FactorReader(f, keep).value(piece)
+            acc += y if m is None else y @ m
+        return (acc if acc.any() else None), {}
+
+    map_pieces(spark, out.layout, fn, out, {})
+    return out
+
+
+def to_numpy(factor: Factor) -> np.ndarray:
+    """The whole factor as one array on the driver: for tests and small vocabularies only."""
+    reader = FactorReader(factor)
+    out = np.zeros((factor.layout.vocab_size, factor.cols))
+    for p in range(factor.layout.pieces):
+        ids = factor.layout.rows_of(p)
+        if len(ids):
+            out[ids] = reader.value(p)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the methods
 # ---------------------------------------------------------------------------------------------
 
 
 @dataclass
 class Factors:
-    """The result of a factorization, before it is written."""
+    """The result of a factorization: the vectors as a distributed factor, before writing."""
 
-    vectors: np.ndarray
+    vectors: Factor
     history: list[dict] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
-
-
-def _glove_kernel(ids, lengths, cols, x, data):
-    other = data["other"]                          # V x (d + 1): vectors, then bias
-    d = other.shape[1] - 1
-    design = np.hstack([other[:, :d], np.ones((len(other), 1), other.dtype)])
-    target = np.log(x.astype(np.float64)) - other[cols, d]
-    weight = glove_weight(x.astype(np.float64), data["x_max"], data["alpha"])
-    return solve_rows(lengths, cols, target, weight, design, data["l2"])
-
-
-def glove(spark, rows, vocab_size: int, dim: int, *, iterations: int, x_max: float,
-          alpha: float, l2: float, seed: int, tolerance: float = 0.0,
-          progress: Callable[[dict], None] | None = None,
-          init: np.ndarray | None = None) -> Factors:
-    """GloVe by alternating weighted least squares.
-
-    Minimises ``sum_ij f(X_ij) (w_i . c_j + b_i + b~_j - log X_ij)^2 + l2 (|W|^2 + |C|^2)``
-    over the stored non-zeros. Each half-iteration solves every word's ``(w_i, b_i)`` exactly
-    with the context side fixed (then the reverse), so the objective never increases.
-
-    ``init`` (``vocab_size x dim``, warm start) replaces the context vectors of the rows it
-    does not leave all zero; the first half-iteration then solves the words against them.
-
-    Returns
-    -------
-    Factors
-        ``vectors`` is ``W + C`` (as GloVe's reference code saves); ``extra`` holds ``W``,
-        ``C`` and the biases.
-    """
-    rng = np.random.default_rng(seed)
-    # GloVe's own initialisation: uniform in [-0.5, 0.5] / dim, biases too
-    words = (rng.random((vocab_size, dim + 1)) - 0.5) / dim
-    contexts = (rng.random((vocab_size, dim + 1)) - 0.5) / dim
-    if init is not None:
-        known = np.any(init != 0, axis=1)
-        contexts[known, :dim] = init[known]
-        contexts[known, dim] = 0.0
-    history: list[dict] = []
-    shared = {"x_max": x_max, "alpha": alpha, "l2": l2}
-    previous = math.inf
-    for it in range(1, iterations + 1):
-        t0 = time.monotonic()
-        words, _ = row_pass(spark, rows, _glove_kernel,
-                            {**shared, "other": contexts}, vocab_size, dim + 1)
-        contexts, data_loss = row_pass(spark, rows, _glove_kernel,
-                                       {**shared, "other": words},
-                                       vocab_size, dim + 1)
-        objective = data_loss + l2 * (np.sum(words[:, :dim] ** 2) + np.sum(contexts[:, :dim] ** 2))
-        step = {"iteration": it, "objective": float(objective), "data_loss": data_loss,
-                "seconds": round(time.monotonic() - t0, 2)}
-        history.append(step)
-        logger.info("glove: iteration %d/%d objective %.6g (%.1f s)", it, iterations,
-                    objective, step["seconds"])
-        if progress:
-            progress(step)
-        if tolerance and previous - objective < tolerance * abs(previous):
-            logger.info("glove: relative improvement below %g; stopping", tolerance)
-            break
-        previous = objective
-    return Factors(words[:, :dim] + contexts[:, :dim], history,
-                   {"W": words[:, :dim], "C": contexts[:, :dim], "b": words[:, dim],
-                    "b_context": contexts[:, dim]})
-
-
-def _ppmi_kernel(ids, lengths, cols, x, data):
-    rows_of = np.repeat(ids, lengths)
-    logs = data["log_sums"]
-    if data["transpose"]:   # entry (r, c) stands for M[c, r]: the matrix is stored symmetric
-        vals = pmi_values(x, logs[cols], data["cds"] * logs[rows_of], data["log_z"],
-                          data["shift"])
-    else:
-        vals = pmi_values(x, logs[rows_of], data["cds"] * logs[cols], data["log_z"],
-                          data["shift"])
-    keep = vals > 0
-    kept_lengths = np.add.reduceat(keep, np.r_[0, np.cumsum(lengths)[:-1]]) if len(ids) else \
-        np.zeros(0, np.int64)
-    kept_lengths[lengths == 0] = 0
-    return spmm_rows(kept_lengths, cols[keep], vals[keep], data["dense"]), np.zeros(len(ids))
-
-
-@dataclass
-class PMI:
-    """What every task needs to compute the shifted positive PMI of its entries."""
-
-    log_sums: np.ndarray
-    cds: float
-    log_z: float
-    shift: float
-
-    @classmethod
-    def from_sums(cls, row_sums: np.ndarray, cds: float, shift: float) -> PMI:
-        """From the matrix's row sums (its column sums too: it is symmetric)."""
-        with np.errstate(divide="ignore"):
-            log_sums = np.where(row_sums > 0, np.log(np.maximum(row_sums, 1e-300)), 0.0)
-        log_z = float(np.log(np.sum(np.where(row_sums > 0, row_sums, 0.0) ** cds)))
-        return cls(log_sums, cds, log_z, shift)
-
-    def shared(self) -> dict:
-        return {"log_sums": self.log_sums, "cds": self.cds, "log_z": self.log_z,
-                "shift": self.shift}
 
 
 def _history_step(history: list[dict], progress, method: str, step: dict) -> None:
@@ -473,66 +776,139 @@ def _history_step(history: list[dict], progress, method: str, step: dict) -> Non
         progress(step)
 
 
-def truncated_svd(spark, rows, pmi: PMI, dim: int, *, oversample: int, power_iters: int,
-                  seed: int, history: list[dict], progress=None,
-                  method: str = "ppmi_svd") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+@dataclass
+class PMI:
+    """What every task needs to compute the shifted positive PMI of its entries; the row and
+    column sums themselves are read from the matrix's ``sums`` factor."""
+
+    cds: float
+    log_z: float
+    shift: float
+
+    @classmethod
+    def of(cls, matrix: Matrix, cds: float, shift: float) -> PMI:
+        """From the cached rows: ``log Z = log sum_j c_j ** cds`` is a scalar aggregate."""
+        def run(batches):
+            total, piece = 0.0, None
+            for batch in batches:
+                if batch.num_rows:
+                    piece = int(batch.column("piece")[0].as_py())
+                    total += float(np.sum(batch.column("s").to_numpy() ** cds))
+            if piece is not None:
+                yield _record(piece, z=np.array([total]))
+
+        # summed in piece order on the driver, so that the same input gives the same bits
+        z = float(sum_records(matrix.rows.mapInArrow(run, _record_ddl(["z"])), {"z": (1,)},
+                              matrix.layout.pieces)["z"][0])
+        return cls(cds, float(np.log(z)) if z > 0 else 0.0, shift)
+
+    def shared(self) -> dict:
+        return {"cds": self.cds, "log_z": self.log_z, "shift": self.shift}
+
+
+def _log_sums(readers, ids: np.ndarray) -> np.ndarray:
+    s = readers["sums"].gather(ids, 0).astype(np.float64)
+    with np.errstate(divide="ignore"):
+        return np.where(s > 0, np.log(np.maximum(s, 1e-300)), 0.0)
+
+
+def _ppmi_kernel(ids, lengths, cols, x, s, readers, data):
+    with np.errstate(divide="ignore"):
+        log_own = np.repeat(np.where(s > 0, np.log(np.maximum(s, 1e-300)), 0.0), lengths)
+    log_col = _log_sums(readers, cols)
+    if data["transpose"]:   # entry (r, c) stands for M[c, r]: the matrix is stored symmetric
+        vals = pmi_values(x, log_col, data["cds"] * log_own, data["log_z"], data["shift"])
+    else:
+        vals = pmi_values(x, log_own, data["cds"] * log_col, data["log_z"], data["shift"])
+    keep = vals > 0
+    kept_lengths = np.add.reduceat(keep, np.r_[0, np.cumsum(lengths)[:-1]]) if len(ids) else \
+        np.zeros(0, np.int64)
+    kept_lengths[lengths == 0] = 0
+    return (spmm_rows(kept_lengths, cols[keep], vals[keep], Design(readers["dense"])),
+            np.zeros(len(ids)))
+
+
+def truncated_svd(spark, matrix: Matrix, pmi: PMI, dim: int, *, oversample: int,
+                  power_iters: int, seed: int, history: list[dict], progress=None,
+                  method: str = "ppmi_svd") -> tuple[Factor, np.ndarray, Factor]:
     """The top ``dim`` singular triplets of the positive PMI matrix (randomized, on Spark).
 
     Returns
     -------
-    u, s, v : numpy.ndarray
-        ``V x dim`` left vectors, ``dim`` singular values (descending), ``V x dim`` right
-        vectors; the sign of each component is fixed so that the largest entry of ``u`` is
-        positive, and words without co-occurrences get zero rows.
+    u, s, v
+        ``V x dim`` left vectors and right vectors as factors (``k x k`` transforms of stored
+        pieces), ``dim`` singular values (descending); each component's sign makes the
+        largest entry of ``u`` positive, and words without co-occurrences get zero rows.
     """
-    vocab_size = len(pmi.log_sums)
+    vocab_size = matrix.layout.vocab_size
     width = min(dim + oversample, vocab_size)
+    count = iter(range(1_000_000))
 
-    def product(dense: np.ndarray, transpose: bool, label: str) -> np.ndarray:
+    def product(dense: Factor, transpose: bool, label: str) -> tuple[Factor, np.ndarray]:
         t0 = time.monotonic()
-        out, _ = row_pass(spark, rows, _ppmi_kernel,
-                          {**pmi.shared(), "dense": dense.astype(np.float32),
-                           "transpose": transpose}, vocab_size, dense.shape[1])
+        out = matrix.factor(f"y{next(count)}", dense.width)
+        spec = PassSpec(_ppmi_kernel, Factor(out.uri, out.layout, dense.cols), {"dense": dense.
+                        with_transform(None)}, {**pmi.shared(), "transpose": transpose},
+                        post=dense.transform, grams={"gram": None})
+        agg = run_pass(spark, matrix, spec)
         _history_step(history, progress, method,
                       {"pass": label, "seconds": round(time.monotonic() - t0, 2)})
-        return out
+        return spec.out, agg["gram"]
 
-    rng = np.random.default_rng(seed)
-    q = orthonormal(product(rng.standard_normal((vocab_size, width)), False, "M @ Omega"))
+    def orth(y: Factor, gram: np.ndarray, label: str) -> Factor:
+        t0 = time.monotonic()
+        q = orthonormalize(spark, y, gram)
+        _history_step(history, progress, method,
+                      {"pass": f"CholeskyQR2 of {label}", "seconds": round(time.monotonic() - t0,
+                                                                            2)})
+        return q
+
+    t0 = time.monotonic()
+    omega = matrix.factor("omega", width)
+    random_factor(spark, omega, seed)
+    _history_step(history, progress, method,
+                  {"pass": "Omega", "seconds": round(time.monotonic() - t0, 2)})
+    y, gram = product(omega, False, "M @ Omega")
+    q = orth(y, gram, "M @ Omega")
     for it in range(1, power_iters + 1):
-        q = orthonormal(product(q, True, f"power {it}: M^T @ Q"))
-        q = orthonormal(product(q, False, f"power {it}: M @ Q"))
-    z = product(q, True, "M^T @ Q")                  # M ~ Q Z^T
-    uz, s, vzt = np.linalg.svd(z, full_matrices=False)
-    u = q @ vzt.T                                    # left singular vectors of M
-    u, s, v = u[:, :dim], s[:dim], uz[:, :dim]
-    u, v = _fix_signs(u, v)
-    return u, s, v
+        y, gram = product(q, True, f"power {it}: M^T @ Q")
+        q = orth(y, gram, f"power {it}: M^T @ Q")
+        y, gram = product(q, False, f"power {it}: M @ Q")
+        q = orth(y, gram, f"power {it}: M @ Q")
+    z, zgram = product(q, True, "M^T @ Q")                     # M ~ Q Z^T
+    # Z = Qz Rz by CholeskyQR2 on its Gram; then the SVD of the small Rz
+    zt = orth(z, zgram, "Z").transform
+    rz = zt.T @ zgram                                          # Qz^T Z
+    a, s, bt = np.linalg.svd(rz, full_matrices=False)
+    # left singular vectors of M: Q Vz = Q bt^T; right: Z's left ones, Qz a
+    u = q.with_transform(bt.T[:, :dim])
+    v = z.with_transform(zt @ a[:, :dim])
+    s = s[:dim]
+    if len(s) < dim:                                           # rank below dim: zero columns
+        pad = np.zeros((u.cols, dim))
+        pad[np.arange(u.cols), np.arange(u.cols)] = 1.0
+        u, v = u.with_transform(pad), v.with_transform(pad)
+        s = np.r_[s, np.zeros(dim - len(s))]
+    signs = column_signs(spark, u)
+    return u.with_transform(np.diag(signs)), s, v.with_transform(np.diag(signs))
 
 
-def _fix_signs(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Flip each component so that the largest-magnitude entry of ``u`` is positive."""
-    flip = np.sign(u[np.argmax(np.abs(u), axis=0), np.arange(u.shape[1])])
-    flip[flip == 0] = 1.0
-    return u * flip, v * flip
+def _final_vectors(spark, matrix: Matrix, u: Factor, s: np.ndarray, v: Factor, eig: float,
+                   add_contexts: bool) -> Factor:
+    scale = np.diag(s ** eig)
+    parts = [(u, scale)] + ([(v, scale)] if add_contexts else [])
+    return combine(spark, matrix.factor("vectors", len(s)), parts)
 
 
-def weighted_vectors(u: np.ndarray, s: np.ndarray, v: np.ndarray, eig: float,
-                     add_contexts: bool) -> np.ndarray:
-    """``U S**eig`` (plus ``V S**eig`` with ``add_contexts``), Levy et al.'s two knobs."""
-    scale = s ** eig
-    return u * scale + (v * scale if add_contexts else 0.0)
-
-
-def ppmi_svd(spark, rows, row_sums: np.ndarray, dim: int, *, cds: float, shift: float,
+def ppmi_svd(spark, matrix: Matrix, dim: int, *, cds: float, shift: float,
              eig: float, add_contexts: bool, oversample: int, power_iters: int,
              seed: int, progress: Callable[[dict], None] | None = None) -> Factors:
     """Truncated SVD of the positive (shifted) PMI matrix by a randomized range finder.
 
     Parameters
     ----------
-    row_sums : numpy.ndarray
-        Row sums of the co-occurrence matrix (also its column sums: it is symmetric).
+    matrix : Matrix
+        From :func:`complete_rows` (its row sums are also the column sums: it is symmetric).
     cds : float
         Context-distribution smoothing exponent.
     shift : float
@@ -545,28 +921,14 @@ def ppmi_svd(spark, rows, row_sums: np.ndarray, dim: int, *, cds: float, shift: 
         Extra columns of the random projection, and power iterations.
     """
     history: list[dict] = []
-    u, s, v = truncated_svd(spark, rows, PMI.from_sums(row_sums, cds, shift), dim,
+    u, s, v = truncated_svd(spark, matrix, PMI.of(matrix, cds, shift), dim,
                             oversample=oversample, power_iters=power_iters, seed=seed,
                             history=history, progress=progress)
-    u[row_sums <= 0] = 0.0                          # no co-occurrence: no direction
-    v[row_sums <= 0] = 0.0
-    return Factors(weighted_vectors(u, s, v, eig, add_contexts), history,
+    return Factors(_final_vectors(spark, matrix, u, s, v, eig, add_contexts), history,
                    {"singular_values": s})
 
 
-def _entry_dots(lengths: np.ndarray, cols: np.ndarray, left: np.ndarray,
-                design: np.ndarray) -> np.ndarray:
-    """``left[r] . design[cols[e]]`` for every entry ``e`` of row ``r`` (in chunks)."""
-    rid = np.repeat(np.arange(len(lengths)), lengths)
-    out = np.empty(len(cols))
-    step = ENTRY_BUDGET
-    for a in range(0, len(cols), step):
-        out[a:a + step] = np.einsum("ek,ek->e", left[rid[a:a + step]],
-                                    design[cols[a:a + step]], dtype=np.float64)
-    return out
-
-
-def _wals_kernel(ids, lengths, cols, x, data):
+def _wals_kernel(ids, lengths, cols, x, s, readers, data):
     """One side of the weighted PPMI factorization for a batch of rows.
 
     The weight of pair ``(i, j)`` is ``X_ij + k r_i P(j)``: its count plus the count of
@@ -575,19 +937,21 @@ def _wals_kernel(ids, lengths, cols, x, data):
     equations is ``k r_i (C^T diag(P) C)``, one ``d x d`` matrix for everyone.
     """
     x = x.astype(np.float64)
-    rows_of = np.repeat(ids, lengths)
-    logs, cds = data["log_sums"], data["cds"]
+    cds, log_z = data["cds"], data["log_z"]
+    with np.errstate(divide="ignore"):
+        log_ids = np.where(s > 0, np.log(np.maximum(s, 1e-300)), 0.0)
+    log_cols = _log_sums(readers, cols)
+    log_rows = np.repeat(log_ids, lengths)
     transpose = data["transpose"]
-    own, other = (cols, rows_of) if transpose else (rows_of, cols)
-    target = pmi_values(x, logs[own], cds * logs[other], data["log_z"], data["shift"])
+    log_own, log_other = (log_cols, log_rows) if transpose else (log_rows, log_cols)
+    target = pmi_values(x, log_own, cds * log_other, log_z, data["shift"])
     # row scale of the background weight: r_i for words, P(j) for contexts
-    p_ctx = data["p_ctx"]
-    r = data["row_sums"]
-    background = data["k"] * (r[own] * p_ctx[other])
+    background = data["k"] * np.exp(log_own + cds * log_other - log_z)
     weight = x + background
-    scale = p_ctx[ids] if transpose else r[ids]
-    design = data["design"]
-    l2 = data["l2"] * r[ids]
+    p_ids = np.where(s > 0, np.exp(cds * log_ids - log_z), 0.0)
+    scale = p_ids if transpose else s
+    design = Design(readers["design"])
+    l2 = data["l2"] * s
     sol, _ = solve_rows(lengths, cols, weight * target / x, x, design, l2,
                         extra_gram=(data["k"] * data["gram"], scale), free_last=False)
     # the objective's part from these rows, at their new vectors
@@ -601,11 +965,24 @@ def _wals_kernel(ids, lengths, cols, x, data):
     return sol, loss
 
 
-def ppmi_wals(spark, rows, row_sums: np.ndarray, dim: int, *, cds: float, neg: float,
+def _entry_dots(lengths: np.ndarray, cols: np.ndarray, left: np.ndarray,
+                design) -> np.ndarray:
+    """``left[r] . design[cols[e]]`` for every entry ``e`` of row ``r`` (in chunks)."""
+    design = _as_design(design)
+    rid = np.repeat(np.arange(len(lengths)), lengths)
+    out = np.empty(len(cols))
+    step = _entry_step(design.width)
+    for a in range(0, len(cols), step):
+        out[a:a + step] = np.einsum("ek,ek->e", left[rid[a:a + step]],
+                                    design(cols[a:a + step]), dtype=np.float64)
+    return out
+
+
+def ppmi_wals(spark, matrix: Matrix, dim: int, *, cds: float, neg: float,
               iterations: int, l2: float, eig: float, add_contexts: bool, oversample: int,
               power_iters: int, seed: int, tolerance: float = 0.0,
               progress: Callable[[dict], None] | None = None,
-              init: np.ndarray | None = None) -> Factors:
+              init: Factor | None = None) -> Factors:
     """Weighted least-squares factorization of positive PMI over *all* word pairs.
 
     Minimises ``sum_ij (X_ij + k r_i P(j)) (w_i . c_j - PPMI_ij)^2 + l2 sum_i r_i
@@ -617,52 +994,133 @@ def ppmi_wals(spark, rows, row_sums: np.ndarray, dim: int, *, cds: float, neg: f
     pairs cost one ``d x d`` matrix, not ``V^2`` terms), and the objective never increases.
 
     The published vectors are those of the rank-``dim`` product ``W C^T`` written as
-    ``U S V^T``, so ``eig`` and ``add_contexts`` mean what they mean for ``ppmi_svd``.
+    ``U S V^T`` (CholeskyQR2 of each side from its ``d x d`` Gram, SVD of the ``d x d``
+    core), so ``eig`` and ``add_contexts`` mean what they mean for ``ppmi_svd``.
 
-    ``init`` (``vocab_size x dim``, warm start, e.g. the previous model's vectors with zero
+    ``init`` (a ``dim``-wide factor, warm start, e.g. the previous model's vectors with zero
     rows for new words) replaces the SVD start as the first context factor: the first
     half-iteration solves every word exactly against it, new words included.
     """
     history: list[dict] = []
-    pmi = PMI.from_sums(row_sums, cds, 0.0)
+    pmi = PMI.of(matrix, cds, 0.0)
     if init is None:
-        u, s, v = truncated_svd(spark, rows, pmi, dim, oversample=oversample,
+        u, s, v = truncated_svd(spark, matrix, pmi, dim, oversample=oversample,
                                 power_iters=power_iters, seed=seed, history=history,
                                 progress=progress, method="ppmi_wals")
-        words, contexts = u * np.sqrt(s), v * np.sqrt(s)
+        contexts = materialize(spark, v, matrix.factor("c0", dim), np.sqrt(s))
     else:
         iterations = max(iterations, 1)
-        contexts = np.asarray(init, dtype=np.float64)
-    active = row_sums > 0
-    p_ctx = np.where(active, row_sums, 0.0) ** cds
-    p_ctx /= p_ctx.sum()
-    shared = {**pmi.shared(), "p_ctx": p_ctx, "row_sums": row_sums, "k": float(neg),
-              "l2": l2}
-    vocab_size = len(row_sums)
+        contexts = init
+    shared = {**pmi.shared(), "k": float(neg), "l2": l2}
+    gram = gram_of(spark, contexts, matrix.sums,
+                   lambda r: np.where(r > 0, np.exp(cds * np.log(np.maximum(r, 1e-300))
+                                                    - pmi.log_z), 0.0))
     previous = math.inf
+    words = None
     for it in range(1, iterations + 1):
         t0 = time.monotonic()
-        gram = contexts.T @ (contexts * p_ctx[:, None])
-        words, _ = row_pass(spark, rows, _wals_kernel,
-                            {**shared, "design": contexts.astype(np.float32), "gram": gram,
-                             "transpose": False}, vocab_size, dim)
-        gram = words.T @ (words * row_sums[:, None])
-        contexts, objective = row_pass(spark, rows, _wals_kernel,
-                                       {**shared, "design": words.astype(np.float32),
-                                        "gram": gram, "transpose": True}, vocab_size, dim)
-        objective += l2 * float(np.sum(row_sums * np.sum(words * words, axis=1)))
+        spec = PassSpec(_wals_kernel, matrix.factor(f"w{it}", dim), {"design": contexts},
+                        {**shared, "gram": gram, "transpose": False},
+                        grams={"gram": "sums", "plain": None}, norms={"l2": "sums"},
+                        norm_cols=dim)
+        agg = run_pass(spark, matrix, spec)
+        words, wgram, gram = spec.out, agg["plain"], agg["gram"]
+        spec = PassSpec(_wals_kernel, matrix.factor(f"c{it}", dim), {"design": words},
+                        {**shared, "gram": gram, "transpose": True},
+                        grams={"gram": "p_ctx", "plain": None})
+        agg2 = run_pass(spark, matrix, spec)
+        contexts, cgram, gram = spec.out, agg2["plain"], agg2["gram"]
+        objective = agg2["loss"] + l2 * agg["l2"]
         _history_step(history, progress, "ppmi_wals",
                       {"iteration": it, "objective": float(objective),
                        "seconds": round(time.monotonic() - t0, 2)})
         if tolerance and previous - objective < tolerance * abs(previous):
             break
         previous = objective
-    # rewrite W C^T as U S V^T (QR of each side, SVD of the small d x d core)
-    qw, rw = np.linalg.qr(words)
-    qc, rc = np.linalg.qr(contexts)
-    us, s, vst = np.linalg.svd(rw @ rc.T)
-    u, v = _fix_signs(qw @ us, qc @ vst.T)
-    u[~active] = 0.0
-    v[~active] = 0.0
-    return Factors(weighted_vectors(u, s, v, eig, add_contexts), history,
+    if words is None:       # no iteration: the SVD start is the answer
+        return Factors(_final_vectors(spark, matrix, u, s, v, eig, add_contexts), history,
+                       {"singular_values": s})
+    # rewrite W C^T as U S V^T: W = Qw Rw, C = Qc Rc (CholeskyQR2), SVD of Rw Rc^T
+    tw = orthonormalize(spark, words, wgram).transform
+    tc = orthonormalize(spark, contexts, cgram).transform
+    us, s, vst = np.linalg.svd((tw.T @ wgram) @ (tc.T @ cgram).T, full_matrices=False)
+    u = words.with_transform(tw @ us[:, :dim])
+    v = contexts.with_transform(tc @ vst.T[:, :dim])
+    s = s[:dim]
+    if len(s) < dim:
+        pad = np.zeros((u.cols, dim))
+        pad[np.arange(u.cols), np.arange(u.cols)] = 1.0
+        u, v = u.with_transform(pad), v.with_transform(pad)
+        s = np.r_[s, np.zeros(dim - len(s))]
+    signs = column_signs(spark, u)
+    u, v = u.with_transform(np.diag(signs)), v.with_transform(np.diag(signs))
+    return Factors(_final_vectors(spark, matrix, u, s, v, eig, add_contexts), history,
                    {"singular_values": s})
+
+
+def _glove_kernel(ids, lengths, cols, x, s, readers, data):
+    other = readers["other"]                       # V x (d + 1): vectors, then bias
+    d = other.factor.width - 1
+    design = Design(other, slice(0, d), ones=True)
+    target = np.log(x.astype(np.float64)) - other.gather(cols, d).astype(np.float64)
+    weight = glove_weight(x.astype(np.float64), data["x_max"], data["alpha"])
+    return solve_rows(lengths, cols, target, weight, design, data["l2"])
+
+
+def glove(spark, matrix: Matrix, dim: int, *, iterations: int, x_max: float,
+          alpha: float, l2: float, seed: int, tolerance: float = 0.0,
+          progress: Callable[[dict], None] | None = None,
+          init: Factor | None = None, add_contexts: bool = True) -> Factors:
+    """GloVe by alternating weighted least squares.
+
+    Minimises ``sum_ij f(X_ij) (w_i . c_j + b_i + b~_j - log X_ij)^2 + l2 (|W|^2 + |C|^2)``
+    over the stored non-zeros. Each half-iteration solves every word's ``(w_i, b_i)`` exactly
+    with the context side fixed (then the reverse), so the objective never increases.
+
+    ``init`` (a ``dim``-wide factor, warm start) replaces the context vectors of the rows it
+    does not leave all zero (their biases start at 0); the first half-iteration then solves
+    the words against them.
+
+    Returns
+    -------
+    Factors
+        ``vectors`` is ``W + C`` (as GloVe's reference code saves; ``W`` alone without
+        ``add_contexts``); ``extra`` holds the
+        ``(d + 1)``-wide factors ``words`` and ``contexts`` (vectors, then bias).
+    """
+    def uniform(rng, n, width):   # GloVe's own initialisation: [-0.5, 0.5] / dim, biases too
+        return (rng.random((n, width)) - 0.5) / dim
+
+    contexts = matrix.factor("glove-c0", dim + 1)
+    random_factor(spark, contexts, seed, uniform, init=init)
+    history: list[dict] = []
+    shared = {"x_max": x_max, "alpha": alpha, "l2": l2}
+    previous = math.inf
+    words = None
+    for it in range(1, iterations + 1):
+        t0 = time.monotonic()
+        spec = PassSpec(_glove_kernel, matrix.factor(f"glove-w{it}", dim + 1),
+                        {"other": contexts}, shared, norms={"sq": None}, norm_cols=dim)
+        wagg = run_pass(spark, matrix, spec)
+        words = spec.out
+        spec = PassSpec(_glove_kernel, matrix.factor(f"glove-c{it}", dim + 1),
+                        {"other": words}, shared, norms={"sq": None}, norm_cols=dim)
+        cagg = run_pass(spark, matrix, spec)
+        contexts = spec.out
+        data_loss = cagg["loss"]
+        objective = data_loss + l2 * (wagg["sq"] + cagg["sq"])
+        step = {"iteration": it, "objective": float(objective), "data_loss": data_loss,
+                "seconds": round(time.monotonic() - t0, 2)}
+        history.append(step)
+        logger.info("glove: iteration %d/%d objective %.6g (%.1f s)", it, iterations,
+                    objective, step["seconds"])
+        if progress:
+            progress(step)
+        if tolerance and previous - objective < tolerance * abs(previous):
+            logger.info("glove: relative improvement below %g; stopping", tolerance)
+            break
+        previous = objective
+    take = np.eye(dim + 1)[:, :dim]
+    parts = [(words, take)] + ([(contexts, take)] if add_contexts else [])
+    return Factors(combine(spark, matrix.factor("vectors", dim), parts), history,
+                   {"words": words, "contexts": contexts})

@@ -65,17 +65,25 @@ def write_matrix(path: Path, dense: np.ndarray, blocks: int = 2) -> str:
     return str(path)
 
 
+def matrix(spark, tmp_path, dense, blocks: int = 2, tasks: int = 2, name: str = "m"):
+    """The cached rows of a dense symmetric matrix stored as the co-occurrence stage does."""
+    return fz.complete_rows(spark, write_matrix(tmp_path / name, dense, blocks), len(dense),
+                            tasks=tasks, scratch=str(tmp_path / f"{name}-scratch"))
+
+
 def test_complete_rows_keeps_rows_whole(spark, tmp_path):
     rng = np.random.default_rng(2)
     dense = rng.random((30, 30)) * (rng.random((30, 30)) < 0.5)
     dense = np.float32(dense + dense.T)
-    rows = fz.complete_rows(spark, write_matrix(tmp_path / "m", dense))
+    rows = matrix(spark, tmp_path, dense)
     try:
         got = np.zeros_like(dense)
-        for batch in rows.toArrow().to_batches():
+        for batch in rows.rows.toArrow().to_batches():
             ids, lengths, cols, x = fz._unpack_rows(batch)
             got[np.repeat(ids, lengths), cols] = x
-        assert rows.count() == int((dense != 0).any(axis=1).sum())
+        assert rows.rows.count() == int((dense != 0).any(axis=1).sum())
+        np.testing.assert_allclose(fz.to_numpy(rows.sums)[:, 0],
+                                   dense.astype(np.float64).sum(axis=1), rtol=1e-6)
     finally:
         rows.unpersist()
     np.testing.assert_array_equal(got, dense)
@@ -96,12 +104,13 @@ def test_ppmi_svd_equals_dense_numpy_svd(spark, tmp_path, eig, add_contexts, neg
     x = rng.poisson(3.0, (n, n)) * (rng.random((n, n)) < 0.4)
     x = np.float32(x + x.T)
     x[0] = x[:, 0] = 0                                  # a word with no co-occurrence at all
-    rows = fz.complete_rows(spark, write_matrix(tmp_path / "m", x))
+    rows = matrix(spark, tmp_path, x)
     try:
         # oversampling to the full width makes the range finder exact
-        got = fz.ppmi_svd(spark, rows, x.astype(np.float64).sum(axis=1), dim, cds=0.75,
+        got = fz.ppmi_svd(spark, rows, dim, cds=0.75,
                           shift=np.log(neg), eig=eig, add_contexts=add_contexts,
                           oversample=n, power_iters=1, seed=7)
+        vectors = fz.to_numpy(got.vectors)
     finally:
         rows.unpersist()
     m = dense_ppmi(x.astype(np.float64), 0.75, neg)
@@ -110,8 +119,8 @@ def test_ppmi_svd_equals_dense_numpy_svd(spark, tmp_path, eig, add_contexts, neg
     u, v = u[:, :dim], vt[:dim].T
     flip = np.sign(u[np.argmax(np.abs(u), axis=0), np.arange(dim)])
     expect = (u * flip) * s[:dim] ** eig + ((v * flip) * s[:dim] ** eig if add_contexts else 0)
-    np.testing.assert_allclose(got.vectors, expect, atol=1e-5)
-    assert not got.vectors[0].any()
+    np.testing.assert_allclose(vectors, expect, atol=1e-5)
+    assert not vectors[0].any()
 
 
 def test_ppmi_wals_equals_dense_reference(spark, tmp_path):
@@ -120,11 +129,12 @@ def test_ppmi_wals_equals_dense_reference(spark, tmp_path):
     x = rng.poisson(2.0, (n, n)) * (rng.random((n, n)) < 0.5)
     x = (x + x.T).astype(np.float32)
     x[1] = x[:, 1] = 0
-    rows = fz.complete_rows(spark, write_matrix(tmp_path / "m", x))
+    rows = matrix(spark, tmp_path, x)
     sums = x.astype(np.float64).sum(axis=1)
     try:
-        got = fz.ppmi_wals(spark, rows, sums, dim, cds=0.75, neg=k, iterations=2, l2=l2,
+        got = fz.ppmi_wals(spark, rows, dim, cds=0.75, neg=k, iterations=2, l2=l2,
                            eig=0.5, add_contexts=True, oversample=n, power_iters=1, seed=3)
+        vectors = fz.to_numpy(got.vectors)
     finally:
         rows.unpersist()
     # the same algorithm with dense matrices: every pair weighted X_ij + k r_i P(j)
@@ -157,7 +167,7 @@ def test_ppmi_wals_equals_dense_reference(spark, tmp_path):
     u, v = fz._fix_signs(qw @ us, qc @ vst.T)
     expect = (u + v) * np.sqrt(ss)
     expect[1] = 0
-    np.testing.assert_allclose(got.vectors, expect, atol=2e-4)
+    np.testing.assert_allclose(vectors, expect, atol=2e-4)
 
 
 def planted_glove(n=30, dim=3, seed=4):
@@ -170,17 +180,17 @@ def planted_glove(n=30, dim=3, seed=4):
 
 def test_glove_reaches_the_planted_optimum(spark, tmp_path):
     x = planted_glove()
-    rows = fz.complete_rows(spark, write_matrix(tmp_path / "m", x))
+    rows = matrix(spark, tmp_path, x)
     try:
         # x_max below every count: all weights are 1, and the planted factors give loss 0
-        got = fz.glove(spark, rows, len(x), 3, iterations=5, x_max=1e-3, alpha=0.75, l2=0.0,
+        got = fz.glove(spark, rows, 3, iterations=5, x_max=1e-3, alpha=0.75, l2=0.0,
                        seed=1)
+        w, c = fz.to_numpy(got.extra["words"]), fz.to_numpy(got.extra["contexts"])
     finally:
         rows.unpersist()
     objective = [h["objective"] for h in got.history]
     assert objective[-1] < 1e-8                        # the planted factors fit exactly
-    fitted = got.extra["W"] @ got.extra["C"].T + got.extra["b"][:, None] + got.extra[
-        "b_context"][None, :]
+    fitted = w[:, :3] @ c[:, :3].T + w[:, 3][:, None] + c[:, 3][None, :]
     np.testing.assert_allclose(fitted, np.log(x), atol=1e-4)
 
 
@@ -188,9 +198,9 @@ def test_glove_objective_never_increases_with_uneven_weights(spark, tmp_path):
     x = planted_glove(n=40, dim=6, seed=8)
     x[x < np.quantile(x, 0.3)] = 0                     # sparse, as real counts are
     x = np.maximum(x, x.T)
-    rows = fz.complete_rows(spark, write_matrix(tmp_path / "m", x))
+    rows = matrix(spark, tmp_path, x)
     try:
-        got = fz.glove(spark, rows, len(x), 3, iterations=8, x_max=float(np.median(x[x > 0])),
+        got = fz.glove(spark, rows, 3, iterations=8, x_max=float(np.median(x[x > 0])),
                        alpha=0.75, l2=0.05, seed=2)
     finally:
         rows.unpersist()
@@ -202,10 +212,10 @@ def test_glove_objective_never_increases_with_uneven_weights(spark, tmp_path):
 
 def test_glove_is_deterministic_for_a_seed(spark, tmp_path):
     x = planted_glove(n=20, seed=5)
-    rows = fz.complete_rows(spark, write_matrix(tmp_path / "m", x))
+    rows = matrix(spark, tmp_path, x)
     try:
-        runs = [fz.glove(spark, rows, len(x), 4, iterations=2, x_max=50.0, alpha=0.75, l2=0.1,
-                         seed=s).vectors for s in (3, 3, 4)]
+        runs = [fz.to_numpy(fz.glove(spark, rows, 4, iterations=2, x_max=50.0, alpha=0.75,
+                                     l2=0.1, seed=s).vectors) for s in (3, 3, 4)]
     finally:
         rows.unpersist()
     np.testing.assert_array_equal(runs[0], runs[1])
@@ -276,6 +286,48 @@ def test_a_factorization_that_cannot_fit_is_refused_before_any_work(spark):
     from latentspark.stages.embeddings import check_memory
 
     cfg = Config()
-    assert check_memory(spark, 10_000, cfg)["width"] == cfg.factorize.dim + cfg.factorize.oversample
-    with pytest.raises(ConfigError, match="spark.driver.memory.*vocab.max_size"):
-        check_memory(spark, 50_000_000, cfg)
+    plan = check_memory(spark, 10_000, cfg)
+    assert plan["width"] == cfg.factorize.dim + cfg.factorize.oversample
+    assert plan["broadcast"] == 0 and plan["driver_python"] < 2**30   # nothing V-sized
+    with pytest.raises(ConfigError, match="raise factorize.tasks"):
+        check_memory(spark, 2_000_000_000, cfg)
+
+
+def test_the_memory_check_knows_max_result_size(spark, monkeypatch):
+    from latentspark.config import Config, FactorizeConfig
+    from latentspark.errors import ConfigError
+    from latentspark.stages import embeddings as stages
+
+    cfg = Config(factorize=FactorizeConfig(dim=1000, tasks=100_000))
+    real = stages._conf_bytes
+    monkeypatch.setattr(stages, "_conf_bytes", lambda spark, key, default: 2**20 if
+                        key == "spark.driver.maxResultSize" else real(spark, key, default))
+    with pytest.raises(ConfigError, match="spark.driver.maxResultSize"):
+        stages.check_memory(spark, 100_000, cfg)
+
+
+def test_words_without_a_usable_vector_are_dropped_and_ids_stay_contiguous(spark, tmp_path):
+    """A word whose every line holds no other vocabulary word has no co-occurrence: it is
+    left out (counted in the manifest), and the others keep ids 0, 1, 2, ... in vocabulary
+    order, so the export reads them as before."""
+    corpus = write_corpus(tmp_path / "corpus")
+    with open(corpus / "date=2026-11-01" / "hermit.txt", "w") as fh:
+        fh.write("hermit\n" * 5)
+    assert stage(tmp_path, "--set", "factorize.method=ppmi_svd", "--set", "factorize.dim=3") == 0
+    [emb] = published(tmp_path / "run", "embeddings")
+    manifest = json.loads((emb / "manifest.json").read_text())
+    table = pq.read_table(emb / "data")
+    words = table.column("word").to_pylist()
+    vocab = pq.read_table(published(tmp_path / "run", "vocab")[0] / "data").sort_by("id")
+    assert "hermit" in vocab.column("word").to_pylist() and "hermit" not in words
+    assert manifest["dropped_words"] == 1 and manifest["dropped_sample"] == ["hermit"]
+    assert manifest["rows"] == len(words) == vocab.num_rows - 1
+    assert table.column("id").to_pylist() == list(range(len(words)))
+    assert words == [w for w in vocab.column("word").to_pylist() if w != "hermit"]
+    vectors = np.stack(table.column("vector").to_numpy(zero_copy_only=False))
+    assert np.isfinite(vectors).all() and (np.abs(vectors).sum(axis=1) > 0).all()
+    out = tmp_path / "vectors.txt"
+    assert main(["export", "--root", str(tmp_path / "run"), "--format", "word2vec",
+                 "--out", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[0] == f"{len(words)} 3" and [ln.split()[0] for ln in lines[1:]] == words

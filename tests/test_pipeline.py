@@ -315,17 +315,25 @@ def test_driver_killed_mid_run_leaves_latest_and_resumes(spark, tmp_path):
 
 def test_warm_start_vectors_follow_the_words(spark, tmp_path):
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
     from latentspark import embeddings
+    from latentspark.blocks import Factor, Layout
+    from latentspark.factorize import to_numpy
     from latentspark.fs import HadoopFS
     from latentspark.stages.embeddings import warm_start_vectors
 
     old = np.arange(12, dtype=np.float32).reshape(4, 3)
     table = embeddings.to_table(pa.array(["a", "b", "c", "d"]), np.array([9, 8, 7, 6]), old)
     embeddings.write(HadoopFS(spark), str(tmp_path / "old" / "data"), table)
-    init, shared = warm_start_vectors(spark, pa.array(["c", "new", "a"]), str(tmp_path / "old"), 3)
+    (tmp_path / "vocab").mkdir()
+    pq.write_table(pa.table({"id": pa.array([0, 1, 2], pa.int32()), "word": ["c", "new", "a"],
+                             "count": pa.array([5, 4, 3], pa.int64())}),
+                   tmp_path / "vocab" / "part-0.parquet")
+    init = Factor(str(tmp_path / "init"), Layout(3, blocks=2, splits=1), 3)
+    shared = warm_start_vectors(spark, str(tmp_path / "vocab"), str(tmp_path / "old"), 3, init)
     assert shared == 2
-    np.testing.assert_array_equal(init, [old[2], [0, 0, 0], old[0]])
+    np.testing.assert_array_equal(to_numpy(init), [old[2], [0, 0, 0], old[0]])
 
 
 def test_exit_codes_tell_a_scheduler_what_happened(monkeypatch, capsys):

@@ -9,6 +9,7 @@ wires the passes and publishes.
 from __future__ import annotations
 
 import logging
+import math
 import re
 
 import numpy as np
@@ -16,7 +17,7 @@ import numpy as np
 from latentspark import schemas
 from latentspark.artifacts import EMBEDDINGS, VOCAB, Published, RunRoot, Staging, build_stage
 from latentspark.config import Config
-from latentspark.errors import ConfigError
+from latentspark.errors import ConfigError, InputError
 
 logger = logging.getLogger(__name__)
 
@@ -24,24 +25,39 @@ logger = logging.getLogger(__name__)
 SECTIONS = ("corpus", "tokenize", "vocab", "cooccur", "factorize")
 
 
-def memory_plan(vocab_size: int, cfg: Config) -> dict[str, int]:
-    """Bytes the factorization needs on the driver and in each Python worker.
+def factorize_tasks(spark, cfg: Config) -> int:
+    """Tasks wanted per factorization pass: ``factorize.tasks``, or 3 x the default parallelism."""
+    return cfg.factorize.tasks or 3 * int(spark.sparkContext.defaultParallelism)
 
-    The driver holds a few ``V x k`` float64 arrays in Python (``k = dim + oversample`` for
-    ``ppmi_svd``, ``dim + 1`` for ``glove``) and, while one pass is collected, that pass's
-    result in the JVM as well. Each Python worker holds the broadcast ``V x k`` float32
-    factor and the kernels' bounded temporaries.
+
+def memory_plan(vocab_size: int, cfg: Config, tasks: int = 6) -> dict[str, int]:
+    """Bytes the factorization needs on the driver, in each Python worker, and per host.
+
+    Nothing ``V``-sized is on the driver or broadcast: factors are pieces on the executors
+    (:mod:`latentspark.blocks`). The driver holds a few ``k x k`` matrices and receives one
+    record per task (a ``k x k`` Gram), summed on the driver or, above 64 MiB, first by
+    ``sqrt(tasks)`` tasks. Each task holds its piece's output rows (float64 and float32) plus
+    bounded gathers and batches of Gram matrices; each host's page cache holds the factor the
+    running pass reads, memory-mapped and shared by its Python workers.
     """
-    from latentspark.factorize import ENTRY_BUDGET
+    from latentspark.blocks import DIRECT_SUM_BYTES, GATHER_BYTES, default_splits
+    from latentspark.factorize import GRAM_BYTES
 
     f = cfg.factorize
     width = f.dim + 1 if f.method == "glove" else f.dim + f.oversample
-    dense = vocab_size * width
+    blocks = cfg.cooccur.blocks
+    pieces = blocks * default_splits(blocks, tasks)
+    piece_rows = -(-vocab_size // pieces)
+    record = 8 * (2 * width * width + 4)
+    records = pieces if pieces * record <= DIRECT_SUM_BYTES else math.isqrt(pieces) + 1
     return {
         "width": width,
-        "driver_python": 6 * 8 * dense,
-        "driver_jvm": 2 * 8 * dense + 4 * 8 * vocab_size,
-        "worker": 2 * 4 * dense + 4 * ENTRY_BUDGET * width * 4,
+        "tasks": pieces,
+        "driver_python": 16 * 8 * width * width + 2 * records * record,
+        "driver_result": records * record,
+        "broadcast": 0,
+        "worker": piece_rows * width * (8 + 4 + 8) + 3 * GATHER_BYTES + GRAM_BYTES,
+        "host_cache": 2 * 4 * vocab_size * width,
     }
 
 
@@ -67,48 +83,125 @@ def available_memory() -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
+def _conf_bytes(spark, key: str, default: str) -> int:
+    return _parse_bytes(spark.sparkContext.getConf().get(key, default))
+
+
 def check_memory(spark, vocab_size: int, cfg: Config) -> dict[str, int]:
-    """Refuse a factorization that cannot fit, before any work, with what to change."""
-    plan = memory_plan(vocab_size, cfg)
+    """Refuse a factorization that cannot fit, before any work, naming the setting to change.
+
+    Checks what the driver collects against ``spark.driver.maxResultSize`` and
+    ``spark.driver.memory``, and each task's Python memory against
+    ``spark.executor.pyspark.memory`` (or, in local mode, this machine's free memory per core).
+    Nothing is broadcast.
+    """
+    plan = memory_plan(vocab_size, cfg, factorize_tasks(spark, cfg))
+    gib, mib = 2**30, 2**20
+    limit = _conf_bytes(spark, "spark.driver.maxResultSize", "1g")
+    if limit and plan["driver_result"] > limit:
+        raise ConfigError(
+            f"factorize: each pass collects about {plan['driver_result'] / mib:.0f} MiB of "
+            f"per-task {plan['width']} x {plan['width']} Gram matrices, more than "
+            f"spark.driver.maxResultSize = {limit / mib:.0f} MiB; raise "
+            "spark.driver.maxResultSize or lower factorize.dim")
+    jvm = _conf_bytes(spark, "spark.driver.memory", "1g")
+    if jvm and 2 * plan["driver_result"] > 0.6 * jvm:
+        raise ConfigError(
+            f"factorize: collecting a pass needs about {2 * plan['driver_result'] / gib:.2f} "
+            f"GiB of driver JVM heap, more than 60% of spark.driver.memory = {jvm / gib:.1f} "
+            "GiB; raise spark.driver.memory (spark-submit --driver-memory) or lower "
+            "factorize.dim")
     conf = spark.sparkContext.getConf()
-    jvm = _parse_bytes(conf.get("spark.driver.memory", "1g"))
-    gib = 2**30
-    hint = ("lower vocab.max_size or factorize.dim" + (", or factorize.oversample"
+    worker = _parse_bytes(conf.get("spark.executor.pyspark.memory", "0"))
+    where = "spark.executor.pyspark.memory"
+    if not worker and spark.sparkContext.master.startswith("local"):
+        worker = available_memory() // max(1, int(spark.sparkContext.defaultParallelism))
+        where = "this machine's free memory per core"
+    hint = ("lower factorize.dim" + (" or factorize.oversample"
             if cfg.factorize.method != "glove" else ""))
-    if jvm and plan["driver_jvm"] > 0.6 * jvm:
+    if worker and plan["worker"] > worker:
         raise ConfigError(
-            f"factorize: {vocab_size:,} words x {plan['width']} columns needs about "
-            f"{plan['driver_jvm'] / gib:.1f} GiB of driver JVM heap to collect a pass, more than "
-            f"60% of spark.driver.memory = {jvm / gib:.1f} GiB; raise spark.driver.memory "
-            f"(spark-submit --driver-memory) or {hint}")
-    free = available_memory()
-    if plan["driver_python"] > free:
-        raise ConfigError(
-            f"factorize: {vocab_size:,} words x {plan['width']} columns needs about "
-            f"{plan['driver_python'] / gib:.1f} GiB in the driver's Python process, but only "
-            f"{free / gib:.1f} GiB is available; {hint}")
+            f"factorize: {vocab_size:,} words in {plan['tasks']} tasks x {plan['width']} "
+            f"columns needs about {plan['worker'] / gib:.2f} GiB per task, more than {where} "
+            f"({worker / gib:.2f} GiB); raise factorize.tasks (each task holds "
+            f"1/{plan['tasks']} of the rows), or {hint}")
+    if spark.sparkContext.master.startswith("local") and plan["host_cache"] > available_memory():
+        logger.warning("factorize: the factors read by a pass (%.1f GiB) exceed this "
+                       "machine's free memory; passes will read them from disk",
+                       plan["host_cache"] / gib)
     return plan
 
 
-def warm_start_vectors(spark, words, path: str, dim: int) -> tuple[np.ndarray, int]:
-    """The vectors of a previous embeddings version, in the current vocabulary's id order.
+def warm_start_vectors(spark, vocab_data: str, path: str, dim: int, out) -> int:
+    """Write the vectors of a previous embeddings version as the factor ``out``, by word.
 
-    Rows of words the previous version lacks are zero. Returns the matrix and the number of
-    shared words.
+    The old table is joined with the current vocabulary on the word on the executors; each
+    task writes the pieces of ``out`` it receives (rows of words the previous version lacks
+    stay zero). Returns the number of shared words.
     """
-    import pyarrow.compute as pc
+    import pyarrow as pa
+    from pyspark.sql import functions as F
 
-    from latentspark import embeddings
+    from latentspark.blocks import write_piece
 
-    old_words, _, old_vectors = embeddings.read(spark, path)
-    if old_vectors.shape[1] != dim:
-        raise ConfigError(f"factorize.warm_start: {path} has dimension {old_vectors.shape[1]}, "
+    data = path if path.rstrip("/").endswith("/data") else f"{path.rstrip('/')}/data"
+    old = spark.read.parquet(data).select("word", "vector")
+    first = old.select(F.size("vector").alias("d")).first()
+    if first is not None and first["d"] != dim:
+        raise ConfigError(f"factorize.warm_start: {path} has dimension {first['d']}, "
                           f"this run factorizes to {dim}; turn warm_start off for this run")
-    where = pc.fill_null(pc.index_in(words, value_set=old_words), -1).to_numpy()
-    init = np.zeros((len(words), dim))
-    rows = np.flatnonzero(where >= 0)
-    init[rows] = old_vectors[where[rows]]
-    return init, int(rows.size)
+    layout = out.layout
+
+    def write(batches):
+        piece, buf, n = None, None, 0
+
+        def done():
+            write_piece(out, piece, buf)
+            return pa.RecordBatch.from_pydict({"piece": pa.array([piece], pa.int32()),
+                                               "rows": pa.array([n], pa.int64())})
+
+        for batch in batches:
+            pieces = batch.column("piece").to_numpy()
+            ids = batch.column("id").to_numpy()
+            vec = batch.column("vector").flatten().to_numpy(zero_copy_only=False).reshape(
+                len(ids), dim)
+            for p in np.unique(pieces):           # sorted by piece: runs of one piece
+                if p != piece:
+                    if piece is not None:
+                        yield done()
+                    piece, buf, n = int(p), np.zeros((layout.piece_rows(int(p)), dim)), 0
+                sel = pieces == p
+                buf[layout.piece_of(ids[sel])[1]] = vec[sel]
+                n += int(sel.sum())
+        if piece is not None:
+            yield done()
+
+    # a sort-merge join on the word: neither side is broadcast
+    vocab = spark.read.parquet(vocab_data).select("id", "word").hint("merge")
+    joined = vocab.join(old, "word").select(
+        "id", "vector", F.expr(layout.sql_piece("id")).alias("piece"))
+    rows = joined.repartition(layout.pieces, "piece").sortWithinPartitions("piece").mapInArrow(
+        write, "piece INT, rows BIGINT").collect()        # one row per written piece
+    return int(sum(r["rows"] for r in rows))
+
+
+def _factorize(spark, matrix, f, init):
+    """Run the configured method on the cached rows; its vectors stay a distributed factor."""
+    from latentspark import factorize as fz
+
+    if f.method == "glove":
+        return fz.glove(spark, matrix, f.dim, iterations=f.iterations, x_max=f.x_max,
+                        alpha=f.alpha, l2=f.l2, seed=f.seed, tolerance=f.tolerance, init=init,
+                        add_contexts=f.add_contexts)
+    if f.method == "ppmi_wals":
+        return fz.ppmi_wals(spark, matrix, f.dim, cds=f.cds, neg=f.negatives,
+                            iterations=f.wals_iterations, l2=f.ridge, eig=f.eig,
+                            add_contexts=f.add_contexts, oversample=f.oversample,
+                            power_iters=f.power_iters, seed=f.seed, tolerance=f.tolerance,
+                            init=init)
+    return fz.ppmi_svd(spark, matrix, f.dim, cds=f.cds, shift=float(np.log(f.neg)), eig=f.eig,
+                       add_contexts=f.add_contexts, oversample=f.oversample,
+                       power_iters=f.power_iters, seed=f.seed)
 
 
 def run(spark, cfg: Config, force: bool = False, cooc: Published | None = None,
@@ -141,7 +234,6 @@ def run(spark, cfg: Config, force: bool = False, cooc: Published | None = None,
     from latentspark import embeddings
     from latentspark import factorize as fz
     from latentspark.stages import cooccur as cooccur_stage
-    from latentspark.vocabulary import load_vocabulary
 
     cooc = cooc or cooccur_stage.run(spark, cfg, force=False)
     root = RunRoot.from_config(spark, cfg)
@@ -155,55 +247,47 @@ def run(spark, cfg: Config, force: bool = False, cooc: Published | None = None,
 
     def build(st: Staging) -> None:
         f = cfg.factorize
-        words, counts = load_vocabulary(spark, vocab)
-        n = len(words)
+        vocab_data = f"{vocab.path}/data"
+        # the vocabulary stays on the executors: the driver needs only its size
+        ids = spark.read.parquet(vocab_data).agg(F.count(F.lit(1)).alias("n"),
+                                                 F.min("id").alias("lo"),
+                                                 F.max("id").alias("hi")).first()
+        n = int(ids["n"])
+        if n and (ids["lo"] != 0 or ids["hi"] != n - 1):
+            raise InputError(f"vocabulary {vocab.path} does not have ids 0..{n - 1}")
         if f.dim > n:
             raise ConfigError(f"factorize.dim = {f.dim} is larger than the vocabulary ({n} "
                               "words); lower factorize.dim or vocab.min_count")
         plan = check_memory(spark, n, cfg)
-        init = None
-        if warm_from:
-            init, shared = warm_start_vectors(spark, words, warm_from, f.dim)
-            logger.info("embeddings: warm start from %s (%d of %d words shared)", warm_from,
-                        shared, n)
-        logger.info("embeddings: %s, dimension %d, %d words; driver needs ~%.2f GiB (Python) "
-                    "and ~%.2f GiB (JVM), each Python worker ~%.2f GiB", f.method, f.dim, n,
-                    plan["driver_python"] / 2**30, plan["driver_jvm"] / 2**30,
-                    plan["worker"] / 2**30)
+        logger.info("embeddings: %s, dimension %d, %d words, %d tasks per pass; each task "
+                    "needs ~%.2f GiB, the driver ~%.0f MiB", f.method, f.dim, n, plan["tasks"],
+                    plan["worker"] / 2**30, plan["driver_python"] / 2**20)
         data = f"{cooc.path}/data"
-        with st.timed("cache_rows"):
-            rows = fz.complete_rows(spark, data)
+        scratch = f"{st.path}/_factors"      # factor pieces; removed before publishing
         try:
-            with st.timed("factorize"):
-                if f.method == "glove":
-                    result = fz.glove(spark, rows, n, f.dim, iterations=f.iterations,
-                                      x_max=f.x_max, alpha=f.alpha, l2=f.l2, seed=f.seed,
-                                      tolerance=f.tolerance, init=init)
-                    vectors = result.vectors if f.add_contexts else result.extra["W"]
-                else:
-                    sums = spark.read.parquet(data).groupBy("row").agg(
-                        F.sum("weight").alias("s")).toArrow()
-                    row_sums = np.zeros(n)
-                    row_sums[sums.column("row").to_numpy()] = sums.column("s").to_numpy()
-                if f.method == "ppmi_wals":
-                    result = fz.ppmi_wals(spark, rows, row_sums, f.dim, cds=f.cds,
-                                          neg=f.negatives, iterations=f.wals_iterations,
-                                          l2=f.ridge, eig=f.eig, add_contexts=f.add_contexts,
-                                          oversample=f.oversample, power_iters=f.power_iters,
-                                          seed=f.seed, tolerance=f.tolerance, init=init)
-                    vectors = result.vectors
-                elif f.method == "ppmi_svd":
-                    result = fz.ppmi_svd(spark, rows, row_sums, f.dim, cds=f.cds,
-                                         shift=float(np.log(f.neg)), eig=f.eig,
-                                         add_contexts=f.add_contexts,
-                                         oversample=f.oversample, power_iters=f.power_iters,
-                                         seed=f.seed)
-                    vectors = result.vectors
+            with st.timed("cache_rows"):
+                matrix = fz.complete_rows(spark, data, n, tasks=factorize_tasks(spark, cfg),
+                                          scratch=scratch)
+            init, shared = None, 0
+            if warm_from:
+                init = matrix.factor("warm", f.dim)
+                shared = warm_start_vectors(spark, vocab_data, warm_from, f.dim, init)
+                logger.info("embeddings: warm start from %s (%d of %d words shared)",
+                            warm_from, shared, n)
+            try:
+                with st.timed("factorize"):
+                    result = _factorize(spark, matrix, f, init)
+            finally:
+                matrix.unpersist()
+            with st.timed("write"):
+                written = embeddings.write_factor(spark, result.vectors, vocab_data,
+                                                  st.data_path)
         finally:
-            rows.unpersist()
-        with st.timed("write"):
-            embeddings.write(root.fs, st.data_path, embeddings.to_table(words, counts, vectors))
-        empty = int(np.sum(~np.any(vectors != 0, axis=1)))
+            root.fs.delete(scratch)
+        if written["dropped_words"]:
+            logger.warning("embeddings: %d words have no usable vector (no co-occurrence left, "
+                           "or not finite) and are left out, e.g. %s", written["dropped_words"],
+                           ", ".join(written["dropped_sample"][:5]))
         st.manifest.update({
             "config": cfg.to_dict(),
             "input": {"cooccur_version": cooc.version, "vocab_version": vocab.version,
@@ -211,10 +295,15 @@ def run(spark, cfg: Config, force: bool = False, cooc: Published | None = None,
             "method": f.method,
             "parameters": dict(vars(f)),
             "warm_start": warm_from,
+            "warm_start_shared_words": shared if warm_from else None,
             "dim": f.dim,
             "vocab_size": n,
-            "rows": n,
-            "words_without_cooccurrences": empty,
+            "rows": written["rows"],
+            "dropped_words": written["dropped_words"],
+            "dropped_sample": written["dropped_sample"],
+            "ids": "0..rows-1 in vocabulary order; dropped words (zero or non-finite vectors) "
+                   "are left out and the others renumbered",
+            "tasks_per_pass": matrix.layout.pieces,
             "history": result.history,
             "schema": schemas.describe(schemas.embeddings(f.dim)),
             **({"singular_values": [round(float(s), 6) for s in
