@@ -1,7 +1,8 @@
 """The jobs on a real Spark standalone cluster (a master and two workers on 127.0.0.1, started
 by ``scripts/cluster.sh``), submitted with ``spark-submit --py-files`` the zip that
 ``scripts/package.sh`` builds: same outputs as local mode, and the same outputs again when a
-worker and its executor are killed in the middle of the co-occurrence stage.
+worker and its executor are killed in the middle of the co-occurrence stage or of the
+factorization.
 
 They run by default (``-m "not cluster"`` leaves them out). The cluster runs in its own state
 folder on free ports and is stopped at the end even when a test fails.
@@ -41,6 +42,7 @@ SETTINGS = ["--set", "gate.enabled=false", "--set", "index.n_trees=5",
             "--set", "vocab.min_count=2", "--set", "cooccur.window=3",
             "--set", "cooccur.blocks=8", "--set", "factorize.dim=8",
             "--set", "factorize.power_iters=1", "--set", "factorize.wals_iterations=1",
+            "--set", "factorize.tasks=32",
             "--set", "spark.shuffle_partitions=4"]
 # Small input splits: the co-occurrence stage becomes 16 tasks (two 94 kB files each), long
 # enough to kill a worker in the middle of it. Every run splits the input the same way.
@@ -234,17 +236,16 @@ def assert_same_outputs(got: dict[str, pa.Table], want: dict[str, pa.Table]) -> 
 def local_run(spark, corpus, tmp_path_factory) -> dict[str, pa.Table]:
     """The job's outputs on local Spark: run in this process on the shared local[2] session
     (which spares a JVM start), with the same input splits as the submitted runs."""
-    import importlib.util
+    from latentspark.jobs import submit as run_job
 
     root = tmp_path_factory.mktemp("local") / "run"
     saved = {key: spark.conf.get(key) for key in SPLITS}
     for key, value in SPLITS.items():
         spark.conf.set(key, value)
     try:
-        spec = importlib.util.spec_from_file_location("cluster_job", JOB)
-        job = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(job)
-        assert job.main(["--corpus", str(corpus), "--root", str(root), *SETTINGS]) == 0
+        # what jobs/pipeline.py runs (it has no main() since the jobs moved into the package)
+        assert run_job("pipeline", ["--corpus", str(corpus), "--root", str(root),
+                                    *SETTINGS]) == 0
     finally:
         for key, value in saved.items():
             spark.conf.set(key, value)
@@ -309,28 +310,29 @@ def executors_of(worker_pid: int) -> list[psutil.Process]:
     return found
 
 
-def test_killing_a_worker_mid_cooccurrence_changes_nothing(cluster, package, corpus, cluster_run,
-                                                          tmp_path):
-    undisturbed, _ = cluster_run
+def kill_a_worker_mid_stage(cluster, package, corpus, tmp_path, started: str, ended: str,
+                            what: str) -> dict[str, pa.Table]:
+    """Submit the job, SIGKILL worker 2 and its executor once the log shows ``started`` (and
+    not ``ended``) and a Spark job has finished some tasks with more ahead, restart the worker;
+    the job must still succeed. Returns its outputs."""
     [ui_port] = free_ports(1)
     log = tmp_path / "submit.log"
     proc = submit(cluster.ready().url, tmp_path / "run", corpus, package, log, ui_port=ui_port,
                   wait=False)
     try:
-        # "in the middle": the co-occurrence stage has logged its start, and its Spark job has
-        # finished some tasks and still has most of them ahead
-        deadline = time.monotonic() + 180
+        # "in the middle": the stage has logged its start, and its Spark job has finished some
+        # tasks and still has most of them ahead
+        deadline = time.monotonic() + 240
         at_kill = None
         while at_kill is None:
             assert proc.poll() is None, f"the job ended before the kill:\n{log.read_text()[-5000:]}"
-            assert time.monotonic() < deadline, "the co-occurrence stage never got under way"
+            assert time.monotonic() < deadline, f"the {what} never got under way"
             time.sleep(0.1)
             text = log.read_text()
-            if "counting co-occurrences" not in text:
+            if started not in text:
                 continue
             # a kill in a later stage would test something else: fail loudly instead
-            assert "cooccur: merging" not in text, \
-                "the co-occurrence stage ended before a kill: make the corpus larger"
+            assert ended not in text, f"the {what} ended before a kill: make the input larger"
             for job in running_jobs(ui_port) or []:
                 left = job["numTasks"] - job["numCompletedTasks"]
                 if job["numCompletedTasks"] >= 2 and job["numActiveTasks"] and left >= 6:
@@ -352,7 +354,25 @@ def test_killing_a_worker_mid_cooccurrence_changes_nothing(cluster, package, cor
     assert code == 0, text[-5000:]
     assert re.search(r"Lost executor \d+", text), "the driver never noticed the kill"
     assert at_kill["numCompletedTasks"] < at_kill["numTasks"]
-    assert_same_outputs(outputs(tmp_path / "run"), undisturbed)
+    return outputs(tmp_path / "run")
+
+
+def test_killing_a_worker_mid_cooccurrence_changes_nothing(cluster, package, corpus, cluster_run,
+                                                          tmp_path):
+    undisturbed, _ = cluster_run
+    got = kill_a_worker_mid_stage(cluster, package, corpus, tmp_path, "counting co-occurrences",
+                                  "cooccur: merging", "co-occurrence stage")
+    assert_same_outputs(got, undisturbed)
+
+
+def test_killing_a_worker_mid_factorization_changes_nothing(cluster, package, corpus,
+                                                           cluster_run, tmp_path):
+    """Factor pieces written by the lost executor's tasks are rewritten by their retries, its
+    cached rows recomputed: byte-identical embeddings (and index)."""
+    undisturbed, _ = cluster_run
+    got = kill_a_worker_mid_stage(cluster, package, corpus, tmp_path, "tasks per pass",
+                                  "published embeddings", "factorization")
+    assert_same_outputs(got, undisturbed)
 
 
 def cluster_script(tmp_path: Path, command: str, **extra: str) -> subprocess.CompletedProcess:
