@@ -30,7 +30,7 @@ def factorize_tasks(spark, cfg: Config) -> int:
     return cfg.factorize.tasks or 3 * int(spark.sparkContext.defaultParallelism)
 
 
-def memory_plan(vocab_size: int, cfg: Config, tasks: int = 6) -> dict[str, int]:
+def memory_plan(vocab_size: int, cfg: Config, tasks: int = 6, blocks: int = 0) -> dict[str, int]:
     """Bytes the factorization needs on the driver, in each Python worker, and per host.
 
     Nothing ``V``-sized is on the driver or broadcast: factors are pieces on the executors
@@ -45,7 +45,7 @@ def memory_plan(vocab_size: int, cfg: Config, tasks: int = 6) -> dict[str, int]:
 
     f = cfg.factorize
     width = f.dim + 1 if f.method == "glove" else f.dim + f.oversample
-    blocks = cfg.cooccur.blocks
+    blocks = blocks or cfg.cooccur.blocks or tasks     # the counts' own, when known
     pieces = blocks * default_splits(blocks, tasks)
     piece_rows = -(-vocab_size // pieces)
     record = 8 * (2 * width * width + 4)
@@ -87,7 +87,7 @@ def _conf_bytes(spark, key: str, default: str) -> int:
     return _parse_bytes(spark.sparkContext.getConf().get(key, default))
 
 
-def check_memory(spark, vocab_size: int, cfg: Config) -> dict[str, int]:
+def check_memory(spark, vocab_size: int, cfg: Config, blocks: int = 0) -> dict[str, int]:
     """Refuse a factorization that cannot fit, before any work, naming the setting to change.
 
     Checks what the driver collects against ``spark.driver.maxResultSize`` and
@@ -95,7 +95,9 @@ def check_memory(spark, vocab_size: int, cfg: Config) -> dict[str, int]:
     ``spark.executor.pyspark.memory`` (or, in local mode, this machine's free memory per core).
     Nothing is broadcast.
     """
-    plan = memory_plan(vocab_size, cfg, factorize_tasks(spark, cfg))
+    cores = int(spark.sparkContext.defaultParallelism)
+    plan = memory_plan(vocab_size, cfg, factorize_tasks(spark, cfg),
+                       blocks or cfg.cooccur.blocks or 2 * cores)
     gib, mib = 2**30, 2**20
     limit = _conf_bytes(spark, "spark.driver.maxResultSize", "1g")
     if limit and plan["driver_result"] > limit:
@@ -258,7 +260,7 @@ def run(spark, cfg: Config, force: bool = False, cooc: Published | None = None,
         if f.dim > n:
             raise ConfigError(f"factorize.dim = {f.dim} is larger than the vocabulary ({n} "
                               "words); lower factorize.dim or vocab.min_count")
-        plan = check_memory(spark, n, cfg)
+        plan = check_memory(spark, n, cfg, int(cooc.manifest.get("blocks") or 0))
         logger.info("embeddings: %s, dimension %d, %d words, %d tasks per pass; each task "
                     "needs ~%.2f GiB, the driver ~%.0f MiB", f.method, f.dim, n, plan["tasks"],
                     plan["worker"] / 2**30, plan["driver_python"] / 2**20)
