@@ -42,6 +42,36 @@ logger = logging.getLogger(__name__)
 
 METHODS = {"both": ("3cosadd", "3cosmul"), "3cosadd": ("3cosadd",), "3cosmul": ("3cosmul",)}
 
+#: Where exact neighbour search stops being faster than Annoy, measured by
+#: ``benchmarks/neighbours.py`` (results/neighbours.md): exact search costs ``O(words)`` per
+#: query word, Annoy about ``search_k`` node visits per shard, and Annoy wins above about this
+#: many words per node of ``search_k``.
+EXACT_WORDS_PER_NODE = 80
+
+
+def search_mode(cfg: Config, vocab_size: int, neighbours: bool = True) -> str:
+    """The search mode ``evaluate.mode`` stands for, ``"exact"`` or ``"annoy"``.
+
+    ``auto`` is exact for analogies and pairs (``neighbours=False``: the mode whose answers
+    equal gensim's) and, for neighbour lists and the bulk export, exact up to
+    :data:`EXACT_WORDS_PER_NODE` x the nodes Annoy inspects per query (``index.search_k``, or
+    Annoy's default ``n_trees x candidates``), Annoy above.
+
+    Examples
+    --------
+    >>> from latentspark.config import Config
+    >>> cfg = Config()
+    >>> cfg.index.search_k = 15000
+    >>> search_mode(cfg, 400_000), search_mode(cfg, 10**8), search_mode(cfg, 10**8, False)
+    ('exact', 'annoy', 'exact')
+    """
+    mode = cfg.evaluate.mode
+    if mode != "auto":
+        return mode
+    nodes = cfg.index.search_k if cfg.index.search_k > 0 else \
+        cfg.index.n_trees * cfg.evaluate.candidates
+    return "exact" if not neighbours or vocab_size <= EXACT_WORDS_PER_NODE * nodes else "annoy"
+
 
 # ---------------------------------------------------------------------------------------------
 # reading the evaluation sets
@@ -404,8 +434,8 @@ def evaluate_analogies(spark, spec: IndexSpec, cfg: Config, parsed: Parsed, lex:
     if df is None:
         return spark.createDataFrame([], schemas.ddl(ANALOGY_SCHEMA))
     df = df.repartition(_partitions(spark, cfg, table.num_rows, 1000))
-    kernel = _analogy_kernel(spec, e.mode, METHODS[e.methods], e.restrict_vocab, e.candidates,
-                             e.block_rows, e.query_chunk)
+    kernel = _analogy_kernel(spec, search_mode(cfg, spec.vocab_size, False), METHODS[e.methods],
+                             e.restrict_vocab, e.candidates, e.block_rows, e.query_chunk)
     return df.mapInArrow(kernel, schemas.ddl(ANALOGY_SCHEMA))
 
 
@@ -529,7 +559,8 @@ def neighbours_of(spark, spec: IndexSpec, cfg: Config, ids: list[int] | None):
     else:
         df = spark.createDataFrame(pa.table({"id": pa.array(ids, pa.int64())}).to_pandas())
         df = df.repartition(_partitions(spark, cfg, len(ids), 500))
-    kernel = _neighbour_kernel(spec, e.mode, e.k, e.candidates, e.block_rows, e.query_chunk)
+    kernel = _neighbour_kernel(spec, search_mode(cfg, spec.vocab_size), e.k, e.candidates,
+                               e.block_rows, e.query_chunk)
     return df.mapInArrow(kernel, schemas.ddl(NEIGHBOUR_SCHEMA))
 
 
@@ -607,7 +638,8 @@ def evaluate_into(spark, spec: IndexSpec, cfg: Config, st, fs) -> dict[str, Any]
             _report_problems(analogies.problems + pairs.problems, e.strict)
             lex = Lexicon(index_words(spark, spec), e.restrict_vocab, e.case_insensitive)
         summary: dict[str, Any] = {
-            "index": spec.version, "mode": e.mode, "methods": list(methods),
+            "index": spec.version, "mode": search_mode(cfg, spec.vocab_size, False),
+            "neighbour_mode": search_mode(cfg, spec.vocab_size), "methods": list(methods),
             "restrict_vocab": e.restrict_vocab, "oov": e.oov,
             "case_insensitive": e.case_insensitive,
             "malformed_lines": [asdict(p) for p in analogies.problems + pairs.problems]}
