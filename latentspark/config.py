@@ -203,8 +203,8 @@ class EvaluateConfig:
 
     mode: str = _opt("auto", "exact: blocked matrix products over all candidates; annoy: "
                      "candidates from the index, re-ranked exactly; auto: exact, except "
-                     "annoy for neighbour lists of more words than the measured crossover "
-                     "(80 x the nodes Annoy inspects per query, see the guide)",
+                     "annoy for neighbour lists when words x dimensions exceed the measured "
+                     "crossover, 80 million (see the guide)",
                      choices=("auto", "exact", "annoy"))
     analogies: list = _opt([], "analogy files in questions-words.txt format (': section' "
                            "headers), paths or URIs")

@@ -42,35 +42,36 @@ logger = logging.getLogger(__name__)
 
 METHODS = {"both": ("3cosadd", "3cosmul"), "3cosadd": ("3cosadd",), "3cosmul": ("3cosmul",)}
 
-#: Where exact neighbour search stops being faster than Annoy, measured by
-#: ``benchmarks/neighbours.py`` (results/neighbours.md): exact search costs ``O(words)`` per
-#: query word, Annoy about ``search_k`` node visits per shard, and Annoy wins above about this
-#: many words per node of ``search_k``.
-EXACT_WORDS_PER_NODE = 80
+#: Where exact neighbour search stops being faster than Annoy, in words x dimensions, as
+#: measured by ``benchmarks/neighbours.py`` (results/neighbours.md) with Annoy at ``search_k``
+#: 15,000 (recall@10 0.99): exact search costs time in proportion to the vocabulary per word,
+#: Annoy about a constant, and they met at 2.3M words of GloVe's 50 dimensions (115M) and
+#: 0.83M words of dimension 100 (83M); the smaller one, rounded down.
+EXACT_MAX_CELLS = 80_000_000
 
 
-def search_mode(cfg: Config, vocab_size: int, neighbours: bool = True) -> str:
+def search_mode(cfg: Config, spec: IndexSpec, neighbours: bool = True) -> str:
     """The search mode ``evaluate.mode`` stands for, ``"exact"`` or ``"annoy"``.
 
     ``auto`` is exact for analogies and pairs (``neighbours=False``: the mode whose answers
-    equal gensim's) and, for neighbour lists and the bulk export, exact up to
-    :data:`EXACT_WORDS_PER_NODE` x the nodes Annoy inspects per query (``index.search_k``, or
-    Annoy's default ``n_trees x candidates``), Annoy above.
+    equal gensim's) and, for neighbour lists and the bulk export, exact while the index's
+    words x dimensions are at most :data:`EXACT_MAX_CELLS`, Annoy above.
 
     Examples
     --------
     >>> from latentspark.config import Config
-    >>> cfg = Config()
-    >>> cfg.index.search_k = 15000
-    >>> search_mode(cfg, 400_000), search_mode(cfg, 10**8), search_mode(cfg, 10**8, False)
-    ('exact', 'annoy', 'exact')
+    >>> glove = IndexSpec("", "", dim=50, shards=2, vocab_size=400_000, files={})
+    >>> big = IndexSpec("", "", dim=300, shards=2, vocab_size=3_000_000, files={})
+    >>> search_mode(Config(), glove), search_mode(Config(), big)
+    ('exact', 'annoy')
+    >>> search_mode(Config(), big, neighbours=False)
+    'exact'
     """
     mode = cfg.evaluate.mode
     if mode != "auto":
         return mode
-    nodes = cfg.index.search_k if cfg.index.search_k > 0 else \
-        cfg.index.n_trees * cfg.evaluate.candidates
-    return "exact" if not neighbours or vocab_size <= EXACT_WORDS_PER_NODE * nodes else "annoy"
+    small = spec.vocab_size * spec.dim <= EXACT_MAX_CELLS
+    return "exact" if not neighbours or small else "annoy"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -434,7 +435,7 @@ def evaluate_analogies(spark, spec: IndexSpec, cfg: Config, parsed: Parsed, lex:
     if df is None:
         return spark.createDataFrame([], schemas.ddl(ANALOGY_SCHEMA))
     df = df.repartition(_partitions(spark, cfg, table.num_rows, 1000))
-    kernel = _analogy_kernel(spec, search_mode(cfg, spec.vocab_size, False), METHODS[e.methods],
+    kernel = _analogy_kernel(spec, search_mode(cfg, spec, False), METHODS[e.methods],
                              e.restrict_vocab, e.candidates, e.block_rows, e.query_chunk)
     return df.mapInArrow(kernel, schemas.ddl(ANALOGY_SCHEMA))
 
@@ -554,12 +555,14 @@ def neighbours_of(spark, spec: IndexSpec, cfg: Config, ids: list[int] | None):
     """
     e = cfg.evaluate
     if ids is None:
-        parts = e.partitions or 4 * spark.sparkContext.defaultParallelism
+        # one task per core: each task pays a start-up (worker, index mapping, output file)
+        # that outweighs finer load balancing (80k words: 28 s with 2 tasks, 46 s with 8)
+        parts = e.partitions or spark.sparkContext.defaultParallelism
         df = spark.range(0, spec.vocab_size, numPartitions=parts)
     else:
         df = spark.createDataFrame(pa.table({"id": pa.array(ids, pa.int64())}).to_pandas())
         df = df.repartition(_partitions(spark, cfg, len(ids), 500))
-    kernel = _neighbour_kernel(spec, search_mode(cfg, spec.vocab_size), e.k, e.candidates,
+    kernel = _neighbour_kernel(spec, search_mode(cfg, spec), e.k, e.candidates,
                                e.block_rows, e.query_chunk)
     return df.mapInArrow(kernel, schemas.ddl(NEIGHBOUR_SCHEMA))
 
@@ -638,8 +641,8 @@ def evaluate_into(spark, spec: IndexSpec, cfg: Config, st, fs) -> dict[str, Any]
             _report_problems(analogies.problems + pairs.problems, e.strict)
             lex = Lexicon(index_words(spark, spec), e.restrict_vocab, e.case_insensitive)
         summary: dict[str, Any] = {
-            "index": spec.version, "mode": search_mode(cfg, spec.vocab_size, False),
-            "neighbour_mode": search_mode(cfg, spec.vocab_size), "methods": list(methods),
+            "index": spec.version, "mode": search_mode(cfg, spec, False),
+            "neighbour_mode": search_mode(cfg, spec), "methods": list(methods),
             "restrict_vocab": e.restrict_vocab, "oov": e.oov,
             "case_insensitive": e.case_insensitive,
             "malformed_lines": [asdict(p) for p in analogies.problems + pairs.problems]}

@@ -9,7 +9,7 @@ import pytest
 
 from latentspark import search
 from latentspark.config import Config
-from latentspark.evaluation import EXACT_WORDS_PER_NODE, search_mode
+from latentspark.evaluation import EXACT_MAX_CELLS, search_mode
 from latentspark.index import IndexSpec, LoadedIndex, Shard
 from latentspark.vecmath import empty_top_k, fold_top_k, sorted_top_k, top_k
 
@@ -136,13 +136,18 @@ def test_top_k_with_exclusions_equals_brute_force():
 def test_auto_mode_is_exact_below_the_crossover_and_for_analogies():
     cfg = Config()
     assert cfg.evaluate.mode == "auto"
-    cfg.index.search_k = 1000
-    limit = EXACT_WORDS_PER_NODE * 1000
-    assert search_mode(cfg, limit) == "exact"
-    assert search_mode(cfg, limit + 1) == "annoy"
-    assert search_mode(cfg, limit + 1, neighbours=False) == "exact"
-    cfg.index.search_k = -1  # Annoy's default: n_trees x candidates nodes
-    cfg.index.n_trees, cfg.evaluate.candidates = 10, 20
-    assert search_mode(cfg, EXACT_WORDS_PER_NODE * 200 + 1) == "annoy"
+
+    def spec(words: int, dim: int) -> IndexSpec:
+        return IndexSpec("mem", "v", dim=dim, shards=2, vocab_size=words, files={})
+
+    at = spec(EXACT_MAX_CELLS // 100, 100)
+    above = spec(EXACT_MAX_CELLS // 100 + 1, 100)
+    assert search_mode(cfg, at) == "exact"
+    assert search_mode(cfg, above) == "annoy"
+    assert search_mode(cfg, above, neighbours=False) == "exact"
+    # the measured cases: GloVe's 400,000 x 50 and the corpus24m model's 80,376 x 100
+    assert search_mode(cfg, spec(400_000, 50)) == search_mode(cfg, spec(80_376, 100)) == "exact"
     cfg.evaluate.mode = "exact"
-    assert search_mode(cfg, 10**12) == "exact"
+    assert search_mode(cfg, spec(10**9, 300)) == "exact"
+    cfg.evaluate.mode = "annoy"
+    assert search_mode(cfg, spec(10, 2)) == "annoy"

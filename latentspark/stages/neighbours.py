@@ -28,7 +28,7 @@ def run(spark, cfg: Config, force: bool = False) -> Published:
 
     e = cfg.evaluate
     spec = load_spec(spark, cfg)
-    mode = search_mode(cfg, spec.vocab_size)  # what "auto" resolves to is what counts
+    mode = search_mode(cfg, spec)  # what "auto" resolves to is what counts
     config_hash = hashlib.sha256(
         f"{mode}:{e.k}:{e.candidates}:{cfg.index.search_k}".encode()).hexdigest()
 
