@@ -555,9 +555,7 @@ def neighbours_of(spark, spec: IndexSpec, cfg: Config, ids: list[int] | None):
     """
     e = cfg.evaluate
     if ids is None:
-        # one task per core: each task pays a start-up (worker, index mapping, output file)
-        # that outweighs finer load balancing (80k words: 28 s with 2 tasks, 46 s with 8)
-        parts = e.partitions or spark.sparkContext.defaultParallelism
+        parts = e.partitions or 4 * spark.sparkContext.defaultParallelism
         df = spark.range(0, spec.vocab_size, numPartitions=parts)
     else:
         df = spark.createDataFrame(pa.table({"id": pa.array(ids, pa.int64())}).to_pandas())
