@@ -204,8 +204,11 @@ class IndexConfig:
 class EvaluateConfig:
     """Evaluation: analogies, word similarity, neighbours."""
 
-    mode: str = _opt("exact", "exact: blocked matrix products over all candidates; annoy: "
-                     "candidates from the index, re-ranked exactly", choices=("exact", "annoy"))
+    mode: str = _opt("auto", "exact: blocked matrix products over all candidates; annoy: "
+                     "candidates from the index, re-ranked exactly; auto: exact, except "
+                     "annoy for neighbour lists when words x dimensions exceed the measured "
+                     "crossover, 80 million (see the guide)",
+                     choices=("auto", "exact", "annoy"))
     analogies: list = _opt([], "analogy files in questions-words.txt format (': section' "
                            "headers), paths or URIs")
     similarity: list = _opt([], "word-pair files (word, word, score; tab or space separated, "

@@ -42,6 +42,37 @@ logger = logging.getLogger(__name__)
 
 METHODS = {"both": ("3cosadd", "3cosmul"), "3cosadd": ("3cosadd",), "3cosmul": ("3cosmul",)}
 
+#: Where exact neighbour search stops being faster than Annoy, in words x dimensions, as
+#: measured by ``benchmarks/neighbours.py`` (results/neighbours.md) with Annoy at ``search_k``
+#: 15,000 (recall@10 0.99): exact search costs time in proportion to the vocabulary per word,
+#: Annoy about a constant, and they met at 2.3M words of GloVe's 50 dimensions (115M) and
+#: 0.83M words of dimension 100 (83M); the smaller one, rounded down.
+EXACT_MAX_CELLS = 80_000_000
+
+
+def search_mode(cfg: Config, spec: IndexSpec, neighbours: bool = True) -> str:
+    """The search mode ``evaluate.mode`` stands for, ``"exact"`` or ``"annoy"``.
+
+    ``auto`` is exact for analogies and pairs (``neighbours=False``: the mode whose answers
+    equal gensim's) and, for neighbour lists and the bulk export, exact while the index's
+    words x dimensions are at most :data:`EXACT_MAX_CELLS`, Annoy above.
+
+    Examples
+    --------
+    >>> from latentspark.config import Config
+    >>> glove = IndexSpec("", "", dim=50, shards=2, vocab_size=400_000, files={})
+    >>> big = IndexSpec("", "", dim=300, shards=2, vocab_size=3_000_000, files={})
+    >>> search_mode(Config(), glove), search_mode(Config(), big)
+    ('exact', 'annoy')
+    >>> search_mode(Config(), big, neighbours=False)
+    'exact'
+    """
+    mode = cfg.evaluate.mode
+    if mode != "auto":
+        return mode
+    small = spec.vocab_size * spec.dim <= EXACT_MAX_CELLS
+    return "exact" if not neighbours or small else "annoy"
+
 
 # ---------------------------------------------------------------------------------------------
 # reading the evaluation sets
@@ -404,8 +435,8 @@ def evaluate_analogies(spark, spec: IndexSpec, cfg: Config, parsed: Parsed, lex:
     if df is None:
         return spark.createDataFrame([], schemas.ddl(ANALOGY_SCHEMA))
     df = df.repartition(_partitions(spark, cfg, table.num_rows, 1000))
-    kernel = _analogy_kernel(spec, e.mode, METHODS[e.methods], e.restrict_vocab, e.candidates,
-                             e.block_rows, e.query_chunk)
+    kernel = _analogy_kernel(spec, search_mode(cfg, spec, False), METHODS[e.methods],
+                             e.restrict_vocab, e.candidates, e.block_rows, e.query_chunk)
     return df.mapInArrow(kernel, schemas.ddl(ANALOGY_SCHEMA))
 
 
@@ -529,7 +560,8 @@ def neighbours_of(spark, spec: IndexSpec, cfg: Config, ids: list[int] | None):
     else:
         df = spark.createDataFrame(pa.table({"id": pa.array(ids, pa.int64())}).to_pandas())
         df = df.repartition(_partitions(spark, cfg, len(ids), 500))
-    kernel = _neighbour_kernel(spec, e.mode, e.k, e.candidates, e.block_rows, e.query_chunk)
+    kernel = _neighbour_kernel(spec, search_mode(cfg, spec), e.k, e.candidates,
+                               e.block_rows, e.query_chunk)
     return df.mapInArrow(kernel, schemas.ddl(NEIGHBOUR_SCHEMA))
 
 
@@ -607,7 +639,8 @@ def evaluate_into(spark, spec: IndexSpec, cfg: Config, st, fs) -> dict[str, Any]
             _report_problems(analogies.problems + pairs.problems, e.strict)
             lex = Lexicon(index_words(spark, spec), e.restrict_vocab, e.case_insensitive)
         summary: dict[str, Any] = {
-            "index": spec.version, "mode": e.mode, "methods": list(methods),
+            "index": spec.version, "mode": search_mode(cfg, spec, False),
+            "neighbour_mode": search_mode(cfg, spec), "methods": list(methods),
             "restrict_vocab": e.restrict_vocab, "oov": e.oov,
             "case_insensitive": e.case_insensitive,
             "malformed_lines": [asdict(p) for p in analogies.problems + pairs.problems]}

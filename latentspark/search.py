@@ -191,25 +191,36 @@ def analogies_annoy(ix: LoadedIndex, a: np.ndarray, b: np.ndarray, c: np.ndarray
 
 
 def neighbours_exact(ix: LoadedIndex, ids: np.ndarray, k: int, block_rows: int = 32_768,
-                     chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+                     chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` most cosine-similar words of each word (itself excluded), by brute force.
+
+    Each chunk of queries is multiplied (float32 BLAS) by one block of a shard's mapped unit
+    vectors at a time into a reused score buffer, and :func:`~latentspark.vecmath.fold_top_k`
+    keeps the running best: memory ``4 x chunk x block_rows`` bytes, whatever the vocabulary.
 
     Returns
     -------
     neighbours : numpy.ndarray
-        ``len(ids) x k`` global ids, most similar first (``-1`` past the vocabulary's end).
+        ``len(ids) x k`` global ids, most similar first, ties by lower id (``-1`` past the
+        vocabulary's end).
     similarity : numpy.ndarray
         Their cosines.
     """
     q = ids.size
     best, best_score = empty_top_k(q, k)
+    if q == 0:
+        return best, best_score
+    rows = min(block_rows, max(s.vectors.shape[0] for s in ix.shards))
+    buffer = np.empty((min(chunk, q), rows), np.float32)
     for q0 in range(0, q, chunk):
         q1 = min(q, q0 + chunk)
         query = ix.unit(ids[q0:q1])
-        rows = np.arange(q1 - q0)
+        queries = np.arange(q1 - q0)
         for s, start, gids, vectors in _blocks(ix, ix.spec.vocab_size, block_rows):
-            scores = query @ vectors.T
-            _mask(scores, rows, ids[q0:q1], ix, s, start)
+            # the block product straight into the buffer: no allocation per block
+            scores = np.matmul(query, np.asarray(vectors).T,
+                               out=buffer[:q1 - q0, :vectors.shape[0]])
+            _mask(scores, queries, ids[q0:q1], ix, s, start)
             fold_top_k(best[q0:q1], best_score[q0:q1], scores, gids)
     return sorted_top_k(best, best_score)
 

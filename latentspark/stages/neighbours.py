@@ -1,8 +1,9 @@
 """The ``neighbours`` stage: the top ``evaluate.k`` neighbours of every word, as Parquet.
 
 Output: ``<root>/neighbours/<version>/data/*.parquet`` with
-:data:`latentspark.schemas.NEIGHBOURS`. Exact or Annoy search (``evaluate.mode``) in Spark
-tasks over the index files (:func:`latentspark.evaluation.neighbours_of`).
+:data:`latentspark.schemas.NEIGHBOURS`. Exact or Annoy search (``evaluate.mode``; ``auto``
+picks exact below the measured crossover) in Spark tasks over the index files
+(:func:`latentspark.evaluation.neighbours_of`).
 """
 
 from __future__ import annotations
@@ -23,17 +24,18 @@ def run(spark, cfg: Config, force: bool = False) -> Published:
     Published
         Parquet ``word, rank, neighbour, similarity`` under ``data/``.
     """
-    from latentspark.evaluation import index_errors, neighbours_of
+    from latentspark.evaluation import index_errors, neighbours_of, search_mode
 
     e = cfg.evaluate
     spec = load_spec(spark, cfg)
+    mode = search_mode(cfg, spec)  # what "auto" resolves to is what counts
     config_hash = hashlib.sha256(
-        f"{e.mode}:{e.k}:{e.candidates}:{cfg.index.search_k}".encode()).hexdigest()
+        f"{mode}:{e.k}:{e.candidates}:{cfg.index.search_k}".encode()).hexdigest()
 
     def build(st: Staging) -> None:
         with index_errors(), st.timed("export"):
             neighbours_of(spark, spec, cfg, None).write.parquet(st.data_path)
-        st.manifest.update({"index_version": spec.version, "mode": e.mode, "k": e.k,
+        st.manifest.update({"index_version": spec.version, "mode": mode, "k": e.k,
                             "words": spec.vocab_size,
                             "schema": schemas.describe(schemas.NEIGHBOURS)})
 
