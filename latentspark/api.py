@@ -181,21 +181,19 @@ def locate(path: str) -> Located:
 
 def _latest_pointer(root: str) -> str | None:
     """The version the newest ``LATEST-<stamp>`` pointer of a model root names, among those
-    whose version has a manifest (see :func:`latentspark.models.latest_version`)."""
+    whose version has a manifest (the rule of :func:`latentspark.models.first_usable`)."""
     from pyarrow import fs as pafs
 
-    from latentspark.models import POINTER
+    from latentspark.models import POINTER, first_usable
 
     fs, path = _filesystem(root)
     names = sorted((i.base_name for i in fs.get_file_info(pafs.FileSelector(path))
                     if POINTER.match(i.base_name)), reverse=True)
-    for name in names:
-        version = _read_text(_join(root, name)).strip()
-        if version and _exists(_join(_join(root, version), MANIFEST)):
-            return version
-        logger.warning("%s names %r, which has no %s; trying the previous pointer",
-                       _join(root, name), version, MANIFEST)
-    return None
+    version, _ = first_usable(
+        root, names, lambda name: _read_text(_join(root, name)).strip(),
+        lambda v: None if v and _exists(_join(_join(root, v), MANIFEST)) else f"names {v!r}, "
+        f"which has no {MANIFEST}")
+    return version
 
 
 def read_table(data: str) -> pa.Table:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +53,47 @@ def _versions_store(fs: HadoopFS, root: str) -> StageStore:
 def pointers(fs: HadoopFS, root: str) -> list[str]:
     """The pointer files of a model root, newest first (``LATEST-<stamp>`` names)."""
     return sorted((n for n in fs.list_names(root) if POINTER.match(n)), reverse=True)
+
+
+def first_usable(root: str, names: list[str], version_of: Callable[[str], str],
+                 problem_of: Callable[[str], str | None]) -> tuple[str | None, list[str]]:
+    """The version named by the first usable pointer of ``names`` (newest first).
+
+    The one rule for every reader of a model root, whatever its filesystem client.
+
+    Parameters
+    ----------
+    root : str
+        The model root, for messages.
+    names : list of str
+        Pointer file names, newest first.
+    version_of : callable
+        Reads the version a pointer names.
+    problem_of : callable
+        What is wrong with a version, or ``None`` when it is usable.
+
+    Returns
+    -------
+    version : str or None
+        ``None`` when no pointer is usable.
+    problems : list of str
+        Why each newer pointer was passed over.
+    """
+    problems: list[str] = []
+    for name in names:
+        try:
+            version = version_of(name)
+            problem = problem_of(version)
+        except Exception as exc:  # unreadable pointer or manifest: try the previous one
+            problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        else:
+            if problem is None:
+                if problems:
+                    logger.warning("model root %s: using %s -> %s; newer pointers are "
+                                   "unusable: %s", root, name, version, "; ".join(problems))
+                return version, problems
+        problems.append(f"{name}: {problem}")
+    return None, problems
 
 
 def latest_version(fs: HadoopFS, root: str) -> str | None:
@@ -81,21 +123,11 @@ def latest_version(fs: HadoopFS, root: str) -> str | None:
     root = root.rstrip("/")
     store = _versions_store(fs, root)
     names = pointers(fs, root) or ([LATEST] if fs.exists(f"{root}/{LATEST}") else [])
-    problems = []
-    for name in names:
-        try:
-            version = fs.read_bytes(f"{root}/{name}").decode().strip()
-            pub = store.load(version)
-            problem = store.complete(pub)
-        except Exception as exc:  # unreadable pointer or manifest: try the previous one
-            problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        else:
-            if problem is None:
-                if problems:
-                    logger.warning("model root %s: using %s -> %s; newer pointers are "
-                                   "unusable: %s", root, name, version, "; ".join(problems))
-                return version
-        problems.append(f"{name}: {problem}")
+    version, problems = first_usable(
+        root, names, lambda name: fs.read_bytes(f"{root}/{name}").decode().strip(),
+        lambda version: store.complete(store.load(version)))
+    if version is not None:
+        return version
     if problems:
         raise ArtifactError(f"model root {root}: no LATEST pointer names a complete version: "
                             + "; ".join(problems))
