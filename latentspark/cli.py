@@ -282,7 +282,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
 def _neighbours(args: argparse.Namespace) -> int:
     from latentspark.errors import ConfigError
-    from latentspark.evaluation import Lexicon, index_errors, index_words, neighbours_of
+    from latentspark.evaluation import index_errors, lookup_words, neighbours_of
     from latentspark.stages import neighbours
     from latentspark.stages.index import load_spec
 
@@ -295,8 +295,7 @@ def _neighbours(args: argparse.Namespace) -> int:
         print(f"neighbours: {published.path}")
         return 0
     spec = load_spec(spark, cfg)
-    lex = Lexicon(index_words(spark, spec), spec.vocab_size, cfg.evaluate.case_insensitive)
-    ids = {w: lex.id(w) for w in args.word}
+    ids = lookup_words(spark, spec, args.word, cfg.evaluate.case_insensitive)
     for w in [w for w, i in ids.items() if i is None]:
         print(f"{w}: not in the vocabulary")
     known = [i for i in ids.values() if i is not None]

@@ -228,6 +228,11 @@ class EvaluateConfig:
     k: int = _opt(10, "neighbours per word (neighbour lists, bulk export, recall@k)",
                   lo=1, hi=10_000)
     words: list = _opt([], "words whose neighbours go into the report")
+    seed_analogies: list = _opt(["king - man + woman = queen",
+                                 "paris - france + germany = berlin",
+                                 "walked - walk + run = ran"],
+                                "analogies 'b - a + c = d' whose top answers and the expected "
+                                "word's rank the report shows")
     candidates: int = _opt(100, "annoy mode: candidates taken from each shard before the exact "
                            "re-ranking", lo=1, hi=100_000)
     recall_sample: int = _opt(1000, "words sampled to measure Annoy's recall@k against exact "
@@ -240,6 +245,10 @@ class EvaluateConfig:
                             lo=1, hi=100_000)
     partitions: int = _opt(0, "tasks for the question, pair and neighbour jobs; 0 means the "
                            "default parallelism", lo=0, hi=100_000)
+    worker_vectors_mb: int = _opt(4096, "neighbour lists: the most index data (MiB) one Python "
+                                  "worker maps; a bigger index is searched one target shard "
+                                  "at a time, and Spark merges each shard's top k per word "
+                                  "(0: always so)", lo=0, hi=10**9)
 
 
 @dataclass

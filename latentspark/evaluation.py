@@ -1,10 +1,10 @@
 """Evaluation of embeddings: analogies, word similarity, neighbours and Annoy's recall, on Spark.
 
 The question and pair files are small (evaluation sets, not corpora): the driver parses them,
-looks their words up in the index's id-to-word table (vocabulary-sized, the one thing the
-driver holds) and hands Spark a table of word ids. Each task scores its Arrow batches with the
-numpy kernels of :mod:`latentspark.search`, over the index files that its Python worker has
-copied, verified and mapped once (:func:`latentspark.index.open_index`).
+looks their words up among the first ``restrict_vocab`` words of the index's id-to-word table
+(bounded by that setting) and hands Spark a table of word ids. Each task scores its Arrow
+batches with the numpy kernels of :mod:`latentspark.search`, over the index files that its
+Python worker has copied, verified and mapped once (:func:`latentspark.index.open_index`).
 
 Vocabulary rules follow gensim's ``KeyedVectors.evaluate_word_analogies`` and
 ``evaluate_word_pairs``: only the first ``restrict_vocab`` words (by frequency) are known;
@@ -35,7 +35,7 @@ import pyarrow as pa
 
 from latentspark import schemas
 from latentspark.config import Config
-from latentspark.errors import ArtifactError, InputError, LatentSparkError
+from latentspark.errors import ArtifactError, ConfigError, InputError, LatentSparkError
 from latentspark.index import REFUSED, IndexSpec, open_index
 
 logger = logging.getLogger(__name__)
@@ -415,10 +415,35 @@ def _report_problems(problems: list[Problem], strict: bool) -> None:
                          f"set):\n  {shown}{more}")
 
 
-def index_words(spark, spec: IndexSpec) -> list[str]:
-    """The index's id-to-word table, in id order (vocabulary-sized)."""
-    table = spark.read.parquet(f"{spec.path}/data/words.parquet").orderBy("id").toArrow()
+def index_words(spark, spec: IndexSpec, limit: int) -> list[str]:
+    """The first ``limit`` words of the index's id-to-word table, in id order.
+
+    ``limit`` is ``evaluate.restrict_vocab`` (a setting), so the driver's lexicon never grows
+    with the vocabulary.
+    """
+    table = (spark.read.parquet(f"{spec.path}/data/words.parquet").where(f"id < {int(limit)}")
+             .orderBy("id").toArrow())
     return table.column("word").to_pylist()
+
+
+def lookup_words(spark, spec: IndexSpec, words: list[str],
+                 case_insensitive: bool) -> dict[str, int | None]:
+    """The ids of a few words, by a filter over the id-to-word table on the executors.
+
+    A word with several case variants takes the lowest id (the most frequent variant), as
+    :class:`Lexicon` does.
+    """
+    from pyspark.sql import functions as F
+
+    def key(w: str) -> str:
+        return w.upper() if case_insensitive else w
+
+    col = F.upper("word") if case_insensitive else F.col("word")
+    found = {r["k"]: int(r["id"]) for r in (
+        spark.read.parquet(f"{spec.path}/data/words.parquet")
+        .where(col.isin(sorted({key(w) for w in words})))
+        .groupBy(col.alias("k")).agg(F.min("id").alias("id")).collect())}
+    return {w: found.get(key(w)) for w in words}
 
 
 def evaluate_analogies(spark, spec: IndexSpec, cfg: Config, parsed: Parsed, lex: Lexicon):
@@ -480,6 +505,80 @@ def analogy_summary(results, methods: tuple[str, ...], oov: str) -> dict[str, An
 
 def _section_kind(section: str) -> str:
     return "syntactic" if section.lower().startswith("gram") else "semantic"
+
+
+SEED_RE = re.compile(r"^\s*(\S+)\s+-\s+(\S+)\s+\+\s+(\S+)\s*=\s*(\S+)\s*$")
+#: answers shown per seed analogy and method
+SEED_TOP = 5
+
+
+def parse_seed(text: str) -> tuple[str, str, str, str]:
+    """``"king - man + woman = queen"`` as questions-words order ``(man, king, woman, queen)``.
+
+    Examples
+    --------
+    >>> parse_seed("paris - france + germany = berlin")
+    ('france', 'paris', 'germany', 'berlin')
+    """
+    m = SEED_RE.match(text)
+    if not m:
+        raise ConfigError(f"evaluate.seed_analogies: {text!r} is not of the form "
+                          "'b - a + c = d' (e.g. 'king - man + woman = queen')")
+    b, a, c, d = m.groups()
+    return a, b, c, d
+
+
+def seed_analogies(spark, spec: IndexSpec, cfg: Config, lex: Lexicon) -> list[dict[str, Any]]:
+    """Each seed analogy's top answers and the expected word's rank, by both methods.
+
+    One small Spark task over the index (:func:`latentspark.search.analogy_ranks`); what comes
+    back is ``len(seed_analogies) x 2 x SEED_TOP`` words, whatever the vocabulary.
+    """
+    e = cfg.evaluate
+    seeds = [(text, parse_seed(text)) for text in e.seed_analogies]
+    out: list[dict[str, Any]] = []
+    rows = []
+    for text, words in seeds:
+        ids = [lex.id(w) for w in words]
+        entry = {"question": text.strip(), "expected": words[3],
+                 "unknown": [w for w, i in zip(words, ids, strict=True) if i is None]}
+        out.append(entry)
+        if not entry["unknown"]:
+            exclude = sorted({v for w in words[:3] for v in lex.variants(w)})
+            rows.append((len(out) - 1, *ids, exclude))
+    if not rows:
+        return out
+    df = spark.createDataFrame(rows, "qid INT, ia BIGINT, ib BIGINT, ic BIGINT, ie BIGINT, "
+                                     "exclude ARRAY<BIGINT>").coalesce(1)
+    restrict = min(e.restrict_vocab, spec.vocab_size)
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from latentspark import search
+
+        ix = open_index(spec, annoy=False)
+        for batch in batches:
+            a, b, c, d = (batch.column(k).to_numpy().astype(np.int64)
+                          for k in ("ia", "ib", "ic", "ie"))
+            ex_rows, ex_ids = _flat(batch.column("exclude"))
+            res = search.analogy_ranks(ix, a, b, c, d, ex_rows, ex_ids, restrict, SEED_TOP,
+                                       e.block_rows)
+            for method, (ids, scores, rank) in res.items():
+                valid = ids >= 0
+                yield pa.RecordBatch.from_pydict({
+                    "qid": batch.column("qid"), "method": [method] * batch.num_rows,
+                    "rank": pa.array(rank, pa.int64()),
+                    "answers": [ix.word(i[v]).to_pylist() for i, v in zip(ids, valid,
+                                                                           strict=True)],
+                    "scores": [s[v].astype(float).tolist() for s, v in zip(scores, valid,
+                                                                            strict=True)]})
+
+    ddl = "qid INT, method STRING, rank BIGINT, answers ARRAY<STRING>, scores ARRAY<DOUBLE>"
+    for r in df.mapInArrow(run, ddl).collect():  # bounded: seeds x methods x SEED_TOP
+        out[r["qid"]][r["method"]] = {
+            "rank": r["rank"] or None,
+            "answers": [[w, round(v, 4)] for w, v in zip(r["answers"], r["scores"],
+                                                          strict=True)]}
+    return out
 
 
 def evaluate_pairs(spark, spec: IndexSpec, cfg: Config, parsed: Parsed, lex: Lexicon):
@@ -548,21 +647,126 @@ def pair_summary(table: pa.Table, oov: str, files: list[str] | None = None
 def neighbours_of(spark, spec: IndexSpec, cfg: Config, ids: list[int] | None):
     """Top-k neighbour lists, as ``word, rank, neighbour, similarity`` rows.
 
+    While the index fits ``evaluate.worker_vectors_mb``, each task maps the whole index and
+    searches it; above, :func:`sharded_neighbours` keeps every worker to two shards.
+
     Parameters
     ----------
     ids : list of int, optional
         Word ids; ``None`` means every word (the bulk export).
     """
     e = cfg.evaluate
+    mode = search_mode(cfg, spec)
+    if _index_bytes(spec, mode) > e.worker_vectors_mb * 2**20:
+        return sharded_neighbours(spark, spec, cfg, ids, mode)
     if ids is None:
         parts = e.partitions or 4 * spark.sparkContext.defaultParallelism
         df = spark.range(0, spec.vocab_size, numPartitions=parts)
     else:
         df = spark.createDataFrame(pa.table({"id": pa.array(ids, pa.int64())}).to_pandas())
         df = df.repartition(_partitions(spark, cfg, len(ids), 500))
-    kernel = _neighbour_kernel(spec, search_mode(cfg, spec), e.k, e.candidates,
-                               e.block_rows, e.query_chunk)
+    kernel = _neighbour_kernel(spec, mode, e.k, e.candidates, e.block_rows, e.query_chunk)
     return df.mapInArrow(kernel, schemas.ddl(NEIGHBOUR_SCHEMA))
+
+
+def _index_bytes(spec: IndexSpec, mode: str) -> int:
+    """Bytes of index files a worker maps to search in ``mode``."""
+    kinds = ("vectors", "annoy") if mode == "annoy" else ("vectors",)
+    return sum(int(f["size"]) for f in spec.files.values() if f.get("kind") in kinds)
+
+
+#: ``(target shard, query shard, first local row, end local row, query ids)``: one search task
+PIECE_DDL = "shard INT, qshard INT, lo BIGINT, hi BIGINT, ids ARRAY<BIGINT>"
+CANDIDATE_DDL = "id BIGINT, neighbour BIGINT, similarity FLOAT"
+
+
+def sharded_neighbours(spark, spec: IndexSpec, cfg: Config, ids: list[int] | None,
+                       mode: str):
+    """Neighbour lists for indexes too big for one worker: per-shard candidates, merged by Spark.
+
+    Each task takes one target shard and a range of one query shard's words, so its Python
+    worker maps those two shards only (:func:`latentspark.index.open_shard`, which unmaps and
+    deletes shards beyond ``evaluate.worker_vectors_mb``), and emits each query's top ``k``
+    within the target shard. A window over ``id`` keeps the ``k`` best of the ``shards x k``
+    candidates, by similarity then lower id, which is exactly the whole index's top ``k``
+    (exact mode). Tasks: ``shards^2`` at least, more while there are fewer than the
+    partitions setting (or 4 per core). The words are named by joins with the index's
+    id-to-word table, never on the driver.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    e = cfg.evaluate
+    n = spec.shards
+    if ids is None:
+        items = -(-spec.vocab_size // n)  # the largest shard's words
+        wanted = e.partitions or 4 * spark.sparkContext.defaultParallelism
+        ranges = max(1, min(items, -(-wanted // (n * n))))
+        rows = -(-items // ranges)
+        groups = n * n * ranges
+        # piece g: target shard g div (n r), query shard (g div r) mod n, row range g mod r;
+        # shard s holds the ids s, s + n, ...: ceil((V - s) / n) words
+        pieces = spark.range(0, groups, numPartitions=groups).selectExpr(
+            f"CAST(id DIV {n * ranges} AS INT) AS shard",
+            f"CAST((id DIV {ranges}) % {n} AS INT) AS qshard",
+            f"(id % {ranges}) * {rows} AS lo",
+            f"LEAST((id % {ranges} + 1) * {rows}, "
+            f"({spec.vocab_size} - (id DIV {ranges}) % {n} + {n - 1}) DIV {n}) AS hi",
+            "CAST(NULL AS ARRAY<BIGINT>) AS ids")
+    else:
+        by_shard: dict[int, list[int]] = {}
+        for i in sorted(set(ids)):
+            by_shard.setdefault(i % n, []).append(i)
+        listed = [(t, q, 0, 0, group) for t in range(n) for q, group in sorted(by_shard.items())]
+        pieces = spark.createDataFrame(listed, PIECE_DDL).repartition(
+            _partitions(spark, cfg, len(listed), 1))
+    kernel = _shard_kernel(spec, mode, e.k, e.candidates, e.block_rows, e.query_chunk,
+                           e.worker_vectors_mb * 2**20)
+    best = Window.partitionBy("id").orderBy(F.col("similarity").desc(), F.col("neighbour"))
+    top = (pieces.mapInArrow(kernel, CANDIDATE_DDL)
+           .withColumn("rank", F.row_number().over(best)).where(F.col("rank") <= e.k))
+    words = spark.read.parquet(f"{spec.path}/data/words.parquet").select(
+        F.col("id").cast("long").alias("wid"), "word")
+    named = (top.join(words, top["id"] == words["wid"])
+             .select("word", "rank", "neighbour", "similarity"))
+    return (named.join(words.select(F.col("wid").alias("nid"),
+                                    F.col("word").alias("neighbour_word")),
+                       named["neighbour"] == F.col("nid"))
+            .select("word", F.col("rank").cast("int").alias("rank"),
+                    F.col("neighbour_word").alias("neighbour"), "similarity"))
+
+
+def _shard_kernel(spec: IndexSpec, mode: str, k: int, candidates: int, block_rows: int,
+                  chunk: int, budget: int):
+    """Candidate ``id, neighbour, similarity`` rows of each piece of :data:`PIECE_DDL`."""
+    from latentspark import search
+    from latentspark.index import open_shard
+
+    n = spec.shards
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            for piece in batch.to_pylist():
+                qs = piece["qshard"]
+                if piece["ids"] is None:
+                    local = np.arange(piece["lo"], piece["hi"], dtype=np.int64)
+                else:
+                    local = np.asarray(piece["ids"], np.int64) // n
+                if local.size == 0:
+                    continue
+                query = np.asarray(open_shard(spec, qs, False, budget).vectors[local])
+                target = open_shard(spec, piece["shard"], mode == "annoy", budget)
+                ids = local * n + qs
+                nbr, sim = search.neighbours_in_shard(query, ids, target, piece["shard"], n, k,
+                                                      mode, candidates, spec.search_k,
+                                                      block_rows, chunk)
+                valid = (nbr >= 0).reshape(-1)
+                yield pa.RecordBatch.from_arrays(
+                    [pa.array(np.repeat(ids, k)[valid]), pa.array(nbr.reshape(-1)[valid]),
+                     pa.array(sim.reshape(-1)[valid], pa.float32())],
+                    names=["id", "neighbour", "similarity"])
+
+    return run
 
 
 def annoy_recall(spark, spec: IndexSpec, cfg: Config) -> dict[str, Any]:
@@ -637,7 +841,8 @@ def evaluate_into(spark, spec: IndexSpec, cfg: Config, st, fs) -> dict[str, Any]
             for path, text in _read_files(fs, e.similarity, "similarity"):
                 parse_pairs(text, path, pairs)
             _report_problems(analogies.problems + pairs.problems, e.strict)
-            lex = Lexicon(index_words(spark, spec), e.restrict_vocab, e.case_insensitive)
+            lex = Lexicon(index_words(spark, spec, e.restrict_vocab), e.restrict_vocab,
+                          e.case_insensitive)
         summary: dict[str, Any] = {
             "index": spec.version, "mode": search_mode(cfg, spec, False),
             "neighbour_mode": search_mode(cfg, spec), "methods": list(methods),
@@ -669,6 +874,9 @@ def evaluate_into(spark, spec: IndexSpec, cfg: Config, st, fs) -> dict[str, Any]
                     nb.write.parquet(f"{st.data_path}/neighbours")
                     summary["neighbours"] = _neighbour_lists(
                         spark.read.parquet(f"{st.data_path}/neighbours").toArrow())
+        if e.seed_analogies:
+            with st.timed("seed_analogies"):
+                summary["seed_analogies"] = seed_analogies(spark, spec, cfg, lex)
         if e.recall_sample:
             with st.timed("recall"):
                 summary["annoy_recall"] = annoy_recall(spark, spec, cfg)
@@ -686,6 +894,20 @@ def _neighbour_lists(table: pa.Table) -> dict[str, list[list]]:
     for r in sorted(table.to_pylist(), key=lambda r: (r["word"], r["rank"])):
         out.setdefault(r["word"], []).append([r["neighbour"], round(r["similarity"], 4)])
     return out
+
+
+def _seed_line(seed: dict[str, Any]) -> str:
+    """One seed analogy of the report, e.g. ``- king - man + woman = queen: 3CosAdd rank 1
+    (queen 0.71, ...)``."""
+    if seed["unknown"]:
+        return f"- {seed['question']}: not in the vocabulary: {', '.join(seed['unknown'])}"
+    parts = []
+    for method, name in (("3cosadd", "3CosAdd"), ("3cosmul", "3CosMul")):
+        r = seed[method]
+        rank = f"rank {r['rank']:,}" if r["rank"] else "the expected word is a question word"
+        answers = ", ".join(f"{w} {v:.3f}" for w, v in r["answers"])
+        parts.append(f"{name} {rank} ({answers})")
+    return f"- {seed['question']}: " + "; ".join(parts)
 
 
 def render_report(summary: dict[str, Any]) -> str:
@@ -713,6 +935,12 @@ def render_report(summary: dict[str, Any]) -> str:
                                  for v in (s["pearson"], s["spearman"]))
             lines.append(f"| {s['file']} | {s['pairs']:,} | {s['oov_ratio']:.1f}% | "
                          f"{pearson} | {spearman} |")
+        lines.append("")
+    if summary.get("seed_analogies"):
+        lines += ["## Seed analogies", "",
+                  "Top answers (question words excluded) and the rank of the expected word.",
+                  ""]
+        lines += [_seed_line(s) for s in summary["seed_analogies"]]
         lines.append("")
     if summary.get("neighbours"):
         lines += ["## Neighbours", ""]

@@ -33,6 +33,7 @@ import hashlib
 import logging
 import os
 import tempfile
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -352,18 +353,20 @@ def index_config_hash(ic: IndexConfig) -> str:
 
 
 def _write_words(spark, fs, data_path: str, dest: str) -> None:
-    """The id-to-word table as one Parquet file (vocabulary-sized: fine on the driver)."""
-    import pyarrow.parquet as pq
+    """The id-to-word table as one Parquet file, written by one task (never on the driver)."""
     from pyspark.sql import functions as F
 
-    table = spark.read.parquet(data_path).select(F.col("id").cast("int").alias("id"),
-                                                 "word").orderBy("id").toArrow()
-    table = pa.table({"id": table.column("id").cast(pa.int32()),
-                      "word": table.column("word").cast(pa.string())})
-    with tempfile.TemporaryDirectory(prefix="latentspark-words-") as tmp:
-        local = os.path.join(tmp, "words.parquet")
-        pq.write_table(table, local, compression="zstd")
-        fs.put(local, dest)
+    tmp = f"{dest}.parts"
+    (spark.read.parquet(data_path)
+     .select(F.col("id").cast("int").alias("id"), F.col("word").cast("string").alias("word"))
+     .repartition(1).sortWithinPartitions("id")
+     .write.option("compression", "zstd").mode("overwrite").parquet(tmp))
+    [part] = [p for p in fs.list_names(tmp) if p.endswith(".parquet")]
+    fs.rename(f"{tmp}/{part}", dest)
+    fs.delete(tmp)
+    # Hadoop's local filesystem renames the part file's checksum file along with it
+    folder, name = dest.rsplit("/", 1)
+    fs.delete(f"{folder}/.{name}.crc")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -562,6 +565,60 @@ def open_index(spec: IndexSpec, annoy: bool = True) -> LoadedIndex:
     return loaded
 
 
+#: shards mapped by :func:`open_shard` and their local files, least recently used first
+_SHARDS: OrderedDict[tuple[str, int], tuple[Shard, list[str]]] = OrderedDict()
+
+
+def open_shard(spec: IndexSpec, shard: int, annoy: bool, budget_bytes: int) -> Shard:
+    """Verify and map one shard's files, keeping at most ``budget_bytes`` of shards per process.
+
+    For indexes too big for one worker: the least recently used shards beyond the budget (but
+    never the two most recent, a query shard and a target shard) are unmapped and their local
+    copies deleted, so a worker's disk and address space hold a bounded part of the index.
+    The checks are those of :func:`open_index`.
+
+    Parameters
+    ----------
+    spec : IndexSpec
+    shard : int
+        Shard number, ``0 <= shard < spec.shards``.
+    annoy : bool
+        Also map the shard's Annoy file.
+    budget_bytes : int
+        Bytes of vector and Annoy files this process keeps mapped.
+
+    Returns
+    -------
+    Shard
+    """
+    key = (spec.cache_key(), shard)
+    if key not in _SHARDS:
+        name = _names(spec, "vectors")[shard]
+        entry = spec.files[name]
+        if entry["size"] != entry["items"] * spec.dim * 4:
+            raise _refuse(f"index file {spec.path}/{name}: {entry['size']} bytes is not "
+                          f"{entry['items']} vectors of dimension {spec.dim}")
+        local = _cached_copy(spec, name)
+        vec = np.memmap(local, dtype=np.float32, mode="r").reshape(entry["items"], spec.dim)
+        _SHARDS[key] = (Shard(vec), [local])
+    _SHARDS.move_to_end(key)
+    out, paths = _SHARDS[key]
+    if annoy and out.annoy is None:
+        name = _names(spec, "annoy")[shard]
+        out.annoy = _map_annoy(spec, name, out.vectors)
+        paths.append(_cached_copy(spec, name))
+    while len(_SHARDS) > 2 and sum(os.path.getsize(p) for _, ps in _SHARDS.values()
+                                   for p in ps if os.path.exists(p)) > budget_bytes:
+        _, (old, old_paths) = _SHARDS.popitem(last=False)
+        if old.annoy is not None:
+            old.annoy.unload()
+        for path in old_paths:
+            _VERIFIED.pop(path, None)
+            if os.path.exists(path):
+                os.unlink(path)
+    return out
+
+
 def _map_annoy(spec: IndexSpec, name: str, vectors: np.ndarray):
     """Map one Annoy file after checking that its layout fits the manifest's dimension."""
     from annoy import AnnoyIndex
@@ -598,6 +655,10 @@ def forget_loaded() -> None:
             if shard.annoy is not None:
                 shard.annoy.unload()
     _LOADED.clear()
+    for shard, _ in _SHARDS.values():
+        if shard.annoy is not None:
+            shard.annoy.unload()
+    _SHARDS.clear()
     _VERIFIED.clear()
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from latentspark.index import LoadedIndex
+from latentspark.index import LoadedIndex, Shard
 from latentspark.vecmath import NEG, empty_top_k, fold_top_k, sorted_top_k, unit_rows
 
 EPS_3COSMUL = 1e-3
@@ -137,6 +137,52 @@ def analogies_exact(ix: LoadedIndex, a: np.ndarray, b: np.ndarray, c: np.ndarray
     return out
 
 
+def analogy_ranks(ix: LoadedIndex, a: np.ndarray, b: np.ndarray, c: np.ndarray,
+                  expected: np.ndarray, ex_rows: np.ndarray, ex_ids: np.ndarray, restrict: int,
+                  k: int, block_rows: int = 32_768) -> dict[str, tuple[np.ndarray, ...]]:
+    """A few analogies in full: each method's top ``k`` answers and the expected word's rank.
+
+    For the handful of questions a report shows (``king - man + woman = queen``), so it scores
+    in float64 over every one of the first ``restrict`` words. The rank is one more than the
+    number of candidates scoring strictly above the expected word (``0`` when the expected
+    word is itself excluded, e.g. one of the question words).
+
+    Returns
+    -------
+    dict
+        ``{"3cosadd": (ids, scores, rank), "3cosmul": (ids, scores, rank)}``; ``ids`` and
+        ``scores`` are ``q x k``, best first, ties by lower id.
+    """
+    q = a.size
+    ua, ub, uc = (ix.unit(x).astype(np.float64) for x in (a, b, c))
+    query = unit_rows(ub - ua + uc)
+    ue = ix.unit(expected).astype(np.float64)
+    weights = np.concatenate([query, ua, ub, uc])
+    own = np.einsum("mqd,qd->mq", weights.reshape(4, q, -1), ue)
+    target = {"3cosadd": own[0], "3cosmul": _cosmul(own[1], own[2], own[3])}
+    rows = np.arange(q)
+    out = {}
+    for method in target:
+        best, best_score = empty_top_k(q, k)
+        best_score = best_score.astype(np.float64)
+        above = np.zeros(q, np.int64)
+        for s, start, gids, vectors in _blocks(ix, restrict, block_rows):
+            scores = weights @ np.asarray(vectors, np.float64).T
+            score = scores[:q] if method == "3cosadd" else _cosmul(
+                scores[q:2 * q], scores[2 * q:3 * q], scores[3 * q:])
+            _mask(score, ex_rows, ex_ids, ix, s, start)
+            fold_top_k(best, best_score, score, gids)
+            _mask(score, rows, expected, ix, s, start)  # the expected word is not above itself
+            above += (score > target[method][:, None]).sum(axis=1)
+        excluded = np.zeros(q, bool)
+        excluded[ex_rows[ex_ids == expected[ex_rows]]] = True
+        ids, scores = sorted_top_k(best, best_score)
+        if method == "3cosmul":
+            scores = scores * 0.5  # see _cosmul
+        out[method] = (ids, scores, np.where(excluded, 0, above + 1))
+    return out
+
+
 def _take_best(scores: np.ndarray, gids: np.ndarray, best: np.ndarray, best_score: np.ndarray,
                q0: int) -> None:
     """Fold a block's per-row maximum into the running best of rows ``q0..``."""
@@ -238,6 +284,78 @@ def neighbours_annoy(ix: LoadedIndex, ids: np.ndarray, k: int,
         top = np.argsort(-sims, kind="stable")[:k]
         best[r, :top.size] = cand[top]
         best_score[r, :top.size] = sims[top]
+    return sorted_top_k(best, best_score)
+
+
+def neighbours_in_shard(query: np.ndarray, ids: np.ndarray, shard: Shard, s: int, shards: int,
+                        k: int, mode: str, candidates: int = 100, search_k: int = -1,
+                        block_rows: int = 32_768, chunk: int = 512
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best neighbours of each query among one shard's words only.
+
+    The pieces of a search that never maps more than two shards in one process: Spark merges
+    every shard's candidates per word (:func:`latentspark.evaluation.neighbours_of`). The
+    top ``k`` of a union is the top ``k`` of the union of each part's top ``k``, so the merge
+    gives exactly :func:`neighbours_exact`'s answer in exact mode.
+
+    Parameters
+    ----------
+    query : numpy.ndarray
+        ``q x d`` unit vectors of the query words.
+    ids : numpy.ndarray
+        Their global ids (each is excluded from its own list).
+    shard : Shard
+        The mapped shard ``s`` (vectors; and its Annoy index in annoy mode).
+    s, shards : int
+        Its number and the number of shards (global id ``local * shards + s``).
+    k : int
+        Neighbours per query.
+    mode : str
+        ``"exact"`` (blocked products over the shard) or ``"annoy"`` (the shard's candidates,
+        scored exactly).
+    candidates, search_k : int
+        Annoy mode: candidates taken from the shard, and Annoy's ``search_k``.
+    block_rows, chunk : int
+        Exact mode: shard rows and queries per block product.
+
+    Returns
+    -------
+    neighbours, similarity : numpy.ndarray
+        ``q x k`` global ids (``-1`` where the shard has fewer words) and cosines, best first,
+        ties by lower id.
+    """
+    q = ids.size
+    best, best_score = empty_top_k(q, k)
+    if q == 0:
+        return best, best_score
+    vectors = shard.vectors
+    if mode == "annoy":
+        for r in range(q):  # Annoy answers one query at a time
+            local = np.asarray(shard.annoy.get_nns_by_vector(
+                query[r], max(candidates, k + 1), search_k=search_k), np.int64)
+            cand = local * shards + s
+            keep = cand != ids[r]
+            local, cand = local[keep], cand[keep]
+            sims = np.asarray(vectors[local]) @ query[r]
+            top = np.lexsort((cand, -sims))[:k]
+            best[r, :top.size] = cand[top]
+            best_score[r, :top.size] = sims[top]
+        return sorted_top_k(best, best_score)
+    rows = min(block_rows, max(vectors.shape[0], 1))
+    buffer = np.empty((min(chunk, q), rows), np.float32)
+    own = ids % shards == s
+    for q0 in range(0, q, chunk):
+        q1 = min(q, q0 + chunk)
+        for start in range(0, vectors.shape[0], block_rows):
+            block = np.asarray(vectors[start:start + block_rows])
+            scores = np.matmul(query[q0:q1], block.T, out=buffer[:q1 - q0, :block.shape[0]])
+            # a query of this shard excludes itself
+            mine = np.flatnonzero(own[q0:q1])
+            local = ids[q0:q1][mine] // shards - start
+            hit = (local >= 0) & (local < block.shape[0])
+            scores[mine[hit], local[hit]] = NEG
+            gids = np.arange(start, start + block.shape[0], dtype=np.int64) * shards + s
+            fold_top_k(best[q0:q1], best_score[q0:q1], scores, gids)
     return sorted_top_k(best, best_score)
 
 

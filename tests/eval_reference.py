@@ -55,3 +55,30 @@ def reference_neighbours(vectors, k):
     np.fill_diagonal(sims, -np.inf)
     order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
     return order, np.take_along_axis(sims, order, axis=1)
+
+
+def reference_seed(words, vectors, question, restrict, k):
+    """One analogy ``(a, b, c, d)`` in full: per method, the top ``k`` answers and the rank of
+    ``d`` (1 + the candidates scoring above it), by a loop over every known word."""
+    unit = unit64(vectors)
+    first = known_words(words, restrict)
+    a, b, c, d = question
+    ia, ib, ic, ie = (first[w.upper()] for w in (a, b, c, d))
+    banned = {a.upper(), b.upper(), c.upper()}
+    query = unit[ib] - unit[ia] + unit[ic]
+    query /= np.linalg.norm(query)
+    scores: dict[str, list[tuple[float, int]]] = {"3cosadd": [], "3cosmul": []}
+    for i in range(restrict):
+        if words[i].upper() in banned:
+            continue
+        cos_a, cos_b, cos_c = (float(unit[i] @ unit[j]) for j in (ia, ib, ic))
+        scores["3cosadd"].append((float(unit[i] @ query), i))
+        scores["3cosmul"].append((((cos_b + 1) / 2) * ((cos_c + 1) / 2)
+                                  / ((cos_a + 1) / 2 + 0.001), i))
+    out = {}
+    for method, pairs in scores.items():
+        pairs.sort(key=lambda p: (-p[0], p[1]))
+        mine = next(v for v, i in pairs if i == ie)
+        out[method] = ([words[i] for _, i in pairs[:k]],
+                       1 + sum(v > mine for v, i in pairs if i != ie))
+    return out

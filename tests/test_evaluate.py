@@ -15,7 +15,13 @@ from latentspark import embeddings
 from latentspark.cli import main
 from latentspark.evaluation import Lexicon, parse_analogies, parse_pairs
 from latentspark.fs import HadoopFS
-from tests.eval_reference import known_words, reference_analogies, reference_neighbours, unit64
+from tests.eval_reference import (
+    known_words,
+    reference_analogies,
+    reference_neighbours,
+    reference_seed,
+    unit64,
+)
 
 V, DIM, RESTRICT = 160, 8, 120
 
@@ -150,12 +156,15 @@ def test_similarity_matches_scipy_on_reference_cosines(setup, tmp_path):
     assert (bad["file"], bad["line"]) == (str(pairs), 8)
 
 
-@pytest.mark.parametrize("mode", ["exact", "annoy"])
-def test_bulk_neighbours_equal_brute_force(setup, tmp_path, mode):
+@pytest.mark.parametrize(("mode", "budget_mb"), [("exact", 4096), ("annoy", 4096),
+                                               ("exact", 0), ("annoy", 0)])
+def test_bulk_neighbours_equal_brute_force(setup, tmp_path, mode, budget_mb):
+    # budget 0: every task maps one query and one target shard, Spark merges the candidates
     root = tmp_path / "run"
     code = main(["neighbours", "--all", "-q", "--root", str(root), "--embeddings",
                  str(setup["emb"]), "--mode", mode, "-k", "4", "--set", "index.n_trees=10",
-                 "--set", "evaluate.candidates=500", "--set", "evaluate.block_rows=300"])
+                 "--set", "index.shards=3", "--set", "evaluate.candidates=500", "--set",
+                 "evaluate.block_rows=300", "--set", f"evaluate.worker_vectors_mb={budget_mb}"])
     assert code == 0
     [version] = (root / "neighbours").iterdir()
     table = pq.read_table(version / "data")
@@ -182,6 +191,66 @@ def test_recall_and_word_lists_in_report(setup, tmp_path):
     assert s["annoy_recall"]["sample"] == 40
     # with 3 candidates per shard Annoy cannot find 5 neighbours of every word: recall < 1
     assert 0.3 < s["annoy_recall"]["recall"] < 1.0
+
+
+def test_report_word_lists_searched_shard_by_shard(setup, tmp_path):
+    # a budget of 0 MiB: the listed words' neighbours come from per-shard candidates
+    out = run_eval(setup, tmp_path / "run", "--word", "w1", "--word", "w7", "--word", "nope",
+                   "--mode", "exact", "-k", "5", "--set", "evaluate.recall_sample=0",
+                   "--set", "evaluate.worker_vectors_mb=0")
+    s = out["summary"]
+    ids, sims = reference_neighbours(setup["vectors"], 5)
+    for word in ("w1", "w7"):
+        i = setup["words"].index(word)
+        assert [n for n, _ in s["neighbours"][word]] == [setup["words"][j] for j in ids[i]]
+        # the report rounds to 4 decimals
+        assert [v for _, v in s["neighbours"][word]] == pytest.approx(sims[i].tolist(),
+                                                                      abs=6e-5)
+    assert s["neighbours_unknown"] == ["nope"]
+
+
+def test_neighbours_command_for_a_few_words(setup, tmp_path, capsys):
+    code = main(["neighbours", "-q", "--root", str(tmp_path / "run"), "--embeddings",
+                 str(setup["emb"]), "--word", "W1", "--word", "nope", "-k", "3", "--mode",
+                 "exact", "--set", "evaluate.worker_vectors_mb=0"])
+    assert code == 0
+    out = capsys.readouterr().out
+    ids, _ = reference_neighbours(setup["vectors"], 3)
+    i = setup["words"].index("w1")
+    line = next(x for x in out.splitlines() if x.startswith("w1: "))
+    assert [p.split()[0] for p in line[4:].split(", ")] == [setup["words"][j] for j in ids[i]]
+    assert "nope: not in the vocabulary" in out
+
+
+def test_seed_analogies_top_answers_and_ranks(setup, tmp_path):
+    words, vectors = setup["words"], setup["vectors"]
+    # one whose expected word is the true 3CosAdd answer (rank 1), one that is not, one with
+    # a case variant among the question words, one unknown
+    right = reference_analogies(words, vectors, [("w3", "w12", "w5", "w7")], RESTRICT)[0][0]
+    seeds = [("w3", "w12", "w5", right), ("w40", "w41", "w42", "w43"),
+             ("W3", "w1", "w12", "w2")]
+    texts = [f"{b} - {a} + {c} = {d}" for a, b, c, d in seeds] + ["w1 - nope + w2 = w3"]
+    out = run_eval(setup, tmp_path / "run", "--set", "evaluate.recall_sample=0", "--set",
+                   f"evaluate.seed_analogies={json.dumps(texts)}")
+    got = out["summary"]["seed_analogies"]
+    assert [g["question"] for g in got] == texts
+    for seed, g in zip(seeds, got, strict=False):
+        want = reference_seed(words, vectors, seed, RESTRICT, 5)
+        for method in ("3cosadd", "3cosmul"):
+            assert [w for w, _ in g[method]["answers"]] == want[method][0]
+            assert g[method]["rank"] == want[method][1]
+    assert got[0]["3cosadd"]["rank"] == 1
+    assert got[3]["unknown"] == ["nope"]
+    report = (out["path"] / "report.md").read_text()
+    assert f"- {texts[0]}: 3CosAdd rank 1 ({right} " in report
+    assert "- w1 - nope + w2 = w3: not in the vocabulary: nope" in report
+
+
+def test_seed_analogy_syntax_is_checked(setup, tmp_path, capsys):
+    code = main(["evaluate", "-q", "--root", str(tmp_path / "run"), "--embeddings",
+                 str(setup["emb"]), "--set", 'evaluate.seed_analogies=["king minus man"]'])
+    assert code == 2
+    assert "'king minus man' is not of the form" in capsys.readouterr().err
 
 
 def test_malformed_lines_reported_with_file_and_line():

@@ -16,7 +16,7 @@ from latentspark.artifacts import Published
 from latentspark.cli import main
 from latentspark.errors import ArtifactError
 from latentspark.fs import HadoopFS
-from latentspark.index import IndexSpec, check_sizes, forget_loaded, open_index
+from latentspark.index import IndexSpec, check_sizes, forget_loaded, open_index, open_shard
 
 V = 300
 
@@ -86,6 +86,31 @@ def test_seeded_build_is_byte_identical_and_gives_identical_neighbours(spark, tm
     assert main(["index", "-q", "--root", str(tmp_path / "a"), "--embeddings", str(emb),
                  "--set", "index.shards=3", "--set", "index.n_trees=8"]) == 0
     assert len(list((tmp_path / "a" / "index").iterdir())) == 1
+
+
+def test_open_shard_keeps_a_bounded_part_of_the_index(spark, index, tmp_path):
+    version, _ = index
+    whole = [np.array(s.vectors) for s in open_index(spec_of(version, tmp_path / "all")).shards]
+    cache = tmp_path / "cache"
+    spec = spec_of(version, cache)
+
+    def local_files() -> list[str]:
+        return sorted(p.name for p in cache.rglob("*") if p.is_file())
+
+    for s in (0, 1, 2, 1):
+        shard = open_shard(spec, s, annoy=True, budget_bytes=0)
+        # the shard's own vectors and Annoy index, verified like open_index's
+        assert np.array_equal(np.asarray(shard.vectors), whole[s])
+        assert shard.annoy.get_n_items() == 100
+        # never more than the two most recently used shards mapped and on disk
+        assert len(local_files()) <= 4
+    assert local_files() == sorted([f"data__{kind}-{s:05d}.{ext}" for s in (1, 2)
+                                    for kind, ext in (("shard", "ann"), ("vectors", "f32"))])
+    # a generous budget keeps every shard
+    for s in (0, 1, 2):
+        open_shard(spec, s, annoy=False, budget_bytes=2**30)
+    assert len([f for f in local_files() if f.endswith(".f32")]) == 3
+    forget_loaded()
 
 
 @pytest.fixture()

@@ -151,3 +151,22 @@ def test_auto_mode_is_exact_below_the_crossover_and_for_analogies():
     assert search_mode(cfg, spec(10**9, 300)) == "exact"
     cfg.evaluate.mode = "annoy"
     assert search_mode(cfg, spec(10, 2)) == "annoy"
+
+
+@pytest.mark.parametrize(("shards", "block_rows", "chunk"), [(1, 4096, 512), (3, 37, 16)])
+def test_per_shard_top_k_merged_equals_whole_index_search(shards, block_rows, chunk):
+    rng = np.random.default_rng(7 + shards)
+    unit = planted_unit(rng, 400, 8)
+    ix = make_index(unit, shards)
+    ids = np.arange(0, 400, 2, dtype=np.int64)
+    want, want_sim = search.neighbours_exact(ix, ids, 9, block_rows, chunk)
+    parts = [search.neighbours_in_shard(ix.unit(ids), ids, shard, s, shards, 9, "exact",
+                                        block_rows=block_rows, chunk=chunk)
+             for s, shard in enumerate(ix.shards)]
+    nbr = np.concatenate([p[0] for p in parts], axis=1)
+    sim = np.concatenate([p[1] for p in parts], axis=1)
+    # the merge Spark does: best similarity first, ties by lower id, k kept
+    order = np.lexsort((nbr, -sim), axis=1)[:, :9]
+    got = np.take_along_axis(nbr, order, 1)
+    assert np.array_equal(got, want)
+    assert np.array_equal(np.take_along_axis(sim, order, 1), want_sim)
