@@ -43,10 +43,12 @@ logger = logging.getLogger(__name__)
 COOCCUR_DDL = schemas.ddl(schemas.COOCCUR)
 #: per-partition counts kept for incremental merging: weights times weight_scale, exact
 EXACT_DDL = schemas.ddl(schemas.COOCCUR_EXACT)
-PARTIAL_ROWS_DDL = "row INT, cols ARRAY<INT>, weights ARRAY<DOUBLE>"
+PARTIAL_ROWS_DDL = "row INT, cols BINARY, weights BINARY"
 #: most entries in one partial-row record: bounds the size of the merging side's Arrow batches
 PAYLOAD_CAP = 2048
 _EMIT_ROWS = 1 << 21
+#: entries per Parquet row group of the written blocks
+_GROUP_ROWS = 1 << 20
 _U64 = np.uint64
 
 
@@ -301,8 +303,11 @@ def _mirror(lo: np.ndarray, hi: np.ndarray, w: np.ndarray
 def row_payloads(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, cap: int):
     """Group entries sorted by row into one record per row (at most ``cap`` entries each).
 
-    Spark then moves a few hundred thousand records holding arrays instead of tens of
-    millions of single entries, which is where its per-row cost went.
+    Spark then moves a few hundred thousand records instead of tens of millions of single
+    entries, which is where its per-row cost went. A record's columns and weights travel as
+    raw little-endian bytes (``binary``), not as Arrow lists: the JVM copies, shuffles and
+    hands back a binary value as one block of memory, where it would handle a list element
+    by element.
 
     Parameters
     ----------
@@ -314,21 +319,57 @@ def row_payloads(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, cap: i
     Returns
     -------
     pyarrow.RecordBatch
-        ``row: int32, cols: list<int32>, weights: list<float64>``.
+        ``row: int32, cols: binary`` (``int32`` values), ``weights: binary`` (``float64``
+        values); :func:`payload_arrays` reads it back.
     """
     import pyarrow as pa
 
     n = rows.size
-    starts = _run_starts(rows)
+    starts = _run_starts(rows) if n else np.zeros(0, np.int64)
     within = np.arange(n) - np.repeat(starts, np.diff(np.append(starts, n)))
     # a record ends where its row ends or after every `cap` entries of a row
-    bounds = np.flatnonzero(within % cap == 0)
-    offsets = pa.array(np.append(bounds, n).astype(np.int32))
+    bounds = np.append(np.flatnonzero(within % cap == 0), n)
+    m = bounds.size - 1
+
+    def blob(values: np.ndarray) -> pa.Array:
+        offsets = (bounds * values.itemsize).astype(np.int32)
+        return pa.Array.from_buffers(pa.binary(), m, [None, pa.py_buffer(offsets),
+                                                      pa.py_buffer(values)])
+
     return pa.RecordBatch.from_arrays(
-        [pa.array(rows[bounds].astype(np.int32)),
-         pa.ListArray.from_arrays(offsets, pa.array(cols.astype(np.int32))),
-         pa.ListArray.from_arrays(offsets, pa.array(weights.astype(np.float64)))],
+        [pa.array(rows[bounds[:-1]].astype(np.int32)),
+         blob(np.ascontiguousarray(cols, dtype="<i4")),
+         blob(np.ascontiguousarray(weights, dtype="<f8"))],
         names=["row", "cols", "weights"])
+
+
+def _blob_values(array, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """Values of a ``binary`` Arrow array of packed numbers, and the count in each value."""
+    import pyarrow as pa
+
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    item = np.dtype(dtype).itemsize
+    offsets = np.frombuffer(array.buffers()[1], np.int32, len(array) + 1, array.offset * 4)
+    data = array.buffers()[2]
+    start, stop = int(offsets[0]), int(offsets[-1])
+    values = (np.frombuffer(data, dtype, (stop - start) // item, start) if stop > start
+              else np.zeros(0, dtype))
+    return values, np.diff(offsets) // item
+
+
+def payload_arrays(batch) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Read a batch of partial rows (:func:`row_payloads`) back as numpy arrays.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``rows`` (one per record), ``lengths`` (entries per record), and the records'
+        ``cols`` and ``weights`` one after the other.
+    """
+    cols, lengths = _blob_values(batch.column("cols"), "<i4")
+    weights, _ = _blob_values(batch.column("weights"), "<f8")
+    return batch.column("row").to_numpy(), lengths, cols, weights
 
 
 class RowMerger:
@@ -630,7 +671,8 @@ def make_batch_counter(table, keep_prob: np.ndarray | None, cfg: CooccurConfig):
     return count_batches
 
 
-def make_row_merger(vocab_size: int, scale: float = 1.0, exact: bool = False):
+def make_row_merger(vocab_size: int, scale: float = 1.0, exact: bool = False,
+                    dest: str | None = None, blocks: int = 0):
     """Build the ``mapInArrow`` function that sums one block's partial rows.
 
     Parameters
@@ -642,18 +684,23 @@ def make_row_merger(vocab_size: int, scale: float = 1.0, exact: bool = False):
     exact : bool
         Output the scaled sums as ``weight: float64`` (exact integers) without dividing, the
         form in which per-partition counts are kept for later merging.
+    dest : str, optional
+        Write the block's entries with pyarrow to ``dest/block=k/part-00000.parquet``
+        instead of handing them back to Spark (``blocks`` must then be given).
+    blocks : int
+        The number of row blocks (block ``k`` holds the rows ``r % blocks == k``).
 
     Returns
     -------
     callable
         ``f(batches) -> batches``: input ``row, cols, weights`` records sorted by row (all
         of one block), output ``row: int32, col: int32, weight: float32`` sorted by
-        ``(row, col)``, one entry per non-zero.
+        ``(row, col)``, one entry per non-zero; with ``dest``, one ``block, rows, total``
+        record per block written.
     """
 
     def merge_batches(batches):
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         merger = RowMerger(vocab_size)
 
@@ -663,16 +710,63 @@ def make_row_merger(vocab_size: int, scale: float = 1.0, exact: bool = False):
                 [pa.array(rows.astype(np.int32)), pa.array(cols.astype(np.int32)),
                  pa.array(vals)], names=["row", "col", "weight"])
 
-        for batch in batches:
-            cols = batch.column("cols")
-            parts = merger.add(batch.column("row").to_numpy(),
-                               pc.list_value_length(cols).to_numpy(),
-                               pc.list_flatten(cols).to_numpy(),
-                               pc.list_flatten(batch.column("weights")).to_numpy())
-            yield from (to_batch(*part) for part in parts)
-        yield from (to_batch(*part) for part in merger.finish())
+        def merged():
+            for batch in batches:
+                yield from (to_batch(*part) for part in merger.add(*payload_arrays(batch)))
+            yield from (to_batch(*part) for part in merger.finish())
+
+        if dest is None:
+            yield from merged()
+        else:
+            yield from _write_block(merged(), dest, blocks)
 
     return merge_batches
+
+
+def _write_block(batches, dest: str, blocks: int):
+    """Write one block's entry batches to ``dest/block=k/part-00000.parquet`` (``k`` from the
+    rows), yielding one ``block, rows, total`` record; nothing for an empty block."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from latentspark.remote import resolve
+
+    writer = None
+    block, rows, total = -1, 0, 0.0
+    pending: list = []
+
+    def flush() -> None:
+        # row groups of about a million entries, whatever the batches' sizes
+        writer.write_table(pa.Table.from_batches(pending), row_group_size=_GROUP_ROWS)
+        pending.clear()
+
+    try:
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            r = batch.column("row").to_numpy()
+            if writer is None:
+                block = int(r[0]) % blocks
+                fs, path = resolve(f"{dest}/block={block}/part-00000.parquet")
+                fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+                # a retried task rewrites the same file with the same entries
+                writer = pq.ParquetWriter(path, batch.schema, filesystem=fs)
+            if np.any(r % blocks != block):  # pragma: no cover - guards the partitioning
+                raise RuntimeError(f"block {block} received rows of another block")
+            pending.append(batch)
+            rows += batch.num_rows
+            total += float(batch.column("weight").to_numpy().astype(np.float64).sum())
+            if sum(b.num_rows for b in pending) >= _GROUP_ROWS:
+                flush()
+        if pending:
+            flush()
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is not None:
+        yield pa.RecordBatch.from_pydict(
+            {"block": pa.array([block], pa.int32()), "rows": pa.array([rows], pa.int64()),
+             "total": pa.array([total])})
 
 
 def partition_keys(spark, n: int) -> list[int]:
@@ -739,6 +833,26 @@ def _by_block(spark, df, blocks: int):
     return df.repartition(blocks, pkey).sortWithinPartitions("row")
 
 
+def _partial_rows_by_block(spark, tokens_df, words, counts: np.ndarray, cfg: CooccurConfig):
+    """The counting tasks' partial rows, shuffled so that partition ``k`` holds block ``k``
+    in row order (see :func:`count_cooccurrences` for the parameters)."""
+    from pyspark.sql import functions as F
+
+    sc = spark.sparkContext
+    # numbers, not strings, go to the workers: 16 bytes per word
+    table_bc = sc.broadcast(vocab_table(spark, words))
+    keep_bc = None
+    cols = list(token_hashes(F.col("tokens")))
+    if cfg.subsample > 0:
+        keep_bc = sc.broadcast(keep_probabilities(counts, cfg.subsample))
+        cols.append(F.xxhash64("tokens").alias("line_hash"))
+    lines = tokens_df.where(F.size("tokens") >= 2).select(*cols)
+    partial = lines.mapInArrow(make_batch_counter(table_bc, keep_bc, cfg), PARTIAL_ROWS_DDL)
+    # one shuffle of partial rows: block k to partition k, in row order, where numpy sums
+    # them; Spark never handles single entries
+    return _by_block(spark, partial, resolve_blocks(spark, cfg))
+
+
 def count_cooccurrences(spark, tokens_df, words, counts: np.ndarray, cfg: CooccurConfig,
                         exact: bool = False):
     """Co-occurrence counts of a tokenised corpus, one row block per partition.
@@ -765,25 +879,48 @@ def count_cooccurrences(spark, tokens_df, words, counts: np.ndarray, cfg: Cooccu
         exactly the rows ``r`` with ``r % blocks == k``, sorted by ``(row, col)``, where
         ``blocks`` is :func:`resolve_blocks` of ``cfg`` (callers that record the layout
         resolve it first and pass ``cfg`` with ``blocks`` set).
-    """
-    from pyspark.sql import functions as F
 
-    sc = spark.sparkContext
-    n_words = len(words)
-    # numbers, not strings, go to the workers: 16 bytes per word
-    table_bc = sc.broadcast(vocab_table(spark, words))
-    keep_bc = None
-    cols = list(token_hashes(F.col("tokens")))
-    if cfg.subsample > 0:
-        keep_bc = sc.broadcast(keep_probabilities(counts, cfg.subsample))
-        cols.append(F.xxhash64("tokens").alias("line_hash"))
-    lines = tokens_df.where(F.size("tokens") >= 2).select(*cols)
-    partial = lines.mapInArrow(make_batch_counter(table_bc, keep_bc, cfg), PARTIAL_ROWS_DDL)
+    See Also
+    --------
+    write_cooccurrences : the same counts written straight to ``block=k/`` files.
+    """
     scale = weight_scale(cfg.window, cfg.weighting, cfg.dynamic_window)
-    # one shuffle of partial rows: block k to partition k, in row order, where numpy sums
-    # them; Spark never handles single entries until it writes them
-    return _by_block(spark, partial, resolve_blocks(spark, cfg)).mapInArrow(
-        make_row_merger(n_words, scale, exact=exact), EXACT_DDL if exact else COOCCUR_DDL)
+    return _partial_rows_by_block(spark, tokens_df, words, counts, cfg).mapInArrow(
+        make_row_merger(len(words), scale, exact=exact), EXACT_DDL if exact else COOCCUR_DDL)
+
+
+def write_cooccurrences(spark, tokens_df, words, counts: np.ndarray, cfg: CooccurConfig,
+                        dest: str, exact: bool = False) -> tuple[int, float]:
+    """Count co-occurrences and write them as ``dest/block=k/part-00000.parquet``.
+
+    The same counts, layout and schema as :func:`count_cooccurrences` written by Spark and
+    moved into block folders, but each reduce task writes its block with pyarrow as it sums
+    it: the tens of millions of final entries never become Spark rows.
+
+    Parameters
+    ----------
+    spark, tokens_df, words, counts, cfg, exact
+        As for :func:`count_cooccurrences`.
+    dest : str
+        Folder (Hadoop URI or local path) to write the blocks to; a block with no entry gets
+        no folder.
+
+    Returns
+    -------
+    tuple
+        Non-zeros written and their total weight (of the published ``float32`` values, or
+        of the exact sums when ``exact``).
+    """
+    scale = weight_scale(cfg.window, cfg.weighting, cfg.dynamic_window)
+    blocks = resolve_blocks(spark, cfg)
+    stats = _partial_rows_by_block(spark, tokens_df, words, counts, cfg).mapInArrow(
+        make_row_merger(len(words), scale, exact=exact, dest=dest, blocks=blocks),
+        "block INT, rows BIGINT, total DOUBLE").collect()  # one row per non-empty block
+    seen = sorted(r["block"] for r in stats)
+    if len(set(seen)) != len(seen):
+        raise RuntimeError(f"blocks written twice: {seen}")
+    by_block = sorted(stats, key=lambda r: r["block"])
+    return sum(r["rows"] for r in by_block), float(sum(r["total"] for r in by_block))
 
 
 def make_block_merger(vocab_size: int, scale: float, plan: dict[int, tuple[list, list]],

@@ -61,10 +61,9 @@ def run(spark, cfg: Config, force: bool = False, vocab: Published | None = None)
         return _run(spark, cfg, force, source, vocab, root.store(COOCCUR))
 
 
-def _run(spark, cfg: Config, force: bool, source, vocab: Published, store) -> Published:
-    from pyspark.sql import functions as F
-
-    from latentspark.cooccurrence import count_cooccurrences, resolve_blocks
+def _run(spark, cfg: Config, force: bool, source, vocab: Published, store,
+         tokens=None) -> Published:
+    from latentspark.cooccurrence import resolve_blocks, write_cooccurrences
     from latentspark.vocabulary import load_vocabulary
 
     def build(st: Staging) -> None:
@@ -75,22 +74,22 @@ def _run(spark, cfg: Config, force: bool, source, vocab: Published, store) -> Pu
                     c.window, c.weighting, ", dynamic" if c.dynamic_window else "",
                     f", subsample {c.subsample:g}" if c.subsample else "", len(words), c.blocks)
         with spark_errors(f"corpus {source.path}"):
-            tokens = tokenize(read_corpus(spark, cfg.corpus, source), cfg.tokenize)
-            cooc = count_cooccurrences(spark, tokens, words, counts, c)
+            if tokens is None:
+                lines = tokenize(read_corpus(spark, cfg.corpus, source), cfg.tokenize)
+            else:
+                lines = tokens
             with st.timed("count_and_write"):
-                cooc.write.parquet(st.data_path)
-            files_into_blocks(store.fs, st.data_path, c.blocks)
-            stats = spark.read.parquet(st.data_path).agg(
-                F.count(F.lit(1)).alias("nnz"), F.sum("weight").alias("total")).first()
-        if not stats["nnz"]:
+                # each reduce task writes its block=k/ folder itself
+                nnz, total = write_cooccurrences(spark, lines, words, counts, c, st.data_path)
+        if not nnz:
             raise InputError(f"corpus {source.path} has no line with two vocabulary words; "
                              "no co-occurrence to count")
         seconds = st.seconds("count_and_write")
         st.manifest.update({
             **corpus_provenance(cfg, source, vocab_version=vocab.version),
             "vocab_size": len(words),
-            "rows": int(stats["nnz"]),
-            "total_weight": float(stats["total"]),
+            "rows": int(nnz),
+            "total_weight": float(total),
             "blocks": c.blocks,
             "layout": LAYOUT,
             "schema": schemas.describe(schemas.COOCCUR),
@@ -98,7 +97,7 @@ def _run(spark, cfg: Config, force: bool, source, vocab: Published, store) -> Pu
             "tokens_per_second": round(vocab.manifest.get("corpus_tokens", 0) / seconds)
             if seconds else None,
         })
-        logger.info("cooccur: %d non-zeros, total weight %.4g", stats["nnz"], stats["total"])
+        logger.info("cooccur: %d non-zeros, total weight %.4g", nnz, total)
 
     return build_stage(store, fingerprint=f"{source.fingerprint}:{vocab.version}",
                        config_hash=cfg.section_hash(*SECTIONS), force=force, build=build)
