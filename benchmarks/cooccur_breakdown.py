@@ -55,8 +55,10 @@ def breakdown(
         PARTIAL_ROWS_DDL,
         count_cooccurrences,
         make_batch_counter,
+        payload_arrays,
         token_hashes,
         vocab_table,
+        write_cooccurrences,
     )
     from latentspark.corpus import read_corpus, resolve_input, tokenize
     from latentspark.session import get_session
@@ -94,7 +96,7 @@ def breakdown(
         records = entries = 0
         for b in kernel(batches):
             records += b.num_rows
-            entries += len(pc.list_flatten(b.column("cols")))
+            entries += int(payload_arrays(b)[1].sum())
         yield one_row(records, entries)
 
     counts_ddl = "records BIGINT, entries BIGINT"
@@ -110,8 +112,10 @@ def breakdown(
     full = count_cooccurrences(spark, tokens, words, counts, cfg.cooccur)
     out.append(("+ shuffle by block, sort by row, sum in numpy", _timed(full)))
     t0 = time.perf_counter()
-    full.write.mode("overwrite").parquet(f"{root}/breakdown-output")
-    out.append(("+ write Parquet (the whole stage)", time.perf_counter() - t0))
+    dest = f"{root}/breakdown-output-{time.time_ns()}"
+    write_cooccurrences(spark, tokens, words, counts, cfg.cooccur, dest)
+    out.append(("+ write block=k/ Parquet with pyarrow (the whole stage)",
+                time.perf_counter() - t0))
     shuffled = counted.agg(F.sum("records"), F.sum("entries")).first()
     return out, (int(shuffled[0]), int(shuffled[1]))
 

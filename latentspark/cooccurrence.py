@@ -175,6 +175,18 @@ def _reduce(keys: np.ndarray, vals: np.ndarray, kind: str = "stable"
 class PairCounter:
     """Accumulates windowed pair counts of id sequences with bounded memory.
 
+    Each pair at distance ``d`` is taken in canonical order ``lo <= hi`` and goes one of two
+    ways:
+
+    * both ids below ``dense_words`` (the most frequent words): summed in a dense array with
+      ``np.bincount``. Every pair's key is formed with its ids clipped to ``dense_words``,
+      so the others fall into a spare column that is never read: no pair is selected out;
+    * the rest are *packed*, ``lo``, ``hi`` and ``d`` in the bits of one ``int64``, and held
+      unsummed. When ``buffer_pairs`` are held (and at the end) they are sorted in place
+      with one ``np.sort`` (vectorised, much faster than an argsort or a merge of sorted
+      runs), equal pairs are summed with the weight of their distance read from the low
+      bits, and the sums are handed back.
+
     Parameters
     ----------
     vocab_size : int
@@ -182,9 +194,9 @@ class PairCounter:
     weights : numpy.ndarray
         Weight per distance, from :func:`distance_weights`; its length - 1 is the window.
     dense_words : int
-        Pairs with both ids below this are summed in a dense ``n x n`` array.
+        Pairs with both ids below this are summed in a dense ``(n + 1) x (n + 1)`` array.
     buffer_pairs : int
-        Distinct sparse pairs held before :meth:`add` hands them back.
+        Sparse pairs (8 bytes each) held before :meth:`add` sums and hands them back.
 
     Examples
     --------
@@ -201,13 +213,25 @@ class PairCounter:
         self.weights = np.asarray(weights, dtype=np.float64)
         self.window = len(self.weights) - 1
         self.k = int(min(dense_words, vocab_size))
-        self.dense = np.zeros(self.k * self.k) if self.k else None
+        # dense keys are (lo * (k + 1) + hi) with both clipped to k: column k is the spare
+        self._k1 = self.k + 1
+        self.dense = np.zeros(self._k1 * self._k1) if self.k else None
         self.buffer_pairs = int(buffer_pairs)
         self._dbits = self.window.bit_length()
         self._dmask = (1 << self._dbits) - 1
-        self._keys: list[np.ndarray] = []
-        self._vals: list[np.ndarray] = []
+        # packed pair: lo, then hi, then the distance; shifts, not products, so that lo and
+        # hi come back without a division
+        self._cbits = max(1, (self.vocab_size - 1).bit_length())
+        self._cmask = (1 << self._cbits) - 1
+        self._hshift = self._dbits
+        self._lshift = self._cbits + self._dbits
+        if self._lshift + self._cbits > 63:  # pragma: no cover - config bounds keep it < 63
+            raise ValueError("vocabulary and window too large to pack a pair in 63 bits")
+        self._raw: list[np.ndarray] = []
         self._held = 0
+        self._dense_keys: list[np.ndarray] = []
+        self._dense_dist: list[int] = []
+        self._dense_held = 0
 
     def add(self, ids: np.ndarray, line: np.ndarray
             ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -223,66 +247,79 @@ class PairCounter:
         Yields
         ------
         tuple of numpy.ndarray
-            ``(rows, cols, weights)`` partial counts in row order, when the buffer is
+            ``(rows, cols, weights)`` partial counts grouped by row, when the buffer is
             full; both ``(a, b)`` and ``(b, a)`` are given.
         """
         ids = np.asarray(ids, dtype=np.int64)
         line = np.asarray(line)
-        dense_keys, dense_w, packed = [], [], []
+        k = self.k
         for d in range(1, min(self.window, ids.size - 1) + 1):
             same = line[:-d] == line[d:]
             a = ids[:-d][same]
             b = ids[d:][same]
             lo = np.minimum(a, b)
             hi = np.maximum(a, b)
-            if self.k:
-                in_dense = hi < self.k
-                dk = lo[in_dense] * self.k + hi[in_dense]
-                dense_keys.append(dk)
-                dense_w.append(np.full(dk.size, self.weights[d]))
-                lo, hi = lo[~in_dense], hi[~in_dense]
-            # the distance rides in the low bits, so a plain sort (much faster than an
-            # argsort) brings equal pairs together with their weights still known
-            packed.append(((lo * self.vocab_size + hi) << self._dbits) | d)
-        if dense_keys:
-            self.dense += np.bincount(np.concatenate(dense_keys), np.concatenate(dense_w),
-                                      minlength=self.k * self.k)
-        if packed:
-            k, v = self._reduce_packed(np.concatenate(packed))
-            self._keys.append(k)
-            self._vals.append(v)
-            self._held += k.size
+            packed = lo << self._lshift
+            packed |= hi << self._hshift
+            packed |= d
+            if k:
+                packed = packed[hi >= k]
+                np.minimum(lo, k, out=lo)
+                np.minimum(hi, k, out=hi)
+                lo *= self._k1
+                lo += hi
+                self._dense_keys.append(lo)
+                self._dense_dist.append(d)
+                self._dense_held += lo.size
+            self._raw.append(packed)
+            self._held += packed.size
+        if k and self._dense_held >= self.dense.size:
+            self._flush_dense()
         if self._held > self.buffer_pairs:
-            k, v = _reduce(np.concatenate(self._keys), np.concatenate(self._vals))
-            self._keys, self._vals, self._held = [k], [v], k.size
-            if self._held > self.buffer_pairs // 2:
-                yield from self._drain_sparse()
+            yield from self._drain_sparse()
 
-    def _reduce_packed(self, packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Sum the weights of ``(key << dbits) | distance`` values by key."""
-        if packed.size == 0:
-            return packed, np.zeros(0)
+    def _flush_dense(self) -> None:
+        """Add the held dense keys into the dense array (one bincount, whose cost over the
+        whole array is paid once per about as many keys)."""
+        if not self._dense_keys:
+            return
+        sizes = [x.size for x in self._dense_keys]
+        w = np.repeat(self.weights[self._dense_dist], sizes)
+        self.dense += np.bincount(np.concatenate(self._dense_keys), w,
+                                  minlength=self.dense.size)
+        self._dense_keys, self._dense_dist, self._dense_held = [], [], 0
+
+    def _drain_sparse(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        if not self._held:
+            self._raw = []
+            return
+        packed = np.concatenate(self._raw)
+        self._raw, self._held = [], 0
         packed.sort()
         starts = _run_starts(packed)
         uniq = packed[starts]
+        # a run of one packed value is one pair at one distance: count times its weight
         vals = np.diff(np.append(starts, packed.size)) * self.weights[uniq & self._dmask]
-        keys = uniq >> self._dbits
+        del packed, starts
+        keys = uniq >> self._hshift
         starts = _run_starts(keys)
-        return keys[starts], np.add.reduceat(vals, starts)
-
-    def _drain_sparse(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        if self._held:
-            k, v = _reduce(np.concatenate(self._keys), np.concatenate(self._vals))
-            self._keys, self._vals, self._held = [], [], 0
-            yield from _mirror(k // self.vocab_size, k % self.vocab_size, v)
+        keys = keys[starts]
+        vals = np.add.reduceat(vals, starts)
+        yield from _mirror(keys >> self._cbits, keys & self._cmask, vals)
 
     def finish(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Hand back everything still held (sparse buffer and the dense block)."""
         yield from self._drain_sparse()
         if self.k:
-            nz = np.flatnonzero(self.dense)
+            self._flush_dense()
+            k, k1 = self.k, self._k1
+            upper = self.dense.reshape(k1, k1)[:k, :k]
+            # the canonical counts are upper triangular: U + U.T is the symmetric matrix,
+            # diagonal doubled, already in row order
+            full = upper + upper.T
+            nz = np.flatnonzero(full)
             if nz.size:
-                yield from _mirror(nz // self.k, nz % self.k, self.dense[nz])
+                yield nz // k, nz % k, full.ravel()[nz]
             self.dense[:] = 0.0
 
 
@@ -290,14 +327,17 @@ def _mirror(lo: np.ndarray, hi: np.ndarray, w: np.ndarray
             ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Both directions of canonical pairs sorted by ``(lo, hi)``, as runs sorted by row.
 
-    ``(lo, hi)`` is already in row order; ``(hi, lo)`` is put in row order with one sort.
+    ``(lo, hi)`` is already in row order; ``(hi, lo)`` is put in row order with one sort of
+    ``hi << 32 | index`` (a plain sort, cheaper than an argsort).
     A diagonal entry appears once, with both halves of its weight.
     """
     diag = lo == hi
     yield lo, hi, np.where(diag, 2.0 * w, w)
-    off = ~diag
-    order = np.argsort(hi[off])
-    yield hi[off][order], lo[off][order], w[off][order]
+    off = np.flatnonzero(~diag)
+    order = (hi[off] << 32) | np.arange(off.size, dtype=np.int64)
+    order.sort()
+    at = off[order & 0xFFFFFFFF]
+    yield order >> 32, lo[at], w[at]
 
 
 def row_payloads(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, cap: int):
