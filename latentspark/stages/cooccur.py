@@ -61,8 +61,7 @@ def run(spark, cfg: Config, force: bool = False, vocab: Published | None = None)
         return _run(spark, cfg, force, source, vocab, root.store(COOCCUR))
 
 
-def _run(spark, cfg: Config, force: bool, source, vocab: Published, store,
-         tokens=None) -> Published:
+def _run(spark, cfg: Config, force: bool, source, vocab: Published, store) -> Published:
     from latentspark.cooccurrence import resolve_blocks, write_cooccurrences
     from latentspark.vocabulary import load_vocabulary
 
@@ -73,14 +72,21 @@ def _run(spark, cfg: Config, force: bool, source, vocab: Published, store,
         logger.info("cooccur: window %d (%s%s%s) over %d vocabulary words, %d row blocks",
                     c.window, c.weighting, ", dynamic" if c.dynamic_window else "",
                     f", subsample {c.subsample:g}" if c.subsample else "", len(words), c.blocks)
-        with spark_errors(f"corpus {source.path}"):
-            if tokens is None:
-                lines = tokenize(read_corpus(spark, cfg.corpus, source), cfg.tokenize)
-            else:
-                lines = tokens
-            with st.timed("count_and_write"):
-                # each reduce task writes its block=k/ folder itself
-                nnz, total = write_cooccurrences(spark, lines, words, counts, c, st.data_path)
+        # the vocabulary was just built from this corpus: count the tokens it kept
+        kept = vocab_stage.take_tokens(cfg, source)
+        if kept is not None:
+            logger.info("cooccur: counting the tokenised corpus the vocab stage kept")
+        try:
+            with spark_errors(f"corpus {source.path}"):
+                lines = kept if kept is not None else tokenize(
+                    read_corpus(spark, cfg.corpus, source), cfg.tokenize)
+                with st.timed("count_and_write"):
+                    # each reduce task writes its block=k/ folder itself
+                    nnz, total = write_cooccurrences(spark, lines, words, counts, c,
+                                                     st.data_path)
+        finally:
+            if kept is not None:
+                kept.unpersist()
         if not nnz:
             raise InputError(f"corpus {source.path} has no line with two vocabulary words; "
                              "no co-occurrence to count")
@@ -94,6 +100,8 @@ def _run(spark, cfg: Config, force: bool, source, vocab: Published, store,
             "layout": LAYOUT,
             "schema": schemas.describe(schemas.COOCCUR),
             "corpus_tokens": vocab.manifest.get("corpus_tokens"),
+            # True: counted from the vocab stage's tokenised corpus, not read again
+            "reused_tokens": kept is not None,
             "tokens_per_second": round(vocab.manifest.get("corpus_tokens", 0) / seconds)
             if seconds else None,
         })
