@@ -172,6 +172,29 @@ def _reduce(keys: np.ndarray, vals: np.ndarray, kind: str = "stable"
     return keys[starts], np.add.reduceat(vals, starts)
 
 
+def _reduce_by_sort(keys: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_reduce` of keys in no particular order, with a plain sort instead of an argsort.
+
+    The key (less its minimum) and the entry's index share one ``int64``, the key in the
+    high bits: one vectorised ``np.sort`` orders the keys and still says where each weight
+    is, several times faster than ``np.argsort``. Falls back to the argsort when the keys'
+    span and the index do not fit in 63 bits together.
+    """
+    if keys.size == 0:
+        return keys, vals
+    low = int(keys.min())
+    ibits = max(1, (keys.size - 1).bit_length())
+    if (int(keys.max()) - low).bit_length() + ibits > 63:
+        return _reduce(keys, vals, "quicksort")
+    packed = (keys - low) << ibits
+    packed |= np.arange(keys.size, dtype=np.int64)
+    packed.sort()
+    vals = vals[packed & ((1 << ibits) - 1)]
+    packed >>= ibits
+    starts = _run_starts(packed)
+    return packed[starts] + low, np.add.reduceat(vals, starts)
+
+
 class PairCounter:
     """Accumulates windowed pair counts of id sequences with bounded memory.
 
@@ -448,7 +471,7 @@ class RowMerger:
         entry_rows = np.concatenate((self._keys // self.vocab_size, new_rows))
         cut = int(np.searchsorted(entry_rows, rows[-1], side="left"))
         if cut:
-            yield self._split(*_reduce(keys[:cut], vals[:cut], "quicksort"))
+            yield self._split(*_reduce_by_sort(keys[:cut], vals[:cut]))
         self._keys, self._vals = keys[cut:], vals[cut:]
         if self._keys.size > 2 * self.vocab_size:
             self._keys, self._vals = _reduce(self._keys, self._vals)
@@ -460,7 +483,8 @@ class RowMerger:
             self._keys, self._vals = self._keys[:0], self._vals[:0]
 
     def _split(self, keys: np.ndarray, vals: np.ndarray):
-        return keys // self.vocab_size, keys % self.vocab_size, vals
+        rows, cols = np.divmod(keys, self.vocab_size)
+        return rows, cols, vals
 
 
 class VocabTable:
