@@ -814,7 +814,10 @@ def _write_block(batches, dest: str, blocks: int):
                 fs, path = resolve(f"{dest}/block={block}/part-00000.parquet")
                 fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
                 # a retried task rewrites the same file with the same entries
-                writer = pq.ParquetWriter(path, batch.schema, filesystem=fs)
+                # dictionary pages only for the row (long runs): for the columns and weights
+                # they cost four times the write and save little
+                writer = pq.ParquetWriter(path, batch.schema, filesystem=fs,
+                                          use_dictionary=["row"])
             if np.any(r % blocks != block):  # pragma: no cover - guards the partitioning
                 raise RuntimeError(f"block {block} received rows of another block")
             pending.append(batch)
