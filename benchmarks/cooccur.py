@@ -88,6 +88,10 @@ class MeasuredRun:
     max_processes: int = 0
     shared_skipped: int = 0
     jvm_max_heap: str | None = None
+    #: user + system CPU seconds of the process and every descendant it reaped (for
+    #: latentspark: the driver, the JVM and its Python workers), less sensitive than wall
+    #: time to other work sharing the cores
+    cpu_s: float | None = None
 
 
 class PeakRSSSampler:
@@ -197,7 +201,10 @@ def run_measured(command: Sequence[str], log_path: Path, interval: float) -> Mea
     -------
     MeasuredRun
     """
+    import resource
+
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(log_path, "wb") as log:
         t0 = time.perf_counter()
         proc = subprocess.Popen(
@@ -206,6 +213,8 @@ def run_measured(command: Sequence[str], log_path: Path, interval: float) -> Mea
         with PeakRSSSampler(proc.pid, interval) as sampler:
             returncode = proc.wait()
         wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return MeasuredRun(
         command=list(command),
         returncode=returncode,
@@ -217,6 +226,7 @@ def run_measured(command: Sequence[str], log_path: Path, interval: float) -> Mea
         max_processes=sampler.max_processes,
         shared_skipped=sampler.shared_skipped,
         jvm_max_heap=sampler.jvm_max_heap,
+        cpu_s=round(cpu, 3),
     )
 
 
@@ -832,10 +842,22 @@ def render_markdown(result: dict[str, Any]) -> str:
             f"(tokens reused: {single['reused_tokens']}); its counting time is the vocab "
             f"stage ({_secs(single['vocab_stage_s'])}) plus `count_and_write` "
             f"({_secs(single['stage_s'])}, {_rate(single['corpus_tokens'], single['stage_s'])} "
-            "counting alone). The two-process path above takes "
+            "tokens/s counting alone). The two-process path above takes "
             f"{_secs((vocab['timings'].get('total') or 0) + ls['stage_s'])} for the same "
             f"(vocab stage + counting). Counts: **{result['check_single_read']['status']}** "
             "with the run above (non-zeros and total weight equal).",
+        ]
+    cpus = [("latentspark vocab", vocab), ("latentspark cooccur", ls)]
+    if peer:
+        cpus.append(("numpy peer", peer))
+    if single:
+        cpus.append(("latentspark vocab + cooccur, one read", single))
+    if all(x.get("cpu_s") for _, x in cpus):
+        lines += [
+            "",
+            "CPU time of each whole command (user + system, the process and all its "
+            "descendants, start-up included): "
+            + "; ".join(f"{name} {_secs(x['cpu_s'])}" for name, x in cpus) + ".",
         ]
     m = result["machine"]
     lines += [
