@@ -88,9 +88,9 @@ class MeasuredRun:
     max_processes: int = 0
     shared_skipped: int = 0
     jvm_max_heap: str | None = None
-    #: user + system CPU seconds of the process and every descendant it reaped (for
-    #: latentspark: the driver, the JVM and its Python workers), less sensitive than wall
-    #: time to other work sharing the cores
+    #: user + system CPU seconds of the process tree (for latentspark: the driver, the JVM
+    #: and its Python workers), from the samples; less sensitive than wall time to other
+    #: work sharing the cores
     cpu_s: float | None = None
 
 
@@ -117,6 +117,8 @@ class PeakRSSSampler:
         self.max_processes = 0
         self.shared_skipped = 0
         self.jvm_max_heap: str | None = None
+        #: CPU seconds of each process of the tree at its last sample
+        self.cpu_by_pid: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
@@ -145,6 +147,10 @@ class PeakRSSSampler:
             try:
                 with p.oneshot():
                     entries.append((p.pid, p.ppid(), p.name(), p.memory_info().rss))
+                    t = p.cpu_times()
+                    # the process's own time (Spark's Python workers are reused, long-lived);
+                    # a process that lived less than an interval is missed
+                    self.cpu_by_pid[p.pid] = t.user + t.system
             except psutil.Error:
                 continue
             if self.jvm_max_heap is None and entries[-1][2] == "java":
@@ -201,10 +207,7 @@ def run_measured(command: Sequence[str], log_path: Path, interval: float) -> Mea
     -------
     MeasuredRun
     """
-    import resource
-
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(log_path, "wb") as log:
         t0 = time.perf_counter()
         proc = subprocess.Popen(
@@ -213,8 +216,8 @@ def run_measured(command: Sequence[str], log_path: Path, interval: float) -> Mea
         with PeakRSSSampler(proc.pid, interval) as sampler:
             returncode = proc.wait()
         wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    # each process's CPU at its last sample: up to one interval short per process
+    cpu = sum(sampler.cpu_by_pid.values())
     return MeasuredRun(
         command=list(command),
         returncode=returncode,
@@ -855,8 +858,9 @@ def render_markdown(result: dict[str, Any]) -> str:
     if all(x.get("cpu_s") for _, x in cpus):
         lines += [
             "",
-            "CPU time of each whole command (user + system, the process and all its "
-            "descendants, start-up included): "
+            "CPU time of each whole command (user + system of every process of its tree "
+            f"at its last sample, every {result['params']['sample_interval']} s; start-up "
+            "included): "
             + "; ".join(f"{name} {_secs(x['cpu_s'])}" for name, x in cpus) + ".",
         ]
     m = result["machine"]
