@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from datetime import date
@@ -133,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--window", type=int, default=10, help="window (default 10)")
     p.add_argument("--out", default=str(REPO / "benchmarks/results"), help="report folder")
     args = p.parse_args(argv)
+    load_start = [round(x, 2) for x in os.getloadavg()]
     rows, emitted = breakdown(args.corpus, args.where, args.root, args.window)
+    load_end = [round(x, 2) for x in os.getloadavg()]
     cmd = "python benchmarks/cooccur_breakdown.py " + " ".join(argv or sys.argv[1:])
     lines = [
         f"# Co-occurrence stage, step by step ({date.today().isoformat()})",
@@ -153,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"The tasks hand Spark {emitted[0]:,} partial-row records holding {emitted[1]:,} "
         "entries to shuffle and sum.",
+        "",
+        f"Load average (1, 5, 15 min) at the start: {load_start}, at the end: {load_end}. "
+        "Other work on the machine makes single steps meaningless (a step can even come out "
+        "negative): compare only runs made at a low load.",
         "",
         "Made with:",
         "",
