@@ -9,6 +9,9 @@ One run of this script does, one after the other (never concurrently):
 3. the *peer*: an independent single-process numpy implementation of the same count (same
    tokenizer rule, same published vocabulary, symmetric window, harmonic ``1/d`` weights), run
    as ``python benchmarks/cooccur.py --peer-only ...`` in a subprocess measured the same way;
+4. ``latentspark cooccur`` on an empty run root (unless ``--skip-single-read``): the vocabulary
+   and the counts built in one process, the counting pass reusing the vocab stage's tokenised
+   corpus, so the corpus is read once; its counts must equal step 2's;
 
 then checks that both agree (corpus tokens, total weight, non-zeros) and writes
 ``cooccur.json`` and ``cooccur.md`` to ``--out``. See ``benchmarks/README.md``.
@@ -85,6 +88,10 @@ class MeasuredRun:
     max_processes: int = 0
     shared_skipped: int = 0
     jvm_max_heap: str | None = None
+    #: user + system CPU seconds of the process tree (for latentspark: the driver, the JVM
+    #: and its Python workers), from the samples; less sensitive than wall time to other
+    #: work sharing the cores
+    cpu_s: float | None = None
 
 
 class PeakRSSSampler:
@@ -110,6 +117,8 @@ class PeakRSSSampler:
         self.max_processes = 0
         self.shared_skipped = 0
         self.jvm_max_heap: str | None = None
+        #: CPU seconds of each process of the tree at its last sample
+        self.cpu_by_pid: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
@@ -138,6 +147,10 @@ class PeakRSSSampler:
             try:
                 with p.oneshot():
                     entries.append((p.pid, p.ppid(), p.name(), p.memory_info().rss))
+                    t = p.cpu_times()
+                    # the process's own time (Spark's Python workers are reused, long-lived);
+                    # a process that lived less than an interval is missed
+                    self.cpu_by_pid[p.pid] = t.user + t.system
             except psutil.Error:
                 continue
             if self.jvm_max_heap is None and entries[-1][2] == "java":
@@ -203,6 +216,8 @@ def run_measured(command: Sequence[str], log_path: Path, interval: float) -> Mea
         with PeakRSSSampler(proc.pid, interval) as sampler:
             returncode = proc.wait()
         wall = time.perf_counter() - t0
+    # each process's CPU at its last sample: up to one interval short per process
+    cpu = sum(sampler.cpu_by_pid.values())
     return MeasuredRun(
         command=list(command),
         returncode=returncode,
@@ -214,6 +229,7 @@ def run_measured(command: Sequence[str], log_path: Path, interval: float) -> Mea
         max_processes=sampler.max_processes,
         shared_skipped=sampler.shared_skipped,
         jvm_max_heap=sampler.jvm_max_heap,
+        cpu_s=round(cpu, 3),
     )
 
 
@@ -798,6 +814,15 @@ def render_markdown(result: dict[str, Any]) -> str:
             f"| {_rate(peer['tokens'], s['read_tokenize_count'])} "
             f"| {_gib(peer['peak_rss_bytes'])} | {peer['nnz']:,} |"
         )
+    single = result["latentspark"].get("single_read")
+    if single:
+        lines.append(
+            f"| latentspark, vocab + counting in one process (one read) "
+            f"| {single['corpus_tokens']:,} | {_secs(single['wall_s'])} "
+            f"| {_secs(single['vocab_and_count_s'])} | n/a "
+            f"| {_rate(single['corpus_tokens'], single['vocab_and_count_s'])} "
+            f"| {_gib(single['peak_rss_bytes'])} | {single['nnz']:,} |"
+        )
     vocab = result["latentspark"]["vocab"]
     lines += [
         "",
@@ -811,6 +836,39 @@ def render_markdown(result: dict[str, Any]) -> str:
         "column. *Wall time*: the whole command, JVM or interpreter start-up included. "
         "*Peak RSS*: summed over the process and its descendants, sampled every "
         f"{result['params']['sample_interval']} s.",
+    ]
+    if single:
+        lines += [
+            "",
+            "*One read*: `latentspark cooccur` on an empty run root, so that it builds the "
+            "vocabulary and then counts the tokenised corpus the vocab stage kept persisted "
+            f"(tokens reused: {single['reused_tokens']}); its counting time is the vocab "
+            f"stage ({_secs(single['vocab_stage_s'])}) plus `count_and_write` "
+            f"({_secs(single['stage_s'])}, {_rate(single['corpus_tokens'], single['stage_s'])} "
+            "tokens/s counting alone). The two-process path above takes "
+            f"{_secs((vocab['timings'].get('total') or 0) + ls['stage_s'])} for the same "
+            f"(vocab stage + counting). Counts: **{result['check_single_read']['status']}** "
+            "with the run above (non-zeros and total weight equal).",
+        ]
+    cpus = [("latentspark vocab", vocab), ("latentspark cooccur", ls)]
+    if peer:
+        cpus.append(("numpy peer", peer))
+    if single:
+        cpus.append(("latentspark vocab + cooccur, one read", single))
+    if all(x.get("cpu_s") for _, x in cpus):
+        lines += [
+            "",
+            "CPU time of each whole command (user + system of every process of its tree "
+            f"at its last sample, every {result['params']['sample_interval']} s; start-up "
+            "included): "
+            + "; ".join(f"{name} {_secs(x['cpu_s'])}" for name, x in cpus) + ".",
+        ]
+    m = result["machine"]
+    lines += [
+        "",
+        f"Load average (1, 5, 15 min) at the start: {m['load_average_at_start']}, at the end: "
+        f"{[round(x, 2) for x in m.get('load_average_at_end', [])]}; other agents share "
+        "the machine, so compare ratios from one run only.",
     ]
     if result.get("peer_failure"):
         failure = result["peer_failure"]
@@ -828,6 +886,7 @@ def render_markdown(result: dict[str, Any]) -> str:
             "| latentspark / peer | ratio |",
             "| --- | ---: |",
             f"| counting time | {r['counting_time']} |",
+            f"| peer's counting time / latentspark's (speed-up) | {r['speedup']} |",
             f"| wall time | {r['wall_time']} |",
             f"| peak RSS | {r['peak_rss']} |",
             "",
@@ -906,6 +965,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--skip-peer",
         action="store_true",
         help="measure latentspark only, without the numpy peer and the check",
+    )
+    p.add_argument(
+        "--skip-single-read",
+        action="store_true",
+        help="skip step 4, `latentspark cooccur` building the vocabulary and the counts in "
+        "one process (one read of the corpus)",
     )
     p.add_argument(
         "--root",
@@ -988,6 +1053,46 @@ def _stage_figures(run: MeasuredRun, manifest: dict[str, Any]) -> dict[str, Any]
     return figures
 
 
+def _single_read(args: argparse.Namespace, cli: list[str], root: Path, out: Path
+                 ) -> dict[str, Any]:
+    """``latentspark cooccur`` on an empty run root: the vocabulary and the counts built in
+    one process, the counting pass reusing the vocab stage's tokenised corpus (one read)."""
+    print("[4/4] latentspark cooccur on an empty root (vocab + counts, one read) ...",
+          flush=True)
+    single_root = root / "single-read"
+    command = [*cli, "cooccur", "--corpus", args.corpus, "--root", str(single_root),
+               "--set", f"cooccur.window={args.window}"]
+    if args.where:
+        command += ["--where", args.where]
+    for item in args.overrides:
+        command += ["--set", item]
+    load = list(os.getloadavg())
+    run = run_measured(command, out / "cooccur-single-read.log", args.sample_interval)
+    _require_success(run, "latentspark cooccur (single read)")
+    cm = read_manifest(single_root, "cooccur")
+    vm = read_manifest(single_root, "vocab", cm["input"]["vocab_version"])
+    vocab_s = vm["timings"].get("total")
+    count_s = cm["timings"]["count_and_write"]
+    both = vocab_s + count_s if vocab_s is not None else None
+    print(f"      {run.wall_s:.1f} s wall, vocab stage {vocab_s:.1f} s + counting "
+          f"{count_s:.1f} s (tokens reused: {cm.get('reused_tokens')})", flush=True)
+    shutil.rmtree(single_root, ignore_errors=True)
+    return {
+        **_stage_figures(run, cm),
+        "load_average_at_start": load,
+        "vocab_timings": vm.get("timings", {}),
+        "vocab_stage_s": vocab_s,
+        "stage_s": count_s,
+        "vocab_and_count_s": both,
+        "reused_tokens": cm.get("reused_tokens"),
+        "corpus_tokens": cm["corpus_tokens"],
+        "tokens_per_s": round(cm["corpus_tokens"] / count_s) if count_s else None,
+        "vocab_and_count_tokens_per_s": round(cm["corpus_tokens"] / both) if both else None,
+        "nnz": cm["rows"],
+        "total_weight": cm["total_weight"],
+    }
+
+
 def bench_main(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """Run the whole benchmark: vocabulary, latentspark counting, the peer, the report."""
     out = Path(args.out)
@@ -1008,7 +1113,7 @@ def bench_main(args: argparse.Namespace, argv: Sequence[str]) -> int:
         common += ["--set", item]
     cli = latentspark_command()
     try:
-        print(f"[1/3] latentspark vocab (run root {root}) ...", flush=True)
+        print(f"[1/4] latentspark vocab (run root {root}) ...", flush=True)
         vocab_run = run_measured(
             [*cli, "vocab", *common], out / "cooccur-vocab.log", args.sample_interval
         )
@@ -1020,7 +1125,7 @@ def bench_main(args: argparse.Namespace, argv: Sequence[str]) -> int:
             flush=True,
         )
 
-        print(f"[2/3] latentspark cooccur, window {args.window} ...", flush=True)
+        print(f"[2/4] latentspark cooccur, window {args.window} ...", flush=True)
         cooc_run = run_measured(
             [*cli, "cooccur", *common, "--set", f"cooccur.window={args.window}"],
             out / "cooccur-latentspark.log",
@@ -1086,7 +1191,7 @@ def bench_main(args: argparse.Namespace, argv: Sequence[str]) -> int:
         }
 
         if not args.skip_peer:
-            print("[3/3] numpy peer ...", flush=True)
+            print("[3/4] numpy peer ...", flush=True)
             peer_json = out / "cooccur-peer-result.json"
             peer_cmd = [
                 sys.executable,
@@ -1138,6 +1243,7 @@ def bench_main(args: argparse.Namespace, argv: Sequence[str]) -> int:
                 result["check"] = check = compare(ls, peer)
                 result["ratios"] = {
                     "counting_time": _ratio(ls["stage_s"], s["read_tokenize_count"]),
+                    "speedup": _ratio(s["read_tokenize_count"], ls["stage_s"]),
                     "counting_time_vs_peer_numpy_only": _ratio(ls["stage_s"], s["count"]),
                     "wall_time": _ratio(ls["wall_s"], peer["wall_s"]),
                     "peak_rss": _ratio(ls["peak_rss_bytes"], peer["peak_rss_bytes"]),
@@ -1158,6 +1264,15 @@ def bench_main(args: argparse.Namespace, argv: Sequence[str]) -> int:
                     f"{'agree' if check['status'] == 'MATCH' else 'DISAGREE'}",
                     flush=True,
                 )
+        if not args.skip_single_read:
+            result["latentspark"]["single_read"] = single = _single_read(args, cli, root, out)
+            result["check_single_read"] = {
+                "nnz": [ls["nnz"], single["nnz"]],
+                "total_weight": [ls["total_weight"], single["total_weight"]],
+                "status": "MATCH" if (ls["nnz"], ls["total_weight"]) == (
+                    single["nnz"], single["total_weight"]) else "MISMATCH",
+            }
+        result["machine"]["load_average_at_end"] = list(os.getloadavg())
     finally:
         if temp_root and not args.keep_root:
             shutil.rmtree(root, ignore_errors=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from datetime import date
@@ -55,8 +56,10 @@ def breakdown(
         PARTIAL_ROWS_DDL,
         count_cooccurrences,
         make_batch_counter,
+        payload_arrays,
         token_hashes,
         vocab_table,
+        write_cooccurrences,
     )
     from latentspark.corpus import read_corpus, resolve_input, tokenize
     from latentspark.session import get_session
@@ -94,7 +97,7 @@ def breakdown(
         records = entries = 0
         for b in kernel(batches):
             records += b.num_rows
-            entries += len(pc.list_flatten(b.column("cols")))
+            entries += int(payload_arrays(b)[1].sum())
         yield one_row(records, entries)
 
     counts_ddl = "records BIGINT, entries BIGINT"
@@ -110,8 +113,10 @@ def breakdown(
     full = count_cooccurrences(spark, tokens, words, counts, cfg.cooccur)
     out.append(("+ shuffle by block, sort by row, sum in numpy", _timed(full)))
     t0 = time.perf_counter()
-    full.write.mode("overwrite").parquet(f"{root}/breakdown-output")
-    out.append(("+ write Parquet (the whole stage)", time.perf_counter() - t0))
+    dest = f"{root}/breakdown-output-{time.time_ns()}"
+    write_cooccurrences(spark, tokens, words, counts, cfg.cooccur, dest)
+    out.append(("+ write block=k/ Parquet with pyarrow (the whole stage)",
+                time.perf_counter() - t0))
     shuffled = counted.agg(F.sum("records"), F.sum("entries")).first()
     return out, (int(shuffled[0]), int(shuffled[1]))
 
@@ -129,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--window", type=int, default=10, help="window (default 10)")
     p.add_argument("--out", default=str(REPO / "benchmarks/results"), help="report folder")
     args = p.parse_args(argv)
+    load_start = [round(x, 2) for x in os.getloadavg()]
     rows, emitted = breakdown(args.corpus, args.where, args.root, args.window)
+    load_end = [round(x, 2) for x in os.getloadavg()]
     cmd = "python benchmarks/cooccur_breakdown.py " + " ".join(argv or sys.argv[1:])
     lines = [
         f"# Co-occurrence stage, step by step ({date.today().isoformat()})",
@@ -149,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"The tasks hand Spark {emitted[0]:,} partial-row records holding {emitted[1]:,} "
         "entries to shuffle and sum.",
+        "",
+        f"Load average (1, 5, 15 min) at the start: {load_start}, at the end: {load_end}. "
+        "Other work on the machine makes single steps meaningless (a step can even come out "
+        "negative): compare only runs made at a low load.",
         "",
         "Made with:",
         "",

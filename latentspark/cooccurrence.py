@@ -43,10 +43,12 @@ logger = logging.getLogger(__name__)
 COOCCUR_DDL = schemas.ddl(schemas.COOCCUR)
 #: per-partition counts kept for incremental merging: weights times weight_scale, exact
 EXACT_DDL = schemas.ddl(schemas.COOCCUR_EXACT)
-PARTIAL_ROWS_DDL = "row INT, cols ARRAY<INT>, weights ARRAY<DOUBLE>"
+PARTIAL_ROWS_DDL = "row INT, cols BINARY, weights BINARY"
 #: most entries in one partial-row record: bounds the size of the merging side's Arrow batches
 PAYLOAD_CAP = 2048
 _EMIT_ROWS = 1 << 21
+#: entries per Parquet row group of the written blocks
+_GROUP_ROWS = 1 << 20
 _U64 = np.uint64
 
 
@@ -170,8 +172,43 @@ def _reduce(keys: np.ndarray, vals: np.ndarray, kind: str = "stable"
     return keys[starts], np.add.reduceat(vals, starts)
 
 
+def _reduce_by_sort(keys: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_reduce` of keys in no particular order, with a plain sort instead of an argsort.
+
+    The key (less its minimum) and the entry's index share one ``int64``, the key in the
+    high bits: one vectorised ``np.sort`` orders the keys and still says where each weight
+    is, several times faster than ``np.argsort``. Falls back to the argsort when the keys'
+    span and the index do not fit in 63 bits together.
+    """
+    if keys.size == 0:
+        return keys, vals
+    low = int(keys.min())
+    ibits = max(1, (keys.size - 1).bit_length())
+    if (int(keys.max()) - low).bit_length() + ibits > 63:
+        return _reduce(keys, vals, "quicksort")
+    packed = (keys - low) << ibits
+    packed |= np.arange(keys.size, dtype=np.int64)
+    packed.sort()
+    vals = vals[packed & ((1 << ibits) - 1)]
+    packed >>= ibits
+    starts = _run_starts(packed)
+    return packed[starts] + low, np.add.reduceat(vals, starts)
+
+
 class PairCounter:
     """Accumulates windowed pair counts of id sequences with bounded memory.
+
+    Each pair at distance ``d`` is taken in canonical order ``lo <= hi`` and goes one of two
+    ways:
+
+    * both ids below ``dense_words`` (the most frequent words): summed in a dense array with
+      ``np.bincount``. Every pair's key is formed with its ids clipped to ``dense_words``,
+      so the others fall into a spare column that is never read: no pair is selected out;
+    * the rest are *packed*, ``lo``, ``hi`` and ``d`` in the bits of one ``int64``, and held
+      unsummed. When ``buffer_pairs`` are held (and at the end) they are sorted in place
+      with one ``np.sort`` (vectorised, much faster than an argsort or a merge of sorted
+      runs), equal pairs are summed with the weight of their distance read from the low
+      bits, and the sums are handed back.
 
     Parameters
     ----------
@@ -180,9 +217,9 @@ class PairCounter:
     weights : numpy.ndarray
         Weight per distance, from :func:`distance_weights`; its length - 1 is the window.
     dense_words : int
-        Pairs with both ids below this are summed in a dense ``n x n`` array.
+        Pairs with both ids below this are summed in a dense ``(n + 1) x (n + 1)`` array.
     buffer_pairs : int
-        Distinct sparse pairs held before :meth:`add` hands them back.
+        Sparse pairs (8 bytes each) held before :meth:`add` sums and hands them back.
 
     Examples
     --------
@@ -199,13 +236,25 @@ class PairCounter:
         self.weights = np.asarray(weights, dtype=np.float64)
         self.window = len(self.weights) - 1
         self.k = int(min(dense_words, vocab_size))
-        self.dense = np.zeros(self.k * self.k) if self.k else None
+        # dense keys are (lo * (k + 1) + hi) with both clipped to k: column k is the spare
+        self._k1 = self.k + 1
+        self.dense = np.zeros(self._k1 * self._k1) if self.k else None
         self.buffer_pairs = int(buffer_pairs)
         self._dbits = self.window.bit_length()
         self._dmask = (1 << self._dbits) - 1
-        self._keys: list[np.ndarray] = []
-        self._vals: list[np.ndarray] = []
+        # packed pair: lo, then hi, then the distance; shifts, not products, so that lo and
+        # hi come back without a division
+        self._cbits = max(1, (self.vocab_size - 1).bit_length())
+        self._cmask = (1 << self._cbits) - 1
+        self._hshift = self._dbits
+        self._lshift = self._cbits + self._dbits
+        if self._lshift + self._cbits > 63:  # pragma: no cover - config bounds keep it < 63
+            raise ValueError("vocabulary and window too large to pack a pair in 63 bits")
+        self._raw: list[np.ndarray] = []
         self._held = 0
+        self._dense_keys: list[np.ndarray] = []
+        self._dense_dist: list[int] = []
+        self._dense_held = 0
 
     def add(self, ids: np.ndarray, line: np.ndarray
             ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -221,66 +270,79 @@ class PairCounter:
         Yields
         ------
         tuple of numpy.ndarray
-            ``(rows, cols, weights)`` partial counts in row order, when the buffer is
+            ``(rows, cols, weights)`` partial counts grouped by row, when the buffer is
             full; both ``(a, b)`` and ``(b, a)`` are given.
         """
         ids = np.asarray(ids, dtype=np.int64)
         line = np.asarray(line)
-        dense_keys, dense_w, packed = [], [], []
+        k = self.k
         for d in range(1, min(self.window, ids.size - 1) + 1):
             same = line[:-d] == line[d:]
             a = ids[:-d][same]
             b = ids[d:][same]
             lo = np.minimum(a, b)
             hi = np.maximum(a, b)
-            if self.k:
-                in_dense = hi < self.k
-                dk = lo[in_dense] * self.k + hi[in_dense]
-                dense_keys.append(dk)
-                dense_w.append(np.full(dk.size, self.weights[d]))
-                lo, hi = lo[~in_dense], hi[~in_dense]
-            # the distance rides in the low bits, so a plain sort (much faster than an
-            # argsort) brings equal pairs together with their weights still known
-            packed.append(((lo * self.vocab_size + hi) << self._dbits) | d)
-        if dense_keys:
-            self.dense += np.bincount(np.concatenate(dense_keys), np.concatenate(dense_w),
-                                      minlength=self.k * self.k)
-        if packed:
-            k, v = self._reduce_packed(np.concatenate(packed))
-            self._keys.append(k)
-            self._vals.append(v)
-            self._held += k.size
+            packed = lo << self._lshift
+            packed |= hi << self._hshift
+            packed |= d
+            if k:
+                packed = packed[hi >= k]
+                np.minimum(lo, k, out=lo)
+                np.minimum(hi, k, out=hi)
+                lo *= self._k1
+                lo += hi
+                self._dense_keys.append(lo)
+                self._dense_dist.append(d)
+                self._dense_held += lo.size
+            self._raw.append(packed)
+            self._held += packed.size
+        if k and self._dense_held >= self.dense.size:
+            self._flush_dense()
         if self._held > self.buffer_pairs:
-            k, v = _reduce(np.concatenate(self._keys), np.concatenate(self._vals))
-            self._keys, self._vals, self._held = [k], [v], k.size
-            if self._held > self.buffer_pairs // 2:
-                yield from self._drain_sparse()
+            yield from self._drain_sparse()
 
-    def _reduce_packed(self, packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Sum the weights of ``(key << dbits) | distance`` values by key."""
-        if packed.size == 0:
-            return packed, np.zeros(0)
+    def _flush_dense(self) -> None:
+        """Add the held dense keys into the dense array (one bincount, whose cost over the
+        whole array is paid once per about as many keys)."""
+        if not self._dense_keys:
+            return
+        sizes = [x.size for x in self._dense_keys]
+        w = np.repeat(self.weights[self._dense_dist], sizes)
+        self.dense += np.bincount(np.concatenate(self._dense_keys), w,
+                                  minlength=self.dense.size)
+        self._dense_keys, self._dense_dist, self._dense_held = [], [], 0
+
+    def _drain_sparse(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        if not self._held:
+            self._raw = []
+            return
+        packed = np.concatenate(self._raw)
+        self._raw, self._held = [], 0
         packed.sort()
         starts = _run_starts(packed)
         uniq = packed[starts]
+        # a run of one packed value is one pair at one distance: count times its weight
         vals = np.diff(np.append(starts, packed.size)) * self.weights[uniq & self._dmask]
-        keys = uniq >> self._dbits
+        del packed, starts
+        keys = uniq >> self._hshift
         starts = _run_starts(keys)
-        return keys[starts], np.add.reduceat(vals, starts)
-
-    def _drain_sparse(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        if self._held:
-            k, v = _reduce(np.concatenate(self._keys), np.concatenate(self._vals))
-            self._keys, self._vals, self._held = [], [], 0
-            yield from _mirror(k // self.vocab_size, k % self.vocab_size, v)
+        keys = keys[starts]
+        vals = np.add.reduceat(vals, starts)
+        yield from _mirror(keys >> self._cbits, keys & self._cmask, vals)
 
     def finish(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Hand back everything still held (sparse buffer and the dense block)."""
         yield from self._drain_sparse()
         if self.k:
-            nz = np.flatnonzero(self.dense)
+            self._flush_dense()
+            k, k1 = self.k, self._k1
+            upper = self.dense.reshape(k1, k1)[:k, :k]
+            # the canonical counts are upper triangular: U + U.T is the symmetric matrix,
+            # diagonal doubled, already in row order
+            full = upper + upper.T
+            nz = np.flatnonzero(full)
             if nz.size:
-                yield from _mirror(nz // self.k, nz % self.k, self.dense[nz])
+                yield nz // k, nz % k, full.ravel()[nz]
             self.dense[:] = 0.0
 
 
@@ -288,21 +350,27 @@ def _mirror(lo: np.ndarray, hi: np.ndarray, w: np.ndarray
             ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Both directions of canonical pairs sorted by ``(lo, hi)``, as runs sorted by row.
 
-    ``(lo, hi)`` is already in row order; ``(hi, lo)`` is put in row order with one sort.
+    ``(lo, hi)`` is already in row order; ``(hi, lo)`` is put in row order with one sort of
+    ``hi << 32 | index`` (a plain sort, cheaper than an argsort).
     A diagonal entry appears once, with both halves of its weight.
     """
     diag = lo == hi
     yield lo, hi, np.where(diag, 2.0 * w, w)
-    off = ~diag
-    order = np.argsort(hi[off])
-    yield hi[off][order], lo[off][order], w[off][order]
+    off = np.flatnonzero(~diag)
+    order = (hi[off] << 32) | np.arange(off.size, dtype=np.int64)
+    order.sort()
+    at = off[order & 0xFFFFFFFF]
+    yield order >> 32, lo[at], w[at]
 
 
 def row_payloads(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, cap: int):
     """Group entries sorted by row into one record per row (at most ``cap`` entries each).
 
-    Spark then moves a few hundred thousand records holding arrays instead of tens of
-    millions of single entries, which is where its per-row cost went.
+    Spark then moves a few hundred thousand records instead of tens of millions of single
+    entries, which is where its per-row cost went. A record's columns and weights travel as
+    raw little-endian bytes (``binary``), not as Arrow lists: the JVM copies, shuffles and
+    hands back a binary value as one block of memory, where it would handle a list element
+    by element.
 
     Parameters
     ----------
@@ -314,21 +382,57 @@ def row_payloads(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, cap: i
     Returns
     -------
     pyarrow.RecordBatch
-        ``row: int32, cols: list<int32>, weights: list<float64>``.
+        ``row: int32, cols: binary`` (``int32`` values), ``weights: binary`` (``float64``
+        values); :func:`payload_arrays` reads it back.
     """
     import pyarrow as pa
 
     n = rows.size
-    starts = _run_starts(rows)
+    starts = _run_starts(rows) if n else np.zeros(0, np.int64)
     within = np.arange(n) - np.repeat(starts, np.diff(np.append(starts, n)))
     # a record ends where its row ends or after every `cap` entries of a row
-    bounds = np.flatnonzero(within % cap == 0)
-    offsets = pa.array(np.append(bounds, n).astype(np.int32))
+    bounds = np.append(np.flatnonzero(within % cap == 0), n)
+    m = bounds.size - 1
+
+    def blob(values: np.ndarray) -> pa.Array:
+        offsets = (bounds * values.itemsize).astype(np.int32)
+        return pa.Array.from_buffers(pa.binary(), m, [None, pa.py_buffer(offsets),
+                                                      pa.py_buffer(values)])
+
     return pa.RecordBatch.from_arrays(
-        [pa.array(rows[bounds].astype(np.int32)),
-         pa.ListArray.from_arrays(offsets, pa.array(cols.astype(np.int32))),
-         pa.ListArray.from_arrays(offsets, pa.array(weights.astype(np.float64)))],
+        [pa.array(rows[bounds[:-1]].astype(np.int32)),
+         blob(np.ascontiguousarray(cols, dtype="<i4")),
+         blob(np.ascontiguousarray(weights, dtype="<f8"))],
         names=["row", "cols", "weights"])
+
+
+def _blob_values(array, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """Values of a ``binary`` Arrow array of packed numbers, and the count in each value."""
+    import pyarrow as pa
+
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    item = np.dtype(dtype).itemsize
+    offsets = np.frombuffer(array.buffers()[1], np.int32, len(array) + 1, array.offset * 4)
+    data = array.buffers()[2]
+    start, stop = int(offsets[0]), int(offsets[-1])
+    values = (np.frombuffer(data, dtype, (stop - start) // item, start) if stop > start
+              else np.zeros(0, dtype))
+    return values, np.diff(offsets) // item
+
+
+def payload_arrays(batch) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Read a batch of partial rows (:func:`row_payloads`) back as numpy arrays.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``rows`` (one per record), ``lengths`` (entries per record), and the records'
+        ``cols`` and ``weights`` one after the other.
+    """
+    cols, lengths = _blob_values(batch.column("cols"), "<i4")
+    weights, _ = _blob_values(batch.column("weights"), "<f8")
+    return batch.column("row").to_numpy(), lengths, cols, weights
 
 
 class RowMerger:
@@ -367,7 +471,7 @@ class RowMerger:
         entry_rows = np.concatenate((self._keys // self.vocab_size, new_rows))
         cut = int(np.searchsorted(entry_rows, rows[-1], side="left"))
         if cut:
-            yield self._split(*_reduce(keys[:cut], vals[:cut], "quicksort"))
+            yield self._split(*_reduce_by_sort(keys[:cut], vals[:cut]))
         self._keys, self._vals = keys[cut:], vals[cut:]
         if self._keys.size > 2 * self.vocab_size:
             self._keys, self._vals = _reduce(self._keys, self._vals)
@@ -379,7 +483,8 @@ class RowMerger:
             self._keys, self._vals = self._keys[:0], self._vals[:0]
 
     def _split(self, keys: np.ndarray, vals: np.ndarray):
-        return keys // self.vocab_size, keys % self.vocab_size, vals
+        rows, cols = np.divmod(keys, self.vocab_size)
+        return rows, cols, vals
 
 
 class VocabTable:
@@ -630,7 +735,8 @@ def make_batch_counter(table, keep_prob: np.ndarray | None, cfg: CooccurConfig):
     return count_batches
 
 
-def make_row_merger(vocab_size: int, scale: float = 1.0, exact: bool = False):
+def make_row_merger(vocab_size: int, scale: float = 1.0, exact: bool = False,
+                    dest: str | None = None, blocks: int = 0):
     """Build the ``mapInArrow`` function that sums one block's partial rows.
 
     Parameters
@@ -642,18 +748,23 @@ def make_row_merger(vocab_size: int, scale: float = 1.0, exact: bool = False):
     exact : bool
         Output the scaled sums as ``weight: float64`` (exact integers) without dividing, the
         form in which per-partition counts are kept for later merging.
+    dest : str, optional
+        Write the block's entries with pyarrow to ``dest/block=k/part-00000.parquet``
+        instead of handing them back to Spark (``blocks`` must then be given).
+    blocks : int
+        The number of row blocks (block ``k`` holds the rows ``r % blocks == k``).
 
     Returns
     -------
     callable
         ``f(batches) -> batches``: input ``row, cols, weights`` records sorted by row (all
         of one block), output ``row: int32, col: int32, weight: float32`` sorted by
-        ``(row, col)``, one entry per non-zero.
+        ``(row, col)``, one entry per non-zero; with ``dest``, one ``block, rows, total``
+        record per block written.
     """
 
     def merge_batches(batches):
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         merger = RowMerger(vocab_size)
 
@@ -663,16 +774,66 @@ def make_row_merger(vocab_size: int, scale: float = 1.0, exact: bool = False):
                 [pa.array(rows.astype(np.int32)), pa.array(cols.astype(np.int32)),
                  pa.array(vals)], names=["row", "col", "weight"])
 
-        for batch in batches:
-            cols = batch.column("cols")
-            parts = merger.add(batch.column("row").to_numpy(),
-                               pc.list_value_length(cols).to_numpy(),
-                               pc.list_flatten(cols).to_numpy(),
-                               pc.list_flatten(batch.column("weights")).to_numpy())
-            yield from (to_batch(*part) for part in parts)
-        yield from (to_batch(*part) for part in merger.finish())
+        def merged():
+            for batch in batches:
+                yield from (to_batch(*part) for part in merger.add(*payload_arrays(batch)))
+            yield from (to_batch(*part) for part in merger.finish())
+
+        if dest is None:
+            yield from merged()
+        else:
+            yield from _write_block(merged(), dest, blocks)
 
     return merge_batches
+
+
+def _write_block(batches, dest: str, blocks: int):
+    """Write one block's entry batches to ``dest/block=k/part-00000.parquet`` (``k`` from the
+    rows), yielding one ``block, rows, total`` record; nothing for an empty block."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from latentspark.remote import resolve
+
+    writer = None
+    block, rows, total = -1, 0, 0.0
+    pending: list = []
+
+    def flush() -> None:
+        # row groups of about a million entries, whatever the batches' sizes
+        writer.write_table(pa.Table.from_batches(pending), row_group_size=_GROUP_ROWS)
+        pending.clear()
+
+    try:
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            r = batch.column("row").to_numpy()
+            if writer is None:
+                block = int(r[0]) % blocks
+                fs, path = resolve(f"{dest}/block={block}/part-00000.parquet")
+                fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+                # a retried task rewrites the same file with the same entries
+                # dictionary pages only for the row (long runs): for the columns and weights
+                # they cost four times the write and save little
+                writer = pq.ParquetWriter(path, batch.schema, filesystem=fs,
+                                          use_dictionary=["row"])
+            if np.any(r % blocks != block):  # pragma: no cover - guards the partitioning
+                raise RuntimeError(f"block {block} received rows of another block")
+            pending.append(batch)
+            rows += batch.num_rows
+            total += float(batch.column("weight").to_numpy().astype(np.float64).sum())
+            if sum(b.num_rows for b in pending) >= _GROUP_ROWS:
+                flush()
+        if pending:
+            flush()
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is not None:
+        yield pa.RecordBatch.from_pydict(
+            {"block": pa.array([block], pa.int32()), "rows": pa.array([rows], pa.int64()),
+             "total": pa.array([total])})
 
 
 def partition_keys(spark, n: int) -> list[int]:
@@ -739,6 +900,26 @@ def _by_block(spark, df, blocks: int):
     return df.repartition(blocks, pkey).sortWithinPartitions("row")
 
 
+def _partial_rows_by_block(spark, tokens_df, words, counts: np.ndarray, cfg: CooccurConfig):
+    """The counting tasks' partial rows, shuffled so that partition ``k`` holds block ``k``
+    in row order (see :func:`count_cooccurrences` for the parameters)."""
+    from pyspark.sql import functions as F
+
+    sc = spark.sparkContext
+    # numbers, not strings, go to the workers: 16 bytes per word
+    table_bc = sc.broadcast(vocab_table(spark, words))
+    keep_bc = None
+    cols = list(token_hashes(F.col("tokens")))
+    if cfg.subsample > 0:
+        keep_bc = sc.broadcast(keep_probabilities(counts, cfg.subsample))
+        cols.append(F.xxhash64("tokens").alias("line_hash"))
+    lines = tokens_df.where(F.size("tokens") >= 2).select(*cols)
+    partial = lines.mapInArrow(make_batch_counter(table_bc, keep_bc, cfg), PARTIAL_ROWS_DDL)
+    # one shuffle of partial rows: block k to partition k, in row order, where numpy sums
+    # them; Spark never handles single entries
+    return _by_block(spark, partial, resolve_blocks(spark, cfg))
+
+
 def count_cooccurrences(spark, tokens_df, words, counts: np.ndarray, cfg: CooccurConfig,
                         exact: bool = False):
     """Co-occurrence counts of a tokenised corpus, one row block per partition.
@@ -765,25 +946,48 @@ def count_cooccurrences(spark, tokens_df, words, counts: np.ndarray, cfg: Cooccu
         exactly the rows ``r`` with ``r % blocks == k``, sorted by ``(row, col)``, where
         ``blocks`` is :func:`resolve_blocks` of ``cfg`` (callers that record the layout
         resolve it first and pass ``cfg`` with ``blocks`` set).
-    """
-    from pyspark.sql import functions as F
 
-    sc = spark.sparkContext
-    n_words = len(words)
-    # numbers, not strings, go to the workers: 16 bytes per word
-    table_bc = sc.broadcast(vocab_table(spark, words))
-    keep_bc = None
-    cols = list(token_hashes(F.col("tokens")))
-    if cfg.subsample > 0:
-        keep_bc = sc.broadcast(keep_probabilities(counts, cfg.subsample))
-        cols.append(F.xxhash64("tokens").alias("line_hash"))
-    lines = tokens_df.where(F.size("tokens") >= 2).select(*cols)
-    partial = lines.mapInArrow(make_batch_counter(table_bc, keep_bc, cfg), PARTIAL_ROWS_DDL)
+    See Also
+    --------
+    write_cooccurrences : the same counts written straight to ``block=k/`` files.
+    """
     scale = weight_scale(cfg.window, cfg.weighting, cfg.dynamic_window)
-    # one shuffle of partial rows: block k to partition k, in row order, where numpy sums
-    # them; Spark never handles single entries until it writes them
-    return _by_block(spark, partial, resolve_blocks(spark, cfg)).mapInArrow(
-        make_row_merger(n_words, scale, exact=exact), EXACT_DDL if exact else COOCCUR_DDL)
+    return _partial_rows_by_block(spark, tokens_df, words, counts, cfg).mapInArrow(
+        make_row_merger(len(words), scale, exact=exact), EXACT_DDL if exact else COOCCUR_DDL)
+
+
+def write_cooccurrences(spark, tokens_df, words, counts: np.ndarray, cfg: CooccurConfig,
+                        dest: str, exact: bool = False) -> tuple[int, float]:
+    """Count co-occurrences and write them as ``dest/block=k/part-00000.parquet``.
+
+    The same counts, layout and schema as :func:`count_cooccurrences` written by Spark and
+    moved into block folders, but each reduce task writes its block with pyarrow as it sums
+    it: the tens of millions of final entries never become Spark rows.
+
+    Parameters
+    ----------
+    spark, tokens_df, words, counts, cfg, exact
+        As for :func:`count_cooccurrences`.
+    dest : str
+        Folder (Hadoop URI or local path) to write the blocks to; a block with no entry gets
+        no folder.
+
+    Returns
+    -------
+    tuple
+        Non-zeros written and their total weight (of the published ``float32`` values, or
+        of the exact sums when ``exact``).
+    """
+    scale = weight_scale(cfg.window, cfg.weighting, cfg.dynamic_window)
+    blocks = resolve_blocks(spark, cfg)
+    stats = _partial_rows_by_block(spark, tokens_df, words, counts, cfg).mapInArrow(
+        make_row_merger(len(words), scale, exact=exact, dest=dest, blocks=blocks),
+        "block INT, rows BIGINT, total DOUBLE").collect()  # one row per non-empty block
+    seen = sorted(r["block"] for r in stats)
+    if len(set(seen)) != len(seen):
+        raise RuntimeError(f"blocks written twice: {seen}")
+    by_block = sorted(stats, key=lambda r: r["block"])
+    return sum(r["rows"] for r in by_block), float(sum(r["total"] for r in by_block))
 
 
 def make_block_merger(vocab_size: int, scale: float, plan: dict[int, tuple[list, list]],

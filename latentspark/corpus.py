@@ -418,7 +418,10 @@ def tokenize(df, cfg: TokenizeConfig):
 
     text = F.col("text")
     if cfg.nfkc:
-        text = F.reflect(F.lit(_NFKC[0]), F.lit(_NFKC[1]), text, F.lit(True))
+        nfkc = F.reflect(F.lit(_NFKC[0]), F.lit(_NFKC[1]), text, F.lit(True))
+        # NFKC leaves ASCII as it is: a line of one byte per character (most lines) skips
+        # the reflective call into the normaliser
+        text = F.when(F.octet_length(text) == F.length(text), text).otherwise(nfkc)
     if cfg.lowercase:
         text = F.lower(text)
     if cfg.mode == "regex":

@@ -12,6 +12,7 @@ from latentspark.cooccurrence import (
     RowMerger,
     distance_weights,
     keep_probabilities,
+    payload_arrays,
     row_payloads,
     token_uniforms,
 )
@@ -119,9 +120,11 @@ def test_partial_rows_merge_to_the_sums(entries, runs, cap, batch_records):
         if part:
             rows, cols, ws = (np.array(x) for x in zip(*part, strict=True))
             batch = row_payloads(rows, cols, ws, cap)
-            assert max(len(x) for x in batch.column("cols").to_pylist()) <= cap
-            records += zip(batch.column("row").to_pylist(), batch.column("cols").to_pylist(),
-                           batch.column("weights").to_pylist(), strict=True)
+            r, lengths, c, w = payload_arrays(batch)
+            assert lengths.max() <= cap and lengths.sum() == len(part)
+            ends = np.cumsum(lengths)
+            records += [(int(r[i]), c[e - n:e].tolist(), w[e - n:e].tolist())
+                        for i, (n, e) in enumerate(zip(lengths, ends, strict=True))]
     records.sort(key=lambda rec: rec[0])
     merger = RowMerger(7)
     out = []

@@ -206,3 +206,43 @@ def test_a_killed_run_leaves_the_published_version_intact(spark, tmp_path):
     # a re-run completes and publishes next to the intact version
     assert run("run", *base, "--set", "cooccur.window=9") == 0
     assert len(published(root, "cooccur")) == 2
+
+
+def test_counts_from_the_kept_tokens_equal_counts_from_the_corpus(spark, tmp_path):
+    """`cooccur` building the vocabulary counts the tokens the vocab stage kept (one read);
+    a forced recount reads the corpus again; both publish the same bytes of counts."""
+    corpus = write_corpus(tmp_path / "corpus")
+    root = tmp_path / "run"
+    base = ["--corpus", str(corpus), "--root", str(root), "--set", "vocab.min_count=1",
+            "--set", "cooccur.window=4", "--set", "cooccur.blocks=2"]
+    assert run("cooccur", *base) == 0
+    assert run("cooccur", *base, "--force") == 0
+    tables = []
+    for version in published(root, "cooccur"):
+        manifest = json.loads((version / "manifest.json").read_text())
+        tables.append((manifest["reused_tokens"], manifest["rows"],
+                       [pq.read_table(f).to_pylist()
+                        for f in sorted((version / "data").glob("block=*/*.parquet"))]))
+    assert [t[0] for t in tables] == [True, False]
+    assert tables[0][1:] == tables[1][1:]
+
+
+def test_kept_tokens_are_only_taken_for_their_corpus_and_settings(spark, tmp_path):
+    from latentspark.config import load_config
+    from latentspark.corpus import resolve_input
+    from latentspark.stages import vocab
+
+    corpus = write_corpus(tmp_path / "corpus")
+    cfg = load_config(overrides=[f"corpus.path={json.dumps(str(corpus))}",
+                                 f"run.root={json.dumps(str(tmp_path / 'run'))}"])
+    source = resolve_input(spark, cfg.corpus)
+    vocab.run(spark, cfg, source=source)
+    other = load_config(overrides=[f"corpus.path={json.dumps(str(corpus))}",
+                                   "tokenize.lowercase=false"])
+    assert vocab.take_tokens(other, source) is None  # other settings: released
+    assert vocab.take_tokens(cfg, source) is None  # nothing kept any more
+    vocab.run(spark, cfg, source=source, force=True)
+    kept = vocab.take_tokens(cfg, source)
+    assert kept is not None and kept.count() == len(LINES)
+    kept.unpersist()
+    assert vocab.take_tokens(cfg, source) is None

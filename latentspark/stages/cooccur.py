@@ -62,9 +62,7 @@ def run(spark, cfg: Config, force: bool = False, vocab: Published | None = None)
 
 
 def _run(spark, cfg: Config, force: bool, source, vocab: Published, store) -> Published:
-    from pyspark.sql import functions as F
-
-    from latentspark.cooccurrence import count_cooccurrences, resolve_blocks
+    from latentspark.cooccurrence import resolve_blocks, write_cooccurrences
     from latentspark.vocabulary import load_vocabulary
 
     def build(st: Staging) -> None:
@@ -74,31 +72,40 @@ def _run(spark, cfg: Config, force: bool, source, vocab: Published, store) -> Pu
         logger.info("cooccur: window %d (%s%s%s) over %d vocabulary words, %d row blocks",
                     c.window, c.weighting, ", dynamic" if c.dynamic_window else "",
                     f", subsample {c.subsample:g}" if c.subsample else "", len(words), c.blocks)
-        with spark_errors(f"corpus {source.path}"):
-            tokens = tokenize(read_corpus(spark, cfg.corpus, source), cfg.tokenize)
-            cooc = count_cooccurrences(spark, tokens, words, counts, c)
-            with st.timed("count_and_write"):
-                cooc.write.parquet(st.data_path)
-            files_into_blocks(store.fs, st.data_path, c.blocks)
-            stats = spark.read.parquet(st.data_path).agg(
-                F.count(F.lit(1)).alias("nnz"), F.sum("weight").alias("total")).first()
-        if not stats["nnz"]:
+        # the vocabulary was just built from this corpus: count the tokens it kept
+        kept = vocab_stage.take_tokens(cfg, source)
+        if kept is not None:
+            logger.info("cooccur: counting the tokenised corpus the vocab stage kept")
+        try:
+            with spark_errors(f"corpus {source.path}"):
+                lines = kept if kept is not None else tokenize(
+                    read_corpus(spark, cfg.corpus, source), cfg.tokenize)
+                with st.timed("count_and_write"):
+                    # each reduce task writes its block=k/ folder itself
+                    nnz, total = write_cooccurrences(spark, lines, words, counts, c,
+                                                     st.data_path)
+        finally:
+            if kept is not None:
+                kept.unpersist()
+        if not nnz:
             raise InputError(f"corpus {source.path} has no line with two vocabulary words; "
                              "no co-occurrence to count")
         seconds = st.seconds("count_and_write")
         st.manifest.update({
             **corpus_provenance(cfg, source, vocab_version=vocab.version),
             "vocab_size": len(words),
-            "rows": int(stats["nnz"]),
-            "total_weight": float(stats["total"]),
+            "rows": int(nnz),
+            "total_weight": float(total),
             "blocks": c.blocks,
             "layout": LAYOUT,
             "schema": schemas.describe(schemas.COOCCUR),
             "corpus_tokens": vocab.manifest.get("corpus_tokens"),
+            # True: counted from the vocab stage's tokenised corpus, not read again
+            "reused_tokens": kept is not None,
             "tokens_per_second": round(vocab.manifest.get("corpus_tokens", 0) / seconds)
             if seconds else None,
         })
-        logger.info("cooccur: %d non-zeros, total weight %.4g", stats["nnz"], stats["total"])
+        logger.info("cooccur: %d non-zeros, total weight %.4g", nnz, total)
 
     return build_stage(store, fingerprint=f"{source.fingerprint}:{vocab.version}",
                        config_hash=cfg.section_hash(*SECTIONS), force=force, build=build)

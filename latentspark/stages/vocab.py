@@ -20,6 +20,53 @@ logger = logging.getLogger(__name__)
 
 #: the settings that shape the vocabulary
 SECTIONS = ("corpus", "tokenize", "vocab")
+#: the settings that shape the tokenised corpus
+TOKEN_SECTIONS = ("corpus", "tokenize")
+
+#: the tokenised corpus the last vocabulary build of this process read, left persisted (in
+#: Spark's storage, memory and disk) for the counting stage that follows: (key, DataFrame)
+_HANDOFF: dict[str, tuple] = {}
+
+
+def _tokens_key(cfg: Config, source: CorpusInput) -> str:
+    return f"{source.fingerprint}:{cfg.section_hash(*TOKEN_SECTIONS)}"
+
+
+def take_tokens(cfg: Config, source: CorpusInput):
+    """The tokenised corpus a vocabulary build just read, if it is this corpus's.
+
+    ``latentspark run`` and the pipeline build the vocabulary and then count: the vocab
+    stage keeps its tokenised corpus persisted (``MEMORY_AND_DISK``, in Spark's storage),
+    so that the counting pass reads and tokenises nothing. The caller owns the returned
+    DataFrame and unpersists it when done; a second call returns ``None``.
+
+    Parameters
+    ----------
+    cfg : Config
+    source : CorpusInput
+        The corpus about to be counted.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame or None
+        ``tokens: array<string>``, one row per context unit; ``None`` when the last build
+        read another corpus or other settings (it is then released), or none was kept.
+    """
+    entry = _HANDOFF.pop("tokens", None)
+    if entry is None:
+        return None
+    key, tokens = entry
+    if key != _tokens_key(cfg, source):
+        tokens.unpersist()
+        return None
+    return tokens
+
+
+def release_tokens() -> None:
+    """Unpersist the tokenised corpus kept for a counting pass, if any."""
+    entry = _HANDOFF.pop("tokens", None)
+    if entry is not None:
+        entry[1].unpersist()
 
 
 def run(spark, cfg: Config, force: bool = False,
@@ -53,31 +100,44 @@ def run(spark, cfg: Config, force: bool = False,
 
     source = source or resolve_input(spark, cfg.corpus)
 
+    def _count(st: Staging, tokens):
+        """Count the words of ``tokens`` and write the vocabulary."""
+        counts = word_counts(tokens).persist(StorageLevel.MEMORY_AND_DISK)
+        with st.timed("count_words"):
+            totals = counts.agg(F.count(F.lit(1)).alias("distinct"),
+                                F.sum("count").alias("tokens")).first()
+        n_tokens = int(totals["tokens"] or 0)
+        if n_tokens == 0:
+            raise InputError(f"corpus {source.path} has no tokens ({source.n_files} files"
+                             + (f", where {cfg.corpus.where}" if cfg.corpus.where else "")
+                             + ")")
+        vocab = select_vocabulary(counts, cfg.vocab.min_count, cfg.vocab.max_size)
+        with st.timed("write"):
+            vocab.coalesce(1).write.parquet(st.data_path)
+        kept = spark.read.parquet(st.data_path).agg(
+            F.count(F.lit(1)).alias("words"), F.sum("count").alias("tokens")).first()
+        counts.unpersist()
+        if not kept["words"]:
+            raise InputError(f"no word of corpus {source.path} occurs {cfg.vocab.min_count} "
+                             "times or more; lower vocab.min_count")
+        return kept, totals, n_tokens
+
     def build(st: Staging) -> None:
         logger.info("vocab: reading %s files under %s (%d files, %.1f MB before any where "
                     "filter)", source.format, source.path, source.n_files, source.n_bytes / 1e6)
         with spark_errors(f"corpus {source.path}"):
             with st.timed("check_lines"):
                 skipped = check_lines(spark, cfg.corpus, source)
-            tokens = tokenize(read_corpus(spark, cfg.corpus, source), cfg.tokenize)
-            counts = word_counts(tokens).persist(StorageLevel.MEMORY_AND_DISK)
-            with st.timed("count_words"):
-                totals = counts.agg(F.count(F.lit(1)).alias("distinct"),
-                                    F.sum("count").alias("tokens")).first()
-            n_tokens = int(totals["tokens"] or 0)
-            if n_tokens == 0:
-                raise InputError(f"corpus {source.path} has no tokens ({source.n_files} files"
-                                 + (f", where {cfg.corpus.where}" if cfg.corpus.where else "")
-                                 + ")")
-            vocab = select_vocabulary(counts, cfg.vocab.min_count, cfg.vocab.max_size)
-            with st.timed("write"):
-                vocab.coalesce(1).write.parquet(st.data_path)
-            kept = spark.read.parquet(st.data_path).agg(
-                F.count(F.lit(1)).alias("words"), F.sum("count").alias("tokens")).first()
-            counts.unpersist()
-        if not kept["words"]:
-            raise InputError(f"no word of corpus {source.path} occurs {cfg.vocab.min_count} "
-                             "times or more; lower vocab.min_count")
+            release_tokens()  # one kept corpus at a time
+            # kept for the counting pass (take_tokens): the corpus is read and tokenised once
+            tokens = (tokenize(read_corpus(spark, cfg.corpus, source), cfg.tokenize)
+                      .select("tokens").persist(StorageLevel.MEMORY_AND_DISK))
+            try:
+                kept, totals, n_tokens = _count(st, tokens)
+            except BaseException:
+                tokens.unpersist()
+                raise
+            _HANDOFF["tokens"] = (_tokens_key(cfg, source), tokens)
         st.manifest.update({
             **corpus_provenance(cfg, source),
             # bad_records = "skip": the files whose lines (or all of them) were left out
