@@ -12,7 +12,7 @@ Each Spark task streams its lines through :class:`PairCounter` inside ``mapInArr
   are formed with array slicing, never per token in Python;
 * pairs of the ``dense_words`` most frequent words (most of all pairs, by Zipf's law) are
   summed in a dense array with ``np.bincount``; the rest are sorted and reduced, and handed on
-  whenever ``buffer_pairs`` distinct pairs have piled up, so task memory is bounded;
+  whenever ``buffer_pairs`` pairs have piled up, so task memory is bounded;
 * the partial sums leave the task as *partial rows*: one record per row holding arrays of
   columns and weights (:func:`row_payloads`).
 
