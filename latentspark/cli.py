@@ -250,7 +250,9 @@ def _run(args: argparse.Namespace) -> int:
     cfg, spark = _session(args)
     with _holding(spark, cfg, "run"):
         for stage in (VOCAB, COOCCUR, EMBEDDINGS):
-            print(f"{stage}: {runner(stage)(spark, cfg, force=args.force).path}")
+            # the vocabulary keeps its tokenised corpus for the counting that follows
+            extra = {"keep_tokens": True} if stage == VOCAB else {}
+            print(f"{stage}: {runner(stage)(spark, cfg, force=args.force, **extra).path}")
     return 0
 
 

@@ -203,7 +203,8 @@ def _run_steps(spark, cfg: Config, step, forced: set[str], until: str | None, fu
             done[VOCAB] = RunRoot.from_config(spark, cfg).load(
                 VOCAB, done[COOCCUR].manifest["input"]["vocab_version"])
     else:
-        done[VOCAB] = vocab.run(spark, cfg, force=VOCAB in forced)
+        done[VOCAB] = vocab.run(spark, cfg, force=VOCAB in forced,
+                                keep_tokens=until != VOCAB)
         if step(COOCCUR):
             done[COOCCUR] = cooccur.run(spark, cfg, force=COOCCUR in forced, vocab=done[VOCAB])
     if step(EMBEDDINGS):

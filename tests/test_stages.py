@@ -237,11 +237,13 @@ def test_kept_tokens_are_only_taken_for_their_corpus_and_settings(spark, tmp_pat
                                  f"run.root={json.dumps(str(tmp_path / 'run'))}"])
     source = resolve_input(spark, cfg.corpus)
     vocab.run(spark, cfg, source=source)
+    assert vocab.take_tokens(cfg, source) is None  # built alone: nothing kept
+    vocab.run(spark, cfg, source=source, force=True, keep_tokens=True)
     other = load_config(overrides=[f"corpus.path={json.dumps(str(corpus))}",
                                    "tokenize.lowercase=false"])
     assert vocab.take_tokens(other, source) is None  # other settings: released
     assert vocab.take_tokens(cfg, source) is None  # nothing kept any more
-    vocab.run(spark, cfg, source=source, force=True)
+    vocab.run(spark, cfg, source=source, force=True, keep_tokens=True)
     kept = vocab.take_tokens(cfg, source)
     assert kept is not None and kept.count() == len(LINES)
     kept.unpersist()

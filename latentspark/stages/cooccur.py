@@ -57,7 +57,8 @@ def run(spark, cfg: Config, force: bool = False, vocab: Published | None = None)
     source = resolve_input(spark, cfg.corpus)
     root = RunRoot.from_config(spark, cfg)
     with root.lock():
-        vocab = vocab or vocab_stage.run(spark, cfg, force=False, source=source)
+        vocab = vocab or vocab_stage.run(spark, cfg, force=False, source=source,
+                                             keep_tokens=True)
         return _run(spark, cfg, force, source, vocab, root.store(COOCCUR))
 
 

@@ -70,7 +70,7 @@ def release_tokens() -> None:
 
 
 def run(spark, cfg: Config, force: bool = False,
-        source: CorpusInput | None = None) -> Published:
+        source: CorpusInput | None = None, keep_tokens: bool = False) -> Published:
     """Build and publish the vocabulary, unless an up-to-date one is published.
 
     Parameters
@@ -81,6 +81,10 @@ def run(spark, cfg: Config, force: bool = False,
         Rebuild even when the published vocabulary matches the inputs and config.
     source : CorpusInput, optional
         The corpus already resolved by the caller (saves listing it again).
+    keep_tokens : bool
+        Keep the tokenised corpus persisted for a counting pass that follows in this process
+        (:func:`take_tokens`), so the corpus is read once; a vocabulary built alone does not
+        pay for it.
 
     Returns
     -------
@@ -129,15 +133,19 @@ def run(spark, cfg: Config, force: bool = False,
             with st.timed("check_lines"):
                 skipped = check_lines(spark, cfg.corpus, source)
             release_tokens()  # one kept corpus at a time
-            # kept for the counting pass (take_tokens): the corpus is read and tokenised once
-            tokens = (tokenize(read_corpus(spark, cfg.corpus, source), cfg.tokenize)
-                      .select("tokens").persist(StorageLevel.MEMORY_AND_DISK))
+            tokens = tokenize(read_corpus(spark, cfg.corpus, source), cfg.tokenize)
+            if keep_tokens:
+                # kept for the counting pass (take_tokens): the corpus is read and tokenised
+                # once
+                tokens = tokens.select("tokens").persist(StorageLevel.MEMORY_AND_DISK)
             try:
                 kept, totals, n_tokens = _count(st, tokens)
             except BaseException:
-                tokens.unpersist()
+                if keep_tokens:
+                    tokens.unpersist()
                 raise
-            _HANDOFF["tokens"] = (_tokens_key(cfg, source), tokens)
+            if keep_tokens:
+                _HANDOFF["tokens"] = (_tokens_key(cfg, source), tokens)
         st.manifest.update({
             **corpus_provenance(cfg, source),
             # bad_records = "skip": the files whose lines (or all of them) were left out
