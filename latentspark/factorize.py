@@ -64,6 +64,17 @@ ENTRY_BUDGET = 1 << 18
 MAX_BATCH_ROWS = 512
 #: bytes of the batch of k x k Gram matrices solved at once
 GRAM_BYTES = 64 << 20
+#: seconds spent in each phase of the kernels, accumulated only while it is a dict (set by
+#: ``benchmarks/factorize.py --breakdown``; ``None`` costs one test per phase)
+PROFILE: dict[str, float] | None = None
+
+
+def _lap(phase: str, t0: float) -> float:
+    """Add the time since ``t0`` to ``phase`` of :data:`PROFILE` (if profiling); the time now."""
+    now = time.perf_counter()
+    if PROFILE is not None:
+        PROFILE[phase] = PROFILE.get(phase, 0.0) + now - t0
+    return now
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,6 +231,7 @@ def solve_rows(lengths: np.ndarray, cols: np.ndarray, target: np.ndarray, weight
 
     order = np.argsort(-lengths, kind="stable")
     i = 0
+    t = time.perf_counter()
     # long rows one at a time, their Gram accumulated over bounded chunks of entries
     while i < n and lengths[order[i]] > step:
         r = order[i]
@@ -228,16 +240,24 @@ def solve_rows(lengths: np.ndarray, cols: np.ndarray, target: np.ndarray, weight
         chunks = range(starts[r], starts[r] + lengths[r], step)
         for a in chunks:
             b = min(a + step, starts[r] + lengths[r])
+            t = _lap("solve: other", t)
             g = design(cols[a:b])
+            t = _lap("gather", t)
             gw = g * weight[a:b, None].astype(g.dtype)
             gram[0] += gw.T @ g
+            t = _lap("gram", t)
             rhs[0] += g.T.astype(np.float64) @ (target[a:b] * weight[a:b])
+            t = _lap("rhs", t)
         u = finish(np.array([r]), gram, rhs)
         sol[r] = u[0]
+        t = _lap("solve", t)
         for a in chunks:
             b = min(a + step, starts[r] + lengths[r])
-            resid = design(cols[a:b]) @ u[0].astype(design.dtype) - target[a:b]
+            g = design(cols[a:b])
+            t = _lap("gather", t)
+            resid = g @ u[0].astype(design.dtype) - target[a:b]
             loss[r] += float(np.dot(weight[a:b], resid * resid))
+            t = _lap("loss", t)
     # the others in padded batches; padding points at the row's first entry with weight 0
     while i < n:
         width = max(int(lengths[order[i]]), 1)
@@ -252,16 +272,23 @@ def solve_rows(lengths: np.ndarray, cols: np.ndarray, target: np.ndarray, weight
         entry = np.where(mask, starts[batch][:, None] + pos[None, :],
                          np.minimum(starts[batch], len(cols) - 1)[:, None])
         w = np.where(mask, weight[entry], 0.0)
-        t = np.where(mask, target[entry], 0.0)
+        tg = np.where(mask, target[entry], 0.0)
+        t = _lap("solve: other", t)
         g = design(cols[entry].ravel()).reshape(len(batch), width, k)
+        t = _lap("gather", t)
         gw = g * w[..., None].astype(g.dtype)
         gram = np.matmul(gw.transpose(0, 2, 1), g).astype(np.float64)
         del gw
-        rhs = np.einsum("bwk,bw->bk", g, (t * w).astype(g.dtype), dtype=np.float64)
+        t = _lap("gram", t)
+        rhs = np.einsum("bwk,bw->bk", g, (tg * w).astype(g.dtype), dtype=np.float64)
+        t = _lap("rhs", t)
         u = finish(batch, gram, rhs)
         sol[batch] = u
-        resid = np.einsum("bwk,bk->bw", g, u.astype(g.dtype)) - t
+        t = _lap("solve", t)
+        resid = np.einsum("bwk,bk->bw", g, u.astype(g.dtype)) - tg
         loss[batch] = np.einsum("bw,bw->b", w, resid * resid)
+        t = _lap("loss", t)
+    _lap("solve: other", t)
     return sol, loss
 
 
@@ -936,6 +963,7 @@ def _wals_kernel(ids, lengths, cols, x, s, readers, data):
     second term spans all ``V^2`` pairs but is rank one, so its part of each row's normal
     equations is ``k r_i (C^T diag(P) C)``, one ``d x d`` matrix for everyone.
     """
+    t = time.perf_counter()
     x = x.astype(np.float64)
     cds, log_z = data["cds"], data["log_z"]
     with np.errstate(divide="ignore"):
@@ -952,8 +980,10 @@ def _wals_kernel(ids, lengths, cols, x, s, readers, data):
     scale = p_ids if transpose else s
     design = Design(readers["design"])
     l2 = data["l2"] * s
+    t = _lap("targets and weights", t)
     sol, _ = solve_rows(lengths, cols, weight * target / x, x, design, l2,
                         extra_gram=(data["k"] * data["gram"], scale), free_last=False)
+    t = time.perf_counter()
     # the objective's part from these rows, at their new vectors
     pred = _entry_dots(lengths, cols, sol, design)
     entry = weight * (pred - target) ** 2 - background * pred ** 2
@@ -962,6 +992,7 @@ def _wals_kernel(ids, lengths, cols, x, s, readers, data):
     observed[lengths == 0] = 0.0
     quad = np.einsum("rk,kl,rl->r", sol, data["gram"], sol)
     loss = observed + data["k"] * scale * quad + l2 * np.sum(sol * sol, axis=1)
+    _lap("objective", t)
     return sol, loss
 
 
