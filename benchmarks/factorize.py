@@ -137,7 +137,8 @@ def breakdown(args: argparse.Namespace) -> dict[str, Any]:
         b = p // layout.splits
         nnz = rows = 0
         t = time.perf_counter()
-        for ids, lengths, cols, x, s in row_batches(*data[b], layout.rows_of(p)):
+        every = max(1, round(1 / args.sample))
+        for ids, lengths, cols, x, s in row_batches(*data[b], layout.rows_of(p)[::every]):
             t = fz._lap("(harness: cutting rows)", t)
             vec, _ = fz._wals_kernel(ids, lengths, cols, x, s, readers, params)
             t = time.perf_counter()
@@ -160,8 +161,9 @@ def breakdown(args: argparse.Namespace) -> dict[str, Any]:
         print(f"piece {p}: {rows} rows, {nnz} entries, {wall:.1f} s {phases}", flush=True)
     fz.PROFILE = None
     result: dict[str, Any] = {
-        "counts": str(cooccur), "vocab_size": vocab, "nnz_total": int(sum(
-            len(v[0]) for v in data.values())), "blocks": blocks, "pieces": layout.pieces,
+        "counts": str(cooccur), "vocab_size": vocab,
+        "nnz_total": int(sum(len(v[0]) for v in data.values())),
+        "rows_total": int(np.count_nonzero(sums)), "blocks": blocks, "pieces": layout.pieces,
         "dim": args.dim, "read_counts_s": round(read_s, 2), "profiled": per_piece,
         "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
     }
@@ -214,7 +216,8 @@ def breakdown_markdown(res: dict[str, Any], before: dict[str, Any] | None, cmd: 
                 phases[k] = phases.get(k, 0.0) + v
         wall = sum(p["wall_s"] for p in prof)
         nnz = sum(p["nnz"] for p in prof)
-        scale = r["nnz_total"] / max(nnz, 1)
+        # rows are sampled uniformly (every n-th of a piece): project by the share of rows
+        scale = r["rows_total"] / max(sum(p["rows"] for p in prof), 1)
         lines = [f"{len(prof)} of {r['pieces']} pieces profiled ({sum(p['rows'] for p in prof):,}"
                  f" rows, {nnz:,} of {r['nnz_total']:,} entries), dimension {r['dim']}, "
                  f"BLAS threads: {r['blas_threads']}.", "",
@@ -257,6 +260,227 @@ def breakdown_markdown(res: dict[str, Any], before: dict[str, Any] | None, cmd: 
     return "\n".join(out) + "\n"
 
 
+
+# ---------------------------------------------------------------------------------------------
+# the side-by-side run
+
+
+#: the latentspark settings of the comparison, beyond ``conf/embeddings.toml``: the same words
+#: as gensim's (whitespace tokens of the pre-tokenised corpus, min count 5) on two cores
+SETTINGS = ("tokenize.mode=whitespace", "vocab.min_count=5", "spark.master=local[2]")
+#: Levy and Goldberg's 3CosMul epsilon, as latentspark's evaluator uses
+COSMUL_EPS = 1e-3
+
+
+class LoadSampler:
+    """The 1-minute load average, sampled every ``interval`` seconds in a thread."""
+
+    def __init__(self, interval: float = 5.0) -> None:
+        import threading
+
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
+
+    def _run(self, interval: float) -> None:
+        while not self._stop.is_set():
+            self.samples.append(os.getloadavg()[0])
+            self._stop.wait(interval)
+
+    def __enter__(self) -> LoadSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> dict[str, float]:
+        s = self.samples or [float("nan")]
+        return {"mean": round(float(np.mean(s)), 2), "max": round(float(np.max(s)), 2)}
+
+
+def analogies_cosmul(words: list[str], vectors: np.ndarray, eval_dir: Path,
+                     restrict: int = 300_000, block: int = 256) -> dict[str, Any]:
+    """3CosMul accuracy on the Google analogies with gensim's vocabulary rules.
+
+    Words match case-insensitively (the first, most frequent, variant among the first
+    ``restrict``), questions with an unknown word are skipped, and the three question words
+    are never answers, as in gensim's ``evaluate_word_analogies``; the answer maximises
+    ``cos'(d, b) cos'(d, c) / (cos'(d, a) + eps)`` with ``cos' = (cos + 1) / 2`` (Levy and
+    Goldberg 2014).
+    """
+    from quality import ANALOGIES, SEMANTIC_SECTIONS
+
+    v = vectors[:restrict].astype(np.float32)
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    unit = np.divide(v, norms, out=np.zeros_like(v), where=norms > 0)
+    first: dict[str, int] = {}
+    for i, w in enumerate(words[:restrict]):
+        first.setdefault(w.upper(), i)
+    section, quads = None, []
+    for line in (eval_dir / ANALOGIES).read_text().splitlines():
+        if line.startswith(":"):
+            section = line[1:].strip()
+            continue
+        q = line.split()
+        if len(q) == 4 and all(w.upper() in first for w in q):
+            quads.append((section, *(first[w.upper()] for w in q)))
+    idx = np.array([q[1:] for q in quads], dtype=np.int64).reshape(-1, 4)
+    right = np.zeros(len(idx), bool)
+    for a in range(0, len(idx), block):
+        q = idx[a:a + block]
+        cos = [(unit @ unit[q[:, j]].T + 1) / 2 for j in range(3)]     # V x block each
+        score = cos[1] * cos[2] / (cos[0] + COSMUL_EPS)
+        cols = np.arange(len(q))
+        for j in range(3):
+            score[q[:, j], cols] = -np.inf
+        right[a:a + block] = np.argmax(score, axis=0) == q[:, 3]
+    sem = np.array([q[0] in SEMANTIC_SECTIONS for q in quads], bool)
+
+    def acc(m: np.ndarray) -> float | None:
+        return float(right[m].mean()) if m.any() else None
+
+    return {"total": acc(np.ones(len(right), bool)), "semantic": acc(sem),
+            "syntactic": acc(~sem), "answerable": int(len(right)), "eps": COSMUL_EPS}
+
+
+def score(words: list[str], vectors: np.ndarray, eval_dir: Path) -> dict[str, Any]:
+    """``quality.evaluate`` (gensim: 3CosAdd, WordSim-353, SimLex-999) plus 3CosMul."""
+    from quality import evaluate
+
+    out = evaluate(words, vectors, eval_dir)
+    t0 = time.perf_counter()
+    out["google_3cosmul"] = analogies_cosmul(words, vectors, eval_dir)
+    out["google_3cosmul"]["seconds"] = round(time.perf_counter() - t0, 2)
+    return out
+
+
+def latentspark_cmd(stage: str, root: Path, corpus: str, dim: int) -> list[str]:
+    cmd = [sys.executable, "-m", "latentspark", stage, "--config", "conf/embeddings.toml",
+           "--corpus", corpus, "--root", str(root), "-q"]
+    for item in (*SETTINGS, f"factorize.dim={dim}"):
+        cmd += ["--set", item]
+    return cmd + (["--force"] if stage == "embeddings" else [])
+
+
+def side_by_side(args: argparse.Namespace) -> dict[str, Any]:
+    """(a) ``latentspark embeddings`` from published counts, (b) gensim skip-gram, scored."""
+    from cooccur import machine_info, read_manifest, run_measured
+    from quality import read_vectors, run_peer
+
+    root = Path(args.root)
+    work = Path(tempfile.mkdtemp(prefix="factorize-bench-", dir=args.scratch))
+    logs = Path(args.out_dir) / "factorize_logs"
+    res: dict[str, Any] = {"machine": machine_info(), "dim": args.dim, "root": str(root),
+                           "corpus": args.corpus}
+    if not (root / "cooccur").exists() or not any((root / "cooccur").iterdir()):
+        cmd = latentspark_cmd("cooccur", root, args.corpus, args.dim)
+        run = run_measured(cmd, work / "cooccur.log", args.sample_interval)
+        res["counting"] = {"command": shlex.join(cmd), "wall_s": round(run.wall_s, 1),
+                           "returncode": run.returncode}
+        if run.returncode:
+            raise SystemExit(f"counting failed: {work / 'cooccur.log'}")
+    cooc = read_manifest(root, "cooccur")
+    res["counts"] = {"version": cooc["version"], "nonzeros": cooc["rows"],
+                     "vocab_size": cooc["vocab_size"],
+                     "cooccur": cooc["config"]["cooccur"]}
+    # (a) ours
+    cmd = latentspark_cmd("embeddings", root, args.corpus, args.dim)
+    with LoadSampler() as load:
+        run = run_measured(cmd, work / "embeddings.log", args.sample_interval)
+    ours: dict[str, Any] = {"command": shlex.join(cmd), "wall_s": round(run.wall_s, 1),
+                            "peak_rss_bytes": run.peak_rss_bytes, "returncode": run.returncode,
+                            "load": load.summary()}
+    if run.returncode:
+        raise SystemExit(f"latentspark embeddings failed: {work / 'embeddings.log'}")
+    emb = read_manifest(root, "embeddings")
+    ours.update({"version": emb["version"], "timings": emb.get("timings"),
+                 "history": emb.get("history"), "tasks_per_pass": emb.get("tasks_per_pass"),
+                 "parameters": emb.get("parameters"), "rows": emb.get("rows")})
+    print(f"latentspark: {ours['wall_s']} s {ours['timings']}", flush=True)
+    words, vectors = read_vectors(Path(emb["_path"]) / "data", order_by="id")
+    ours["eval"] = score(words, vectors, Path(args.eval_dir))
+    res["latentspark"] = ours
+    # (b) gensim
+    peer_args = argparse.Namespace(dim=args.dim, sample_interval=args.sample_interval,
+                                   eval_dir=args.eval_dir)
+    with LoadSampler() as load:
+        rec = run_peer("gensim", args.corpus, work, peer_args, logs, "2g")
+    rec["load"] = load.summary()
+    if rec.get("returncode"):
+        raise SystemExit(f"gensim failed: {rec.get('log')}")
+    gwords, gvec = read_vectors(work / "gensim" / "vectors.parquet")
+    rec["eval"]["google_3cosmul"] = analogies_cosmul(gwords, gvec, Path(args.eval_dir))
+    print(f"gensim: train {rec.get('train_s')} s", flush=True)
+    res["gensim"] = rec
+    t = ours["timings"] or {}
+    res["ratios"] = {
+        "factorize_over_sg_train": round(t.get("factorize", float("nan")) / rec["train_s"], 3),
+        "stage_over_sg_train": round(sum(t.values()) / rec["train_s"], 3) if t else None,
+        "command_over_sg_train": round(ours["wall_s"] / rec["train_s"], 3),
+        "command_over_sg_total": round(ours["wall_s"] / rec["time_s"], 3),
+    }
+    return res
+
+
+def side_by_side_markdown(res: dict[str, Any], cmd: str) -> str:
+    """The comparison table."""
+    ours, sg = res["latentspark"], res["gensim"]
+    t = ours["timings"] or {}
+
+    def row(name: str, time_cell: str, e: dict[str, Any]) -> str:
+        g, m = e["google"], e["google_3cosmul"]
+        return (f"| {name} | {time_cell} | {g['total']:.3f} | {g['semantic']:.3f} | "
+                f"{g['syntactic']:.3f} | {m['total']:.3f} | {m['semantic']:.3f} | "
+                f"{m['syntactic']:.3f} | {e['wordsim353']['spearman']:.3f} | "
+                f"{e['simlex999']['spearman']:.3f} |")
+
+    iters = [h for h in ours.get("history") or [] if "iteration" in h]
+    svd = [h for h in ours.get("history") or [] if "pass" in h]
+    r = res["ratios"]
+    lines = [
+        "# ppmi_wals at dimension 300 against gensim skip-gram at 300", "",
+        f"Command: `{cmd}`", "",
+        f"Measured {res['date']} at commit `{res['commit']}` on {res['machine'].get('nproc')} "
+        f"cores ({res['machine'].get('cpu')}). Corpus `{res['corpus']}`; counts published "
+        f"before the run (`{res['counts']['version']}`, {res['counts']['nonzeros']:,} "
+        f"non-zeros, {res['counts']['vocab_size']:,} words, "
+        f"`{json.dumps(res['counts']['cooccur'], sort_keys=True)}`).", "",
+        "| model | time | Google 3CosAdd total | semantic | syntactic | 3CosMul total | "
+        "semantic | syntactic | WordSim-353 | SimLex-999 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        row("latentspark `ppmi_wals`, `conf/embeddings.toml`, dim 300",
+            f"{t.get('factorize', float('nan')):.0f} s factorization "
+            f"({ours['wall_s']:.0f} s whole command)", ours["eval"]),
+        row("gensim skip-gram, dim 300, window 5, 5 epochs, 2 workers",
+            f"{sg['train_s']:.0f} s training ({sg['time_s']:.0f} s with its vocabulary)",
+            sg["eval"]),
+        "",
+        f"**Ratio, factorization / skip-gram training: {r['factorize_over_sg_train']:.2f}** "
+        f"(whole `latentspark embeddings` command, JVM start, caching the rows and writing "
+        f"the table included: {r['command_over_sg_train']:.2f}; against skip-gram's "
+        f"vocabulary + training: {r['command_over_sg_total']:.2f}).", "",
+        "latentspark's stage steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in t.items())
+        + f"; {ours.get('tasks_per_pass')} tasks per pass; peak RSS of the command's "
+        f"process tree {ours['peak_rss_bytes'] / 2**30:.2f} GiB (skip-gram: "
+        f"{sg['peak_rss_bytes'] / 2**30:.2f} GiB).", "",
+        "SVD start (" + ", ".join(f"{h['pass']} {h['seconds']:.0f} s" for h in svd) + ").", "",
+        "WALS iterations: " + "; ".join(f"{h['iteration']}: {h['seconds']:.0f} s, objective "
+                                         f"{h['objective']:.6g}" for h in iters) + ".", "",
+        f"Load average (1 min) while ours ran: mean {ours['load']['mean']}, max "
+        f"{ours['load']['max']}; while skip-gram ran: mean {sg['load']['mean']}, max "
+        f"{sg['load']['max']} (2 cores; each run alone contributes about 2).", "",
+        "Scores: 3CosAdd, WordSim-353 and SimLex-999 (Spearman) by gensim's "
+        "`evaluate_word_analogies` / `evaluate_word_pairs` (`benchmarks/quality.py`'s "
+        "`evaluate`, restrict_vocab 300,000); 3CosMul by this script with gensim's "
+        f"vocabulary rules and epsilon {COSMUL_EPS}. Answerable analogy questions: "
+        f"{ours['eval']['google']['answerable']:,} (ours), "
+        f"{sg['eval']['google']['answerable']:,} (skip-gram).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 # ---------------------------------------------------------------------------------------------
 # main
 
@@ -282,10 +506,15 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--tasks", type=int, default=6, help="factorize.tasks (6: local[2]'s)")
     ap.add_argument("--pieces", type=int, default=1, help="pieces profiled (-1: all)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--sample", type=float, default=1.0,
+                    help="fraction of each profiled piece's rows (every n-th row)")
+    ap.add_argument("--label", default=None, help="what was measured (default: the commit)")
     ap.add_argument("--spark", action="store_true", help="also time the pass on Spark")
     ap.add_argument("--spark-passes", type=int, default=1)
     ap.add_argument("--scratch", default=None, help="folder for temporary factors")
     ap.add_argument("--before", default=None, help="a previous breakdown .json to show too")
+    ap.add_argument("--sample-interval", type=float, default=0.5,
+                    help="seconds between RSS samples")
     ap.add_argument("--out-dir", default=str(OUT))
     ap.add_argument("--name", default=None, help="results file name (without extension)")
     return ap
@@ -300,7 +529,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.breakdown:
         load_start = os.getloadavg()
         res = breakdown(args)
-        res.update({"command": cmd, "commit": git_commit(),
+        res.update({"command": cmd, "commit": args.label or git_commit(),
                     "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
                     "load_start": " ".join(f"{x:.1f}" for x in load_start),
                     "load_end": " ".join(f"{x:.1f}" for x in os.getloadavg())})
@@ -310,7 +539,16 @@ def main(argv: list[str] | None = None) -> int:
         (out_dir / f"{name}.md").write_text(breakdown_markdown(res, before, cmd))
         print((out_dir / f"{name}.md").read_text())
         return 0
-    raise SystemExit("the side-by-side benchmark is not written yet")
+    load_start = os.getloadavg()
+    res = side_by_side(args)
+    res.update({"command": cmd, "commit": args.label or git_commit(),
+                "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                "load_start": list(load_start), "load_end": list(os.getloadavg())})
+    name = args.name or "factorize"
+    (out_dir / f"{name}.json").write_text(json.dumps(res, indent=2, default=str) + "\n")
+    (out_dir / f"{name}.md").write_text(side_by_side_markdown(res, cmd))
+    print((out_dir / f"{name}.md").read_text())
+    return 0
 
 
 if __name__ == "__main__":
