@@ -27,6 +27,7 @@ Run it alone on the machine if you can: other work on the two cores distorts eve
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -126,6 +127,9 @@ def breakdown(args: argparse.Namespace) -> dict[str, Any]:
     params = {"cds": cds, "log_z": log_z, "shift": 0.0, "k": neg, "l2": l2, "gram": gram,
               "transpose": False}
     pieces = list(range(layout.pieces)) if args.pieces < 0 else list(range(args.pieces))
+    # as in a Spark task: one BLAS thread per task core, where the code sets it (run_pass)
+    limit = getattr(fz, "blas_threads", None)
+    threads = (lambda: limit(1)) if limit else contextlib.nullcontext
     per_piece = []
     fz.PROFILE = totals = {}
     for p in pieces:
@@ -140,7 +144,8 @@ def breakdown(args: argparse.Namespace) -> dict[str, Any]:
         every = max(1, round(1 / args.sample))
         for ids, lengths, cols, x, s in row_batches(*data[b], layout.rows_of(p)[::every]):
             t = fz._lap("(harness: cutting rows)", t)
-            vec, _ = fz._wals_kernel(ids, lengths, cols, x, s, readers, params)
+            with threads():
+                vec, _ = fz._wals_kernel(ids, lengths, cols, x, s, readers, params)
             t = time.perf_counter()
             local = layout.piece_of(ids)[1]
             out[local] = vec
@@ -165,7 +170,8 @@ def breakdown(args: argparse.Namespace) -> dict[str, Any]:
         "nnz_total": int(sum(len(v[0]) for v in data.values())),
         "rows_total": int(np.count_nonzero(sums)), "blocks": blocks, "pieces": layout.pieces,
         "dim": args.dim, "read_counts_s": round(read_s, 2), "profiled": per_piece,
-        "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
+        "blas_threads": ("1, as run_pass sets in a task" if limit else
+                         os.environ.get("OPENBLAS_NUM_THREADS", "OpenBLAS's default (2)")),
     }
     if args.spark:
         result["spark"] = spark_pass(args, cooccur, vocab, design, gram, params)

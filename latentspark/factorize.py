@@ -344,7 +344,7 @@ def solve_rows(lengths: np.ndarray, cols: np.ndarray, target: np.ndarray, weight
             g = design(cols[a:b])
             t = _lap("gather", t)
             rows_gram(g, a, b, gram[0], rhs[0])
-            t = _lap("gram", t)
+            t = _lap("gram + rhs", t)
         sol[r] = finish(np.array([r]), gram, rhs)[0]
         t = _lap("solve", t)
         for a in chunks:
@@ -373,13 +373,14 @@ def solve_rows(lengths: np.ndarray, cols: np.ndarray, target: np.ndarray, weight
             gr = g[a:a + lengths[r]]
             e0 = starts[r]
             rows_gram(gr, e0, e0 + lengths[r], gram[j], rhs[j])
-        t = _lap("gram", t)
+        t = _lap("gram + rhs", t)
         u = finish(batch, gram, rhs)
         sol[batch] = u
         del gram
         t = _lap("solve", t)
-        rid = np.repeat(np.arange(len(batch)), lengths[batch])
-        pred[entry] = np.einsum("ek,ek->e", g, u[rid].astype(g.dtype))
+        u = u.astype(g.dtype)
+        for j, r in enumerate(batch):
+            pred[starts[r]:starts[r] + lengths[r]] = g[offset[j]:offset[j] + lengths[r]] @ u[j]
         t = _lap("loss", t)
     # short rows: Woodbury in the eigenbasis of the shared matrix
     rows = order[short[order]]
@@ -414,27 +415,28 @@ def _woodbury(batch, lengths, starts, cols, target, root, design, lam, basis, sc
     With ``V`` the row's gathered design rows times ``sqrt(w)``, rotated into ``basis``,
     ``(D + V^T V)^-1 y = D^-1 y - D^-1 V^T (I + V D^-1 V^T)^-1 V D^-1 y``: one ``L x L``
     system per row. Rows are padded with zero entries, which add identity rows to the small
-    systems and change nothing else.
+    systems and change nothing else. Returns the solutions and each row's predictions
+    (padded, ``len(batch) x width``).
     """
     t = time.perf_counter()
     m = len(batch)
     entry, offset = _ranges(starts[batch], lengths[batch])
     rid = np.repeat(np.arange(m), lengths[batch])
     pos = np.arange(len(entry)) - offset[rid]
-    t = _lap("solve: other", t)
+    t = _lap("solve: other (short rows)", t)
     g = design(cols[entry])
-    t = _lap("gather", t)
-    gq = g @ basis.astype(g.dtype)                  # the rows in the eigenbasis
-    t = _lap("gram", t)
-    k = gq.shape[1]
-    v = np.zeros((m, width, k))
-    v[rid, pos] = gq * root[entry, None]
-    st = np.zeros((m, width))
-    st[rid, pos] = root[entry] * target[entry]
-    y = np.matmul(st[:, None, :], v)[:, 0]         # Q^T (G^T diag(w) t)
+    t = _lap("gather (short rows)", t)
+    gp = np.zeros((m, width, g.shape[1]))
+    gp[rid, pos] = g @ basis.astype(g.dtype)        # the rows in the eigenbasis, padded
+    del g
+    t = _lap("gram (short rows)", t)
+    rp = _padded(root[entry], rid, pos, m, width)
+    v = gp * rp[:, :, None]
+    st = _padded(root[entry] * target[entry], rid, pos, m, width)
+    y = np.matmul(st[:, None, :], v)[:, 0]          # Q^T G^T diag(w) t
     if extra_rhs is not None:
         y += extra_rhs[batch] @ basis
-    t = _lap("rhs", t)
+    t = _lap("rhs (short rows)", t)
     d = scale[batch][:, None] * lam[None, :] + l2_rows[batch][:, None]
     z = y / d
     vd = v / d[:, None, :]
@@ -442,10 +444,17 @@ def _woodbury(batch, lengths, starts, cols, target, root, design, lam, basis, sc
     small[:, np.arange(width), np.arange(width)] += 1.0
     c = np.linalg.solve(small, np.matmul(v, z[:, :, None]))
     rotated = z - np.matmul(vd.transpose(0, 2, 1), c)[:, :, 0]
-    t = _lap("solve", t)
-    pred = np.einsum("ek,ek->e", gq, rotated[rid].astype(gq.dtype), dtype=np.float64)
-    _lap("loss", t)
-    return rotated @ basis.T, pred
+    t = _lap("solve (short rows)", t)
+    pred = np.matmul(gp, rotated[:, :, None])[:, :, 0]
+    _lap("loss (short rows)", t)
+    return rotated @ basis.T, pred[rid, pos]
+
+
+def _padded(values: np.ndarray, rid: np.ndarray, pos: np.ndarray, m: int, width: int
+            ) -> np.ndarray:
+    out = np.zeros((m, width))
+    out[rid, pos] = values
+    return out
 
 
 def _solve_spd(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
