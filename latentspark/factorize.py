@@ -65,6 +65,11 @@ ENTRY_BUDGET = 1 << 18
 MAX_BATCH_ROWS = 512
 #: bytes of the batch of k x k Gram matrices solved at once
 GRAM_BYTES = 64 << 20
+#: rows with at most this many entries per column of the design are solved through the
+#: Woodbury identity when they can be (``L^2 k`` work and an ``L x L`` system, against
+#: ``L k^2 / 2`` and a ``k x k`` system: LAPACK's ``k x k`` factorizations run several times
+#: slower per flop than the matrix products, which puts the crossover near ``0.8 k``)
+WOODBURY_ROWS = 0.75
 #: seconds spent in each phase of the kernels, accumulated only while it is a dict (set by
 #: ``benchmarks/factorize.py --breakdown``; ``None`` costs one test per phase)
 PROFILE: dict[str, float] | None = None
@@ -232,16 +237,19 @@ def spmm_rows(lengths: np.ndarray, cols: np.ndarray, vals: np.ndarray,
     dense = _as_design(dense)
     n, k = len(lengths), dense.width
     out = np.zeros((n, k))
-    rid = np.repeat(np.arange(n), lengths)
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
     step = _entry_step(k)
     for a in range(0, len(cols), step):
-        r, c, v = rid[a:a + step], cols[a:a + step], vals[a:a + step]
-        if not len(r):
-            continue
-        g = dense(c)
-        contrib = g * v[:, None].astype(g.dtype)
-        heads = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
-        out[r[heads]] += np.add.reduceat(contrib, heads, axis=0)
+        b = min(a + step, len(cols))
+        g = dense(cols[a:b])
+        v = vals[a:b].astype(g.dtype)
+        # one matrix-vector product per row piece in the chunk: no E x k temporary
+        first, last = np.searchsorted(ends, a, "right"), np.searchsorted(starts, b, "left")
+        for r in range(first, last):
+            lo, hi = max(starts[r], a) - a, min(ends[r], b) - a
+            if hi > lo:
+                out[r] += v[lo:hi] @ g[lo:hi]
     return out
 
 
@@ -308,7 +316,7 @@ def solve_rows(lengths: np.ndarray, cols: np.ndarray, target: np.ndarray, weight
         scale = np.broadcast_to(np.asarray(extra_gram[1], dtype=np.float64), (n,))
         d_lo, d_hi = scale * lam[0] + l2_rows, scale * lam[-1] + l2_rows
         # a well-posed diagonal only: the identity subtracts from D^-1, which must be sound
-        short = (lengths <= k) & (d_lo > 1e-9 * d_hi) & (d_lo > 0)
+        short = (lengths <= WOODBURY_ROWS * k) & (d_lo > 1e-9 * d_hi) & (d_lo > 0)
     t = time.perf_counter()
 
     def finish(batch, gram, rhs):
@@ -430,20 +438,20 @@ def _woodbury(batch, lengths, starts, cols, target, root, design, lam, basis, sc
     gp[rid, pos] = g @ basis.astype(g.dtype)        # the rows in the eigenbasis, padded
     del g
     t = _lap("gram (short rows)", t)
-    rp = _padded(root[entry], rid, pos, m, width)
-    v = gp * rp[:, :, None]
+    # with D^-1/2 folded into the rows, (D + V^T V)^-1 y = D^-1/2 (I + S^T S)^-1 D^-1/2 y for
+    # S = V D^-1/2, and (I + S^T S)^-1 = I - S^T (I + S S^T)^-1 S
+    root_d = np.sqrt(scale[batch][:, None] * lam[None, :] + l2_rows[batch][:, None])
+    vs = gp * _padded(root[entry], rid, pos, m, width)[:, :, None] / root_d[:, None, :]
     st = _padded(root[entry] * target[entry], rid, pos, m, width)
-    y = np.matmul(st[:, None, :], v)[:, 0]          # Q^T G^T diag(w) t
+    y = np.matmul(st[:, None, :], vs)[:, 0] * root_d    # Q^T G^T diag(w) t
     if extra_rhs is not None:
         y += extra_rhs[batch] @ basis
+    zs = y / root_d
     t = _lap("rhs (short rows)", t)
-    d = scale[batch][:, None] * lam[None, :] + l2_rows[batch][:, None]
-    z = y / d
-    vd = v / d[:, None, :]
-    small = np.matmul(vd, v.transpose(0, 2, 1))
+    small = np.matmul(vs, vs.transpose(0, 2, 1))
     small[:, np.arange(width), np.arange(width)] += 1.0
-    c = np.linalg.solve(small, np.matmul(v, z[:, :, None]))
-    rotated = z - np.matmul(vd.transpose(0, 2, 1), c)[:, :, 0]
+    c = np.linalg.solve(small, np.matmul(vs, zs[:, :, None]))
+    rotated = (zs - np.matmul(c.transpose(0, 2, 1), vs)[:, 0]) / root_d
     t = _lap("solve (short rows)", t)
     pred = np.matmul(gp, rotated[:, :, None])[:, :, 0]
     _lap("loss (short rows)", t)
