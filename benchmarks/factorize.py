@@ -390,7 +390,9 @@ def side_by_side(args: argparse.Namespace) -> dict[str, Any]:
     cooc = read_manifest(root, "cooccur")
     res["counts"] = {"version": cooc["version"], "nonzeros": cooc["rows"],
                      "vocab_size": cooc["vocab_size"],
-                     "cooccur": cooc["config"]["cooccur"]}
+                     "cooccur": cooc["config"]["cooccur"],
+                     "command": shlex.join(latentspark_cmd("cooccur", root, args.corpus,
+                                                           args.dim)[1:])}
     # (a) ours
     cmd = latentspark_cmd("embeddings", root, args.corpus, args.dim)
     with LoadSampler() as load:
@@ -452,7 +454,10 @@ def side_by_side_markdown(res: dict[str, Any], cmd: str) -> str:
         f"cores ({res['machine'].get('cpu')}). Corpus `{res['corpus']}`; counts published "
         f"before the run (`{res['counts']['version']}`, {res['counts']['nonzeros']:,} "
         f"non-zeros, {res['counts']['vocab_size']:,} words, "
-        f"`{json.dumps(res['counts']['cooccur'], sort_keys=True)}`).", "",
+        f"`{json.dumps(res['counts']['cooccur'], sort_keys=True)}`), counted by "
+        f"`{res['counts']['command']}` (what the script runs when `--root` has no counts).",
+        "",
+        f"latentspark's command: `{ours['command']}`.", "",
         "| model | time | Google 3CosAdd total | semantic | syntactic | 3CosMul total | "
         "semantic | syntactic | WordSim-353 | SimLex-999 |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",

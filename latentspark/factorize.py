@@ -271,9 +271,10 @@ def solve_rows(lengths: np.ndarray, cols: np.ndarray, target: np.ndarray, weight
     * *direct*: the row's Gram ``G^T diag(w) G`` is accumulated in the design's precision
       (float32 for factors) by one symmetric BLAS product per row over its gathered entries,
       with no padding, then the ``k x k`` system is solved in float64;
-    * *short rows* (at most ``k`` entries) when ``extra_gram`` is ``(matrix, scale)`` and
-      every coordinate is penalised: the row's matrix ``D_r = scale_r M + l2_r I`` is diagonal
-      in ``M``'s eigenbasis (one ``k x k`` eigendecomposition per call), so the Woodbury
+    * *short rows* (at most :data:`WOODBURY_ROWS` ``x k`` entries) when ``extra_gram`` is
+      ``(matrix, scale)`` and every coordinate is penalised (WALS's rows): the row's matrix
+      ``D_r = scale_r M + l2_r I`` is diagonal in ``M``'s eigenbasis (one ``k x k``
+      eigendecomposition per call), so the Woodbury
       identity solves the row with an ``L x L`` system instead of forming and factoring a
       ``k x k`` one (``L^2 k`` work instead of ``L k^2 + k^3``).
 
