@@ -393,6 +393,25 @@ def side_by_side(args: argparse.Namespace) -> dict[str, Any]:
                      "cooccur": cooc["config"]["cooccur"],
                      "command": shlex.join(latentspark_cmd("cooccur", root, args.corpus,
                                                            args.dim)[1:])}
+    peer_args = argparse.Namespace(dim=args.dim, sample_interval=args.sample_interval,
+                                   eval_dir=args.eval_dir)
+
+    def peer() -> dict[str, Any]:
+        with LoadSampler() as load:
+            rec = run_peer("gensim", args.corpus, work, peer_args, logs, "2g")
+        rec["load"] = load.summary()
+        if not rec.get("returncode"):
+            gwords, gvec = read_vectors(work / "gensim" / "vectors.parquet")
+            rec["eval"]["google_3cosmul"] = analogies_cosmul(gwords, gvec,
+                                                             Path(args.eval_dir))
+        return rec
+
+    res["concurrent"] = bool(args.concurrent)
+    if args.concurrent:        # both started together: the same load for both, less time
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(1)
+        peer_future = pool.submit(peer)
     # (a) ours
     cmd = latentspark_cmd("embeddings", root, args.corpus, args.dim)
     with LoadSampler() as load:
@@ -411,15 +430,9 @@ def side_by_side(args: argparse.Namespace) -> dict[str, Any]:
     ours["eval"] = score(words, vectors, Path(args.eval_dir))
     res["latentspark"] = ours
     # (b) gensim
-    peer_args = argparse.Namespace(dim=args.dim, sample_interval=args.sample_interval,
-                                   eval_dir=args.eval_dir)
-    with LoadSampler() as load:
-        rec = run_peer("gensim", args.corpus, work, peer_args, logs, "2g")
-    rec["load"] = load.summary()
+    rec = peer_future.result() if args.concurrent else peer()
     if rec.get("returncode"):
         raise SystemExit(f"gensim failed: {rec.get('log')}")
-    gwords, gvec = read_vectors(work / "gensim" / "vectors.parquet")
-    rec["eval"]["google_3cosmul"] = analogies_cosmul(gwords, gvec, Path(args.eval_dir))
     print(f"gensim: train {rec.get('train_s')} s", flush=True)
     res["gensim"] = rec
     t = ours["timings"] or {}
@@ -479,6 +492,10 @@ def side_by_side_markdown(res: dict[str, Any], cmd: str) -> str:
         "SVD start (" + ", ".join(f"{h['pass']} {h['seconds']:.0f} s" for h in svd) + ").", "",
         "WALS iterations: " + "; ".join(f"{h['iteration']}: {h['seconds']:.0f} s, objective "
                                          f"{h['objective']:.6g}" for h in iters) + ".", "",
+        ("Both ran **at the same time** (`--concurrent`), each competing with the other "
+         "for the two cores as well as with other work." if res.get("concurrent") else
+         "They ran one after the other."),
+        "",
         f"Load average (1 min) while ours ran: mean {ours['load']['mean']}, max "
         f"{ours['load']['max']}; while skip-gram ran: mean {sg['load']['mean']}, max "
         f"{sg['load']['max']} (2 cores; each run alone contributes about 2).", "",
@@ -524,6 +541,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--spark-passes", type=int, default=1)
     ap.add_argument("--scratch", default=None, help="folder for temporary factors")
     ap.add_argument("--before", default=None, help="a previous breakdown .json to show too")
+    ap.add_argument("--concurrent", action="store_true",
+                    help="run skip-gram at the same time as latentspark instead of after it")
     ap.add_argument("--sample-interval", type=float, default=0.5,
                     help="seconds between RSS samples")
     ap.add_argument("--out-dir", default=str(OUT))
