@@ -509,6 +509,114 @@ def side_by_side_markdown(res: dict[str, Any], cmd: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def gensim_progress(log: Path) -> dict[str, Any]:
+    """Skip-gram's training progress from its worker's log (gensim's own INFO lines).
+
+    Returns the training start, the last progress line's time and fraction of the 5 epochs,
+    and the time gensim reports when it finished (``took N s``), if it did.
+    """
+    import re
+
+    def when(line: str) -> dt.datetime:
+        return dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+
+    start = last = None
+    done = 0.0
+    took = None
+    for line in log.read_text(errors="replace").splitlines():
+        if "training model with" in line:
+            start = when(line)
+        m = re.search(r"EPOCH (\d+) - PROGRESS: at ([\d.]+)% examples", line)
+        if m:
+            last, done = when(line), (int(m.group(1)) + float(m.group(2)) / 100) / 5
+        m = re.search(r"'msg': 'training on .* took ([\d.]+)s", line)
+        if m:
+            took = float(m.group(1))
+    out: dict[str, Any] = {"fraction_done": round(done, 4), "finished": took is not None}
+    if start and last:
+        elapsed = (last - start).total_seconds()
+        out.update({"train_started": start.isoformat(), "last_progress": last.isoformat(),
+                    "elapsed_s": round(elapsed, 1),
+                    "projected_train_s": round(elapsed / done, 1) if done else None})
+    if took is not None:
+        out["train_s"] = took
+    return out
+
+
+def partial_report(args: argparse.Namespace) -> dict[str, Any]:
+    """Score a finished ``latentspark embeddings`` of an interrupted ``--concurrent`` run and
+    report skip-gram's progress from its log, when skip-gram could not finish in time."""
+    from cooccur import machine_info, read_manifest
+    from quality import read_vectors
+
+    work = Path(args.partial)
+    root = Path(args.root)
+    emb = read_manifest(root, "embeddings")
+    cooc = read_manifest(root, "cooccur")
+    ours: dict[str, Any] = {
+        "command": shlex.join(latentspark_cmd("embeddings", root, args.corpus, args.dim)),
+        "version": emb["version"], "timings": emb.get("timings"), "history": emb.get("history"),
+        "tasks_per_pass": emb.get("tasks_per_pass"), "rows": emb.get("rows")}
+    words, vectors = read_vectors(Path(emb["_path"]) / "data", order_by="id")
+    ours["eval"] = score(words, vectors, Path(args.eval_dir))
+    sg = gensim_progress(work / "gensim.log")
+    t = ours["timings"] or {}
+    sg_time = sg.get("train_s") or sg.get("projected_train_s")
+    return {"machine": machine_info(), "dim": args.dim, "root": str(root),
+            "corpus": args.corpus, "work": str(work), "latentspark": ours, "gensim": sg,
+            "counts": {"version": cooc["version"], "nonzeros": cooc["rows"],
+                       "vocab_size": cooc["vocab_size"], "cooccur": cooc["config"]["cooccur"]},
+            "ratios": {"factorize_over_sg_train": round(t["factorize"] / sg_time, 3)
+                       if sg_time and "factorize" in t else None}}
+
+
+def partial_markdown(res: dict[str, Any], cmd: str) -> str:
+    ours, sg = res["latentspark"], res["gensim"]
+    e = ours["eval"]
+    g, m = e["google"], e["google_3cosmul"]
+    t = ours["timings"] or {}
+    iters = [h for h in ours.get("history") or [] if "iteration" in h]
+    svd = [h for h in ours.get("history") or [] if "pass" in h]
+    state = (f"finished: training took {sg['train_s']:.0f} s" if sg.get("finished") else
+             f"**not finished** when this report was made: {sg['fraction_done']:.1%} of its 5 "
+             f"epochs after {sg.get('elapsed_s', float('nan')):.0f} s of training, so "
+             f"**{sg.get('projected_train_s') or float('nan'):.0f} s projected** at that rate")
+    return "\n".join([
+        "# ppmi_wals at dimension 300 against gensim skip-gram at 300 (partial)", "",
+        f"Report command: `{cmd}`, made {res['date']} at commit `{res['commit']}` from the "
+        f"work folder `{res['work']}` of `python benchmarks/factorize.py --root "
+        f"{res['root']} --scratch /tmp/wals --concurrent` (started at commit `be3e0dc`, "
+        "the same code), which ran latentspark and skip-gram at the same time on the 2-core "
+        "machine while other agents' Spark jobs kept the load average at 12-17.", "",
+        f"Counts published before the run: `{res['counts']['version']}`, "
+        f"{res['counts']['nonzeros']:,} non-zeros, {res['counts']['vocab_size']:,} words, "
+        f"`{json.dumps(res['counts']['cooccur'], sort_keys=True)}`.", "",
+        f"latentspark's command: `{ours['command']}`.", "",
+        "| model | time | Google 3CosAdd total | semantic | syntactic | 3CosMul total | "
+        "semantic | syntactic | WordSim-353 | SimLex-999 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| latentspark `ppmi_wals`, `conf/embeddings.toml`, dim 300 | "
+        f"{t.get('factorize', float('nan')):.0f} s factorization | {g['total']:.3f} | "
+        f"{g['semantic']:.3f} | {g['syntactic']:.3f} | {m['total']:.3f} | {m['semantic']:.3f} "
+        f"| {m['syntactic']:.3f} | {e['wordsim353']['spearman']:.3f} | "
+        f"{e['simlex999']['spearman']:.3f} |",
+        f"| gensim skip-gram, dim 300, window 5, 5 epochs, 2 workers | {state} | not scored "
+        "| | | | | | | |", "",
+        f"Ratio, factorization / skip-gram training: "
+        f"**{res['ratios']['factorize_over_sg_train'] or float('nan'):.2f}**"
+        + ("" if sg.get("finished") else " (against the projection)") + ".", "",
+        "latentspark's stage steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in t.items())
+        + f"; {ours.get('tasks_per_pass')} tasks per pass.", "",
+        "SVD start (" + ", ".join(f"{h['pass']} {h['seconds']:.0f} s" for h in svd) + ").", "",
+        "WALS iterations: " + "; ".join(f"{h['iteration']}: {h['seconds']:.0f} s, objective "
+                                         f"{h['objective']:.6g}" for h in iters) + ".", "",
+        "Scores: 3CosAdd, WordSim-353 and SimLex-999 (Spearman) by gensim's "
+        "`evaluate_word_analogies` / `evaluate_word_pairs` (`benchmarks/quality.py`'s "
+        "`evaluate`, restrict_vocab 300,000); 3CosMul by this script with gensim's "
+        f"vocabulary rules and epsilon {COSMUL_EPS}; {g['answerable']:,} answerable "
+        "questions.", ""])
+
+
 # ---------------------------------------------------------------------------------------------
 # main
 
@@ -541,6 +649,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--spark-passes", type=int, default=1)
     ap.add_argument("--scratch", default=None, help="folder for temporary factors")
     ap.add_argument("--before", default=None, help="a previous breakdown .json to show too")
+    ap.add_argument("--partial", default=None, metavar="WORK",
+                    help="report a finished latentspark run of an interrupted --concurrent run "
+                         "(its work folder) and skip-gram's progress from its log")
     ap.add_argument("--concurrent", action="store_true",
                     help="run skip-gram at the same time as latentspark instead of after it")
     ap.add_argument("--sample-interval", type=float, default=0.5,
@@ -567,6 +678,16 @@ def main(argv: list[str] | None = None) -> int:
         name = args.name or "factorize_breakdown"
         (out_dir / f"{name}.json").write_text(json.dumps(res, indent=2) + "\n")
         (out_dir / f"{name}.md").write_text(breakdown_markdown(res, before, cmd))
+        print((out_dir / f"{name}.md").read_text())
+        return 0
+    if args.partial:
+        res = partial_report(args)
+        res.update({"command": cmd, "commit": args.label or git_commit(),
+                    "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                    "load_now": list(os.getloadavg())})
+        name = args.name or "factorize"
+        (out_dir / f"{name}.json").write_text(json.dumps(res, indent=2, default=str) + "\n")
+        (out_dir / f"{name}.md").write_text(partial_markdown(res, cmd))
         print((out_dir / f"{name}.md").read_text())
         return 0
     load_start = os.getloadavg()
