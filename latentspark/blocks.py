@@ -32,6 +32,9 @@ import numpy as np
 GATHER_BYTES = 64 << 20
 #: records summed on the driver directly; above this, summed first by ~sqrt(n) tasks
 DIRECT_SUM_BYTES = 64 << 20
+#: a factor up to this size is copied whole into a reader that gathers from it, so that a
+#: gather is one ``take`` instead of a sort by piece and a scatter per piece
+WHOLE_FACTOR_BYTES = 128 << 20
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,7 @@ class FactorReader:
         self.factor = factor
         self.layout = factor.layout
         self._maps: dict[int, np.ndarray | None] = {}
+        self._whole: np.ndarray | None = None
         self._cache = None
         if not _is_local(factor.uri):
             parent, name = factor.uri.rstrip("/").rsplit("/", 1)
@@ -231,6 +235,23 @@ class FactorReader:
     def gather(self, ids: np.ndarray, columns: slice | int = slice(None)) -> np.ndarray:
         """Stored rows of global ids (``len(ids) x width``, or one column), as stored."""
         ids = np.asarray(ids, dtype=np.int64)
+        lay = self.layout
+        size = lay.vocab_size * self.factor.width * np.dtype(self.factor.dtype).itemsize
+        if lay.pieces > 1 and size <= WHOLE_FACTOR_BYTES:
+            if self._whole is None:
+                whole = np.zeros((lay.vocab_size, self.factor.width), self.factor.dtype)
+                for p in range(lay.pieces):
+                    data = self.piece(p)
+                    if data is not None and len(data):
+                        b, s = divmod(p, lay.splits)
+                        lo = b + lay.blocks * s * lay.span
+                        whole[lo:lo + lay.blocks * len(data):lay.blocks] = data
+                self._whole = whole
+            if isinstance(columns, int):
+                return self._whole[ids, columns]
+            if columns == slice(None):
+                return np.take(self._whole, ids, axis=0)
+            return self._whole[ids, columns]
         width = 1 if isinstance(columns, int) else len(range(self.factor.width)[columns])
         out = np.zeros((ids.size, width), dtype=self.factor.dtype)
         if not ids.size:

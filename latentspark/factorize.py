@@ -38,6 +38,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -64,6 +65,22 @@ ENTRY_BUDGET = 1 << 18
 MAX_BATCH_ROWS = 512
 #: bytes of the batch of k x k Gram matrices solved at once
 GRAM_BYTES = 64 << 20
+#: rows with at most this many entries per column of the design are solved through the
+#: Woodbury identity when they can be (``L^2 k`` work and an ``L x L`` system, against
+#: ``L k^2 / 2`` and a ``k x k`` system: LAPACK's ``k x k`` factorizations run several times
+#: slower per flop than the matrix products, which puts the crossover near ``0.8 k``)
+WOODBURY_ROWS = 0.75
+#: seconds spent in each phase of the kernels, accumulated only while it is a dict (set by
+#: ``benchmarks/factorize.py --breakdown``; ``None`` costs one test per phase)
+PROFILE: dict[str, float] | None = None
+
+
+def _lap(phase: str, t0: float) -> float:
+    """Add the time since ``t0`` to ``phase`` of :data:`PROFILE` (if profiling); the time now."""
+    now = time.perf_counter()
+    if PROFILE is not None:
+        PROFILE[phase] = PROFILE.get(phase, 0.0) + now - t0
+    return now
 
 
 # ---------------------------------------------------------------------------------------------
@@ -121,6 +138,69 @@ class Design:
         return g
 
 
+_BLAS_NAMES = (("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+               ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"),
+               ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
+               ("openblas_get_num_threads", "openblas_set_num_threads"))
+_blas_libs: list | None = None
+
+
+def _openblas_libs() -> list:
+    """``(get, set)`` thread-count functions of every OpenBLAS loaded in this process."""
+    global _blas_libs
+    if _blas_libs is None:
+        import ctypes
+
+        _blas_libs = []
+        try:
+            with open("/proc/self/maps") as fh:
+                paths = sorted({ln.split()[-1] for ln in fh
+                                if "openblas" in ln.lower() and ".so" in ln.split()[-1]})
+        except OSError:                 # not Linux: leave the library's own setting alone
+            paths = []
+        for path in paths:
+            try:
+                lib = ctypes.CDLL(path)
+            except OSError:
+                continue
+            for get, put in _BLAS_NAMES:
+                if hasattr(lib, get) and hasattr(lib, put):
+                    _blas_libs.append((getattr(lib, get), getattr(lib, put)))
+                    break
+    return _blas_libs
+
+
+@contextmanager
+def blas_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` OpenBLAS threads, then restore the previous count.
+
+    A Spark task owns ``spark.task.cpus`` cores (one by default) while the other tasks of
+    its executor run beside it; OpenBLAS's default of one thread per core of the host then
+    oversubscribes the cores, and its spinning threads made the factorization's BLAS calls
+    several times slower on a busy 2-core machine.
+    """
+    libs = _openblas_libs()
+    old = [get() for get, _ in libs]
+    for _, put in libs:
+        put(max(1, int(n)))
+    try:
+        yield
+    finally:
+        for (_, put), m in zip(libs, old, strict=True):
+            put(m)
+
+
+def _task_cpus() -> int:
+    """Cores of the running Spark task (``spark.task.cpus``), 1 outside a task."""
+    try:
+        from pyspark import TaskContext
+
+        ctx = TaskContext.get()
+        return int(ctx.cpus()) if ctx is not None else 1
+    except Exception:                   # an old PySpark without cpus(): one core per task
+        return 1
+
+
 def _as_design(design) -> Design:
     return design if isinstance(design, Design) else Design(design)
 
@@ -157,23 +237,26 @@ def spmm_rows(lengths: np.ndarray, cols: np.ndarray, vals: np.ndarray,
     dense = _as_design(dense)
     n, k = len(lengths), dense.width
     out = np.zeros((n, k))
-    rid = np.repeat(np.arange(n), lengths)
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
     step = _entry_step(k)
     for a in range(0, len(cols), step):
-        r, c, v = rid[a:a + step], cols[a:a + step], vals[a:a + step]
-        if not len(r):
-            continue
-        g = dense(c)
-        contrib = g * v[:, None].astype(g.dtype)
-        heads = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
-        out[r[heads]] += np.add.reduceat(contrib, heads, axis=0)
+        b = min(a + step, len(cols))
+        g = dense(cols[a:b])
+        v = vals[a:b].astype(g.dtype)
+        # one matrix-vector product per row piece in the chunk: no E x k temporary
+        first, last = np.searchsorted(ends, a, "right"), np.searchsorted(starts, b, "left")
+        for r in range(first, last):
+            lo, hi = max(starts[r], a) - a, min(ends[r], b) - a
+            if hi > lo:
+                out[r] += v[lo:hi] @ g[lo:hi]
     return out
 
 
 def solve_rows(lengths: np.ndarray, cols: np.ndarray, target: np.ndarray, weight: np.ndarray,
-               design, l2: float | np.ndarray, extra_gram: np.ndarray | None = None,
-               extra_rhs: np.ndarray | None = None,
-               free_last: bool = True) -> tuple[np.ndarray, np.ndarray]:
+               design, l2: float | np.ndarray, extra_gram: np.ndarray | tuple | None = None,
+               extra_rhs: np.ndarray | None = None, free_last: bool = True,
+               predictions: bool = False) -> tuple[np.ndarray, ...]:
     """Weighted least squares for every row at once, row by row independent.
 
     Row ``r`` gets ``u_r = argmin sum_e weight[e] (design[cols[e]] . u - target[e])^2 +
@@ -183,10 +266,21 @@ def solve_rows(lengths: np.ndarray, cols: np.ndarray, target: np.ndarray, weight
     pairs that are not stored); ``extra_gram`` may also be one ``k x k`` matrix scaled per row,
     given as ``(matrix, scale_per_row)``.
 
-    Short rows are sorted by length and solved in padded batches (batched matrix products,
-    not a Python loop over rows); a row longer than one gather chunk is accumulated chunk by
-    chunk. Memory is bounded by :data:`GATHER_BYTES` and :data:`GRAM_BYTES`, not by the
-    longest row, and ``design`` (an array or a :class:`Design`) is never copied whole.
+    Every solve is exact (to rounding); two routes, chosen per row:
+
+    * *direct*: the row's Gram ``G^T diag(w) G`` is accumulated in the design's precision
+      (float32 for factors) by one symmetric BLAS product per row over its gathered entries,
+      with no padding, then the ``k x k`` system is solved in float64;
+    * *short rows* (at most :data:`WOODBURY_ROWS` ``x k`` entries) when ``extra_gram`` is
+      ``(matrix, scale)`` and every coordinate is penalised (WALS's rows): the row's matrix
+      ``D_r = scale_r M + l2_r I`` is diagonal in ``M``'s eigenbasis (one ``k x k``
+      eigendecomposition per call), so the Woodbury
+      identity solves the row with an ``L x L`` system instead of forming and factoring a
+      ``k x k`` one (``L^2 k`` work instead of ``L k^2 + k^3``).
+
+    Memory is bounded by :data:`GATHER_BYTES` and :data:`GRAM_BYTES`, not by the longest row
+    (a row longer than one gather chunk is accumulated chunk by chunk), and ``design`` (an
+    array or a :class:`Design`) is never copied whole.
 
     Returns
     -------
@@ -194,19 +288,37 @@ def solve_rows(lengths: np.ndarray, cols: np.ndarray, target: np.ndarray, weight
         ``len(lengths) x design.shape[1]``.
     loss : numpy.ndarray
         Each row's weighted squared error at its solution (stored entries only).
+    predictions : numpy.ndarray
+        Only with ``predictions``: ``design[cols[e]] . solution[row of e]`` for every entry.
     """
     design = _as_design(design)
     n, k = len(lengths), design.width
     lengths = np.asarray(lengths, dtype=np.int64)
-    starts = np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64)
+    starts = np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64) if n else lengths
+    target = np.asarray(target, dtype=np.float64)
+    weight = np.asarray(weight, dtype=np.float64)
     l2_rows = np.broadcast_to(np.asarray(l2, dtype=np.float64), (n,))
     penalised = np.ones(k)
     if free_last:
         penalised[-1] = 0.0
     sol = np.zeros((n, k))
     loss = np.zeros(n)
+    pred = np.zeros(len(cols))
     step = _entry_step(k)
     gram_rows = int(max(1, min(MAX_BATCH_ROWS, GRAM_BYTES // (8 * k * k))))
+    # w = root^2: the Gram is then one symmetric product (syrk) of the scaled rows
+    signed = bool(len(weight)) and float(weight.min()) < 0
+    root = np.sqrt(np.maximum(weight, 0.0))
+    order = np.argsort(-lengths, kind="stable")
+    short = np.zeros(n, bool)
+    if isinstance(extra_gram, tuple) and not free_last and not signed and n:
+        lam, basis = np.linalg.eigh((extra_gram[0] + extra_gram[0].T) / 2)
+        lam = np.maximum(lam, 0.0)
+        scale = np.broadcast_to(np.asarray(extra_gram[1], dtype=np.float64), (n,))
+        d_lo, d_hi = scale * lam[0] + l2_rows, scale * lam[-1] + l2_rows
+        # a well-posed diagonal only: the identity subtracts from D^-1, which must be sound
+        short = (lengths <= WOODBURY_ROWS * k) & (d_lo > 1e-9 * d_hi) & (d_lo > 0)
+    t = time.perf_counter()
 
     def finish(batch, gram, rhs):
         if isinstance(extra_gram, tuple):
@@ -218,51 +330,140 @@ def solve_rows(lengths: np.ndarray, cols: np.ndarray, target: np.ndarray, weight
         gram[:, np.arange(k), np.arange(k)] += l2_rows[batch][:, None] * penalised
         return _solve_spd(gram, rhs)
 
-    order = np.argsort(-lengths, kind="stable")
+    def rows_gram(g, a, b, gram, rhs):
+        """Add entries ``a:b`` (gathered as ``g``) to one row's Gram and right-hand side."""
+        if signed:
+            gram += (g * weight[a:b, None].astype(g.dtype)).T @ g
+        else:
+            gs = g * root[a:b, None].astype(g.dtype)
+            gram += gs.T @ gs                       # numpy calls syrk for x.T @ x
+        rhs += g.T @ (target[a:b] * weight[a:b]).astype(g.dtype)
+
+    direct = order[~short[order]]
     i = 0
-    # long rows one at a time, their Gram accumulated over bounded chunks of entries
-    while i < n and lengths[order[i]] > step:
-        r = order[i]
+    # direct route, long rows one at a time, their Gram accumulated over bounded chunks
+    while i < len(direct) and lengths[direct[i]] > step:
+        r = direct[i]
         i += 1
         gram, rhs = np.zeros((1, k, k)), np.zeros((1, k))
         chunks = range(starts[r], starts[r] + lengths[r], step)
         for a in chunks:
             b = min(a + step, starts[r] + lengths[r])
+            t = _lap("solve: other", t)
             g = design(cols[a:b])
-            gw = g * weight[a:b, None].astype(g.dtype)
-            gram[0] += gw.T @ g
-            rhs[0] += g.T.astype(np.float64) @ (target[a:b] * weight[a:b])
-        u = finish(np.array([r]), gram, rhs)
-        sol[r] = u[0]
+            t = _lap("gather", t)
+            rows_gram(g, a, b, gram[0], rhs[0])
+            t = _lap("gram + rhs", t)
+        sol[r] = finish(np.array([r]), gram, rhs)[0]
+        t = _lap("solve", t)
         for a in chunks:
             b = min(a + step, starts[r] + lengths[r])
-            resid = design(cols[a:b]) @ u[0].astype(design.dtype) - target[a:b]
-            loss[r] += float(np.dot(weight[a:b], resid * resid))
-    # the others in padded batches; padding points at the row's first entry with weight 0
-    while i < n:
-        width = max(int(lengths[order[i]]), 1)
-        batch = order[i:i + max(1, min(step // width, gram_rows))]
-        i += len(batch)
-        pos = np.arange(width)
-        mask = pos[None, :] < lengths[batch][:, None]
-        if not mask.any():              # only empty rows left: extra terms alone
-            u = finish(batch, np.zeros((len(batch), k, k)), np.zeros((len(batch), k)))
-            sol[batch] = u
-            continue
-        entry = np.where(mask, starts[batch][:, None] + pos[None, :],
-                         np.minimum(starts[batch], len(cols) - 1)[:, None])
-        w = np.where(mask, weight[entry], 0.0)
-        t = np.where(mask, target[entry], 0.0)
-        g = design(cols[entry].ravel()).reshape(len(batch), width, k)
-        gw = g * w[..., None].astype(g.dtype)
-        gram = np.matmul(gw.transpose(0, 2, 1), g).astype(np.float64)
-        del gw
-        rhs = np.einsum("bwk,bw->bk", g, (t * w).astype(g.dtype), dtype=np.float64)
+            g = design(cols[a:b])
+            t = _lap("gather", t)
+            pred[a:b] = g @ sol[r].astype(g.dtype)
+            t = _lap("loss", t)
+    # direct route, the others by groups of whole rows: entries gathered once, no padding
+    while i < len(direct):
+        batch = [direct[i]]
+        total = lengths[direct[i]]
+        i += 1
+        while i < len(direct) and len(batch) < gram_rows and total + lengths[direct[i]] <= step:
+            total += lengths[direct[i]]
+            batch.append(direct[i])
+            i += 1
+        batch = np.array(batch)
+        entry, offset = _ranges(starts[batch], lengths[batch])
+        t = _lap("solve: other", t)
+        g = design(cols[entry])
+        t = _lap("gather", t)
+        gram, rhs = np.zeros((len(batch), k, k)), np.zeros((len(batch), k))
+        for j, r in enumerate(batch):
+            a = offset[j]
+            gr = g[a:a + lengths[r]]
+            e0 = starts[r]
+            rows_gram(gr, e0, e0 + lengths[r], gram[j], rhs[j])
+        t = _lap("gram + rhs", t)
         u = finish(batch, gram, rhs)
         sol[batch] = u
-        resid = np.einsum("bwk,bk->bw", g, u.astype(g.dtype)) - t
-        loss[batch] = np.einsum("bw,bw->b", w, resid * resid)
-    return sol, loss
+        del gram
+        t = _lap("solve", t)
+        u = u.astype(g.dtype)
+        for j, r in enumerate(batch):
+            pred[starts[r]:starts[r] + lengths[r]] = g[offset[j]:offset[j] + lengths[r]] @ u[j]
+        t = _lap("loss", t)
+    # short rows: Woodbury in the eigenbasis of the shared matrix
+    rows = order[short[order]]
+    i = 0
+    while i < len(rows):
+        width = max(int(lengths[rows[i]]), 1)
+        size = max(1, min(step // width, MAX_BATCH_ROWS, GRAM_BYTES // (8 * width * width)))
+        batch = rows[i:i + size]
+        i += len(batch)
+        sol[batch], pred_batch = _woodbury(batch, lengths, starts, cols, target, root, design,
+                                           lam, basis, scale, l2_rows, extra_rhs, width)
+        entry, _ = _ranges(starts[batch], lengths[batch])
+        pred[entry] = pred_batch
+        t = time.perf_counter()
+    rid = np.repeat(np.arange(n), lengths)
+    resid = pred - target
+    loss = np.bincount(rid, weight * resid * resid, minlength=n) if len(rid) else loss
+    _lap("loss", t)
+    return (sol, loss, pred) if predictions else (sol, loss)
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Entry indices of whole rows, concatenated, and where each row begins among them."""
+    offset = np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64)
+    return np.repeat(starts - offset, lengths) + np.arange(int(lengths.sum())), offset
+
+
+def _woodbury(batch, lengths, starts, cols, target, root, design, lam, basis, scale, l2_rows,
+              extra_rhs, width):
+    """Solve rows of at most ``k`` entries with ``D_r`` diagonal in ``basis`` (Woodbury).
+
+    With ``V`` the row's gathered design rows times ``sqrt(w)``, rotated into ``basis``,
+    ``(D + V^T V)^-1 y = D^-1 y - D^-1 V^T (I + V D^-1 V^T)^-1 V D^-1 y``: one ``L x L``
+    system per row. Rows are padded with zero entries, which add identity rows to the small
+    systems and change nothing else. Returns the solutions and each row's predictions
+    (padded, ``len(batch) x width``).
+    """
+    t = time.perf_counter()
+    m = len(batch)
+    entry, offset = _ranges(starts[batch], lengths[batch])
+    rid = np.repeat(np.arange(m), lengths[batch])
+    pos = np.arange(len(entry)) - offset[rid]
+    t = _lap("solve: other (short rows)", t)
+    g = design(cols[entry])
+    t = _lap("gather (short rows)", t)
+    gp = np.zeros((m, width, g.shape[1]))
+    gp[rid, pos] = g @ basis.astype(g.dtype)        # the rows in the eigenbasis, padded
+    del g
+    t = _lap("gram (short rows)", t)
+    # with D^-1/2 folded into the rows, (D + V^T V)^-1 y = D^-1/2 (I + S^T S)^-1 D^-1/2 y for
+    # S = V D^-1/2, and (I + S^T S)^-1 = I - S^T (I + S S^T)^-1 S
+    root_d = np.sqrt(scale[batch][:, None] * lam[None, :] + l2_rows[batch][:, None])
+    vs = gp * _padded(root[entry], rid, pos, m, width)[:, :, None] / root_d[:, None, :]
+    st = _padded(root[entry] * target[entry], rid, pos, m, width)
+    y = np.matmul(st[:, None, :], vs)[:, 0] * root_d    # Q^T G^T diag(w) t
+    if extra_rhs is not None:
+        y += extra_rhs[batch] @ basis
+    zs = y / root_d
+    t = _lap("rhs (short rows)", t)
+    small = np.matmul(vs, vs.transpose(0, 2, 1))
+    small[:, np.arange(width), np.arange(width)] += 1.0
+    c = np.linalg.solve(small, np.matmul(vs, zs[:, :, None]))
+    rotated = (zs - np.matmul(c.transpose(0, 2, 1), vs)[:, 0]) / root_d
+    t = _lap("solve (short rows)", t)
+    pred = np.matmul(gp, rotated[:, :, None])[:, :, 0]
+    _lap("loss (short rows)", t)
+    return rotated @ basis.T, pred[rid, pos]
+
+
+def _padded(values: np.ndarray, rid: np.ndarray, pos: np.ndarray, m: int, width: int
+            ) -> np.ndarray:
+    out = np.zeros((m, width))
+    out[rid, pos] = values
+    return out
 
 
 def _solve_spd(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
@@ -420,8 +621,12 @@ def make_row_reader(layout: Layout, files: dict[int, list[str]], sums: Factor,
                     c = t.column("col").to_numpy()[keep]
                     x = t.column("weight").to_numpy()[keep]
                     del t, parts
-                    order = np.lexsort((c, r))        # several files: one order
-                    r, c, x = r[order], c[order], x[order]
+                    # one (row, col) order; the stage writes it already, so this is a check
+                    key = r * layout.vocab_size + c
+                    if len(key) and not np.all(key[1:] > key[:-1]):
+                        order = np.argsort(key, kind="stable")
+                        r, c, x = r[order], c[order], x[order]
+                    del key
                     if len(r):
                         heads = np.flatnonzero(np.r_[True, r[1:] != r[:-1], True])
                         for a in range(0, len(heads) - 1, batch_rows):
@@ -566,7 +771,8 @@ def run_pass(spark, matrix: Matrix, spec: PassSpec) -> dict[str, np.ndarray]:
                 own = np.zeros(layout.piece_rows(piece))
             ids, lengths, cols, x = _unpack_rows(batch)
             s = batch.column("s").to_numpy()
-            vec, loss = spec.kernel(ids, lengths, cols, x, s, readers, spec.params)
+            with blas_threads(_task_cpus()):
+                vec, loss = spec.kernel(ids, lengths, cols, x, s, readers, spec.params)
             local = layout.piece_of(ids)[1]
             out[local] = vec
             own[local] = s
@@ -936,6 +1142,7 @@ def _wals_kernel(ids, lengths, cols, x, s, readers, data):
     second term spans all ``V^2`` pairs but is rank one, so its part of each row's normal
     equations is ``k r_i (C^T diag(P) C)``, one ``d x d`` matrix for everyone.
     """
+    t = time.perf_counter()
     x = x.astype(np.float64)
     cds, log_z = data["cds"], data["log_z"]
     with np.errstate(divide="ignore"):
@@ -952,30 +1159,18 @@ def _wals_kernel(ids, lengths, cols, x, s, readers, data):
     scale = p_ids if transpose else s
     design = Design(readers["design"])
     l2 = data["l2"] * s
-    sol, _ = solve_rows(lengths, cols, weight * target / x, x, design, l2,
-                        extra_gram=(data["k"] * data["gram"], scale), free_last=False)
+    t = _lap("targets and weights", t)
+    sol, _, pred = solve_rows(lengths, cols, weight * target / x, x, design, l2,
+                              extra_gram=(data["k"] * data["gram"], scale), free_last=False,
+                              predictions=True)
+    t = time.perf_counter()
     # the objective's part from these rows, at their new vectors
-    pred = _entry_dots(lengths, cols, sol, design)
     entry = weight * (pred - target) ** 2 - background * pred ** 2
-    starts = np.r_[0, np.cumsum(lengths)[:-1]]
-    observed = np.add.reduceat(entry, starts) if len(entry) else np.zeros(len(ids))
-    observed[lengths == 0] = 0.0
-    quad = np.einsum("rk,kl,rl->r", sol, data["gram"], sol)
+    observed = np.bincount(np.repeat(np.arange(len(ids)), lengths), entry, minlength=len(ids))
+    quad = np.sum((sol @ data["gram"]) * sol, axis=1)
     loss = observed + data["k"] * scale * quad + l2 * np.sum(sol * sol, axis=1)
+    _lap("objective", t)
     return sol, loss
-
-
-def _entry_dots(lengths: np.ndarray, cols: np.ndarray, left: np.ndarray,
-                design) -> np.ndarray:
-    """``left[r] . design[cols[e]]`` for every entry ``e`` of row ``r`` (in chunks)."""
-    design = _as_design(design)
-    rid = np.repeat(np.arange(len(lengths)), lengths)
-    out = np.empty(len(cols))
-    step = _entry_step(design.width)
-    for a in range(0, len(cols), step):
-        out[a:a + step] = np.einsum("ek,ek->e", left[rid[a:a + step]],
-                                    design(cols[a:a + step]), dtype=np.float64)
-    return out
 
 
 def ppmi_wals(spark, matrix: Matrix, dim: int, *, cds: float, neg: float,

@@ -331,3 +331,38 @@ def test_words_without_a_usable_vector_are_dropped_and_ids_stay_contiguous(spark
                  "--out", str(out)]) == 0
     lines = out.read_text().splitlines()
     assert lines[0] == f"{len(words)} 3" and [ln.split()[0] for ln in lines[1:]] == words
+
+
+@pytest.mark.parametrize("k", [6, 40])
+def test_solve_rows_with_a_shared_background_equals_dense_solves(k):
+    """Rows shorter than ``k`` take the Woodbury route, longer ones the direct one: both must
+    give each row's exact solution with ``scale_r M + l2_r I`` added to its normal equations."""
+    rng = np.random.default_rng(11)
+    n_rows, n_cols = 40, 60
+    dense = rng.random((n_rows, n_cols)) * (rng.random((n_rows, n_cols)) < 0.3)
+    dense[5] = 0                                          # an empty row: background alone
+    dense[7, :] = rng.random(n_cols) + 0.1                # a row longer than k
+    lengths = (dense != 0).sum(axis=1)
+    r, cols = np.nonzero(dense)
+    weight = dense[r, cols]
+    target = rng.standard_normal(len(cols))
+    design = rng.standard_normal((n_cols, k)).astype(np.float32)
+    basis = rng.standard_normal((3 * k, k))
+    shared = basis.T @ basis / k                          # positive definite, like C^T P C
+    scale = rng.random(n_rows) + 0.5
+    l2 = rng.random(n_rows) * 1e-2 + 1e-3
+    rhs_extra = rng.standard_normal((n_rows, k))
+    sol, loss, pred = fz.solve_rows(lengths, cols, target, weight, design, l2,
+                                    extra_gram=(shared, scale), extra_rhs=rhs_extra,
+                                    free_last=False, predictions=True)
+    d = design.astype(np.float64)
+    start = 0
+    assert (lengths <= k).any() and (lengths > k).any()
+    for i, n in enumerate(lengths):
+        g, w, t = d[cols[start:start + n]], weight[start:start + n], target[start:start + n]
+        a = g.T @ (w[:, None] * g) + scale[i] * shared + l2[i] * np.eye(k)
+        expect = np.linalg.solve(a, g.T @ (w * t) + rhs_extra[i])
+        np.testing.assert_allclose(sol[i], expect, rtol=1e-4, atol=1e-6 * np.abs(expect).max())
+        np.testing.assert_allclose(pred[start:start + n], g @ sol[i], rtol=1e-4, atol=1e-6)
+        assert loss[i] == pytest.approx(np.sum(w * (g @ sol[i] - t) ** 2), rel=1e-4, abs=1e-9)
+        start += n
