@@ -2,21 +2,25 @@
 
 One run of this script trains, one after the other (never concurrently), on the same
 pre-tokenised corpus (one paragraph per line, tokens separated by spaces) and at the same
-dimension:
+dimension (or at each of ``--dims``):
 
 1. each latentspark configuration given with ``--ours NAME="KEY=VALUE ..."``, as the whole
    pipeline from raw text (``python -m latentspark run``: vocabulary, co-occurrences,
    embeddings) in a fresh run root, on ``local[2]``;
 2. gensim's skip-gram ``Word2Vec`` (window 5, 5 epochs, 2 workers), the corpus streamed from
-   the gzip files, in a subprocess (``--worker gensim``);
+   the gzip files, in a subprocess (``--worker gensim``), and the same with ``sg=0``, CBOW
+   (``--worker cbow``);
 3. Spark MLlib's ``Word2Vec`` on ``local[2]`` (window 5, one iteration, 2 partitions), in a
    subprocess (``--worker mllib``).
 
 Each run is timed and the summed RSS of its whole process tree (the JVM and the Python workers
-included) is sampled every 0.2 s. The vectors of every model are then scored the same way, with
-gensim's ``KeyedVectors``: Google analogies (3CosAdd), WordSim-353 and SimLex-999. The results
-go to ``quality.json`` and ``quality.md`` (and the tails of the logs to ``quality_logs/``) in
-``--out-dir``. See ``benchmarks/README.md``.
+included) is sampled every 0.2 s. The vectors of every model are then scored the same way
+(:func:`evaluate`): Google analogies by 3CosAdd (gensim's ``KeyedVectors``) and 3CosMul
+(Levy and Goldberg 2014, numpy), WordSim-353, its similarity and relatedness subsets (Agirre
+et al. 2009), SimLex-999, and the expected word's rank in a few seed analogies. Every
+latentspark configuration is compared with both gensim models of its dimension on every
+column (issue 11's target). The results go to ``quality.json`` and ``quality.md`` (and the
+tails of the logs to ``quality_logs/``) in ``--out-dir``. See ``benchmarks/README.md``.
 
 Run it alone on the machine: the figures are meaningless when other work shares the cores.
 """
