@@ -541,6 +541,14 @@ def ws353_split(eval_dir: Path, split: Path = WS353_SPLIT) -> dict[str, list[str
     return {k: v for k, v in out.items() if v}
 
 
+def _pair_scores(kv: Any, path: Path) -> tuple[tuple, tuple, float]:
+    """gensim's ``evaluate_word_pairs``; no pair in the vocabulary gives ``None`` scores."""
+    try:
+        return kv.evaluate_word_pairs(str(path), restrict_vocab=RESTRICT_VOCAB)
+    except ValueError:  # gensim: "No valid similarity judgements found"
+        return (None,), (None,), 100.0
+
+
 def evaluate(
     words: Sequence[str],
     vectors: np.ndarray,
@@ -602,12 +610,10 @@ def evaluate(
                     f = tmp / f"wordsim353_{part}.tsv"
                     f.write_text("\n".join(lines) + "\n", encoding="utf-8")
                     pair_files[f"wordsim353_{part}"] = f
-            pairs = {
-                name: (kv.evaluate_word_pairs(str(f), restrict_vocab=RESTRICT_VOCAB),
-                       sum(1 for ln in f.read_text(encoding="utf-8").splitlines()
-                           if ln.strip() and not ln.startswith("#")))
-                for name, f in pair_files.items()
-            }
+            pairs = {name: (_pair_scores(kv, f),
+                            sum(1 for ln in f.read_text(encoding="utf-8").splitlines()
+                                if ln.strip() and not ln.startswith("#")))
+                     for name, f in pair_files.items()}
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     if gensim_analogies:
@@ -656,8 +662,8 @@ def evaluate(
     out: dict[str, Any] = {"google": google}
     for name, ((pearson, spearman, oov), n_pairs) in pairs.items():
         out[name] = {
-            "spearman": float(spearman[0]),
-            "pearson": float(pearson[0]),
+            "spearman": None if spearman[0] is None else float(spearman[0]),
+            "pearson": None if pearson[0] is None else float(pearson[0]),
             "oov_percent": float(oov),
             "pairs": n_pairs,
         }

@@ -93,9 +93,10 @@ def test_answer_analogies_matches_brute_force(quality) -> None:
     assert (add != mul).any()
 
 
-def test_evaluate_cosmul_accuracy_is_brute_force(quality, tmp_path: Path) -> None:
-    words, vec, quads, _ = _planted()
-    ev = tmp_path / "eval"
+def _planted_eval(folder: Path, words: list[str], quads: list[tuple]) -> tuple[list, list]:
+    """An evaluation folder over the planted words; returns the semantic and syntactic
+    questions written."""
+    ev = folder
     ev.mkdir()
     sem = quads[:3]
     syn = quads[3:] + [(0, 5, 9, 13), (2, 6, 10, 14)]
@@ -111,6 +112,13 @@ def test_evaluate_cosmul_accuracy_is_brute_force(quality, tmp_path: Path) -> Non
     pairs = "".join(f"w{i}\tw{i + 1}\t{(i * 7) % 10}.0\n" for i in range(0, 40, 3))
     for f in ("wordsim353.tsv", "simlex999.txt"):
         (ev / f).write_text("# a\n# b\n" + pairs, encoding="utf-8")
+    return sem, syn
+
+
+def test_evaluate_cosmul_accuracy_is_brute_force(quality, tmp_path: Path) -> None:
+    words, vec, quads, _ = _planted()
+    ev = tmp_path / "eval"
+    sem, syn = _planted_eval(ev, words, quads)
     out = quality.evaluate(words, vec, ev, seeds=["w1 - w0 + w2 = w3"])
     g = out["google"]
     right_mul = [_brute_cosmul(vec, *q[:3], len(words)) == q[3] for q in sem + syn]
@@ -224,3 +232,65 @@ def test_sweep_end_to_end(tmp_path: Path) -> None:
     assert "`factorize.eig=0.0`" in table[1]
     assert "Summary" in md and result["command"] in md
     assert result["summary"]["largest"]["simlex999"]["name"] == "eig0"
+
+
+def _record(kind: str, name: str, dim: int, score: float, ev: dict) -> dict:
+    """A run record as quality.py makes them, every score column set to ``score``."""
+    e = json.loads(json.dumps(ev))
+    e["google"].update(total=score, semantic=score, syntactic=score)
+    e["google"]["cosmul"]["total"] = score
+    for k in ("wordsim353", "wordsim353_similarity", "wordsim353_relatedness", "simlex999"):
+        e.setdefault(k, {"pearson": None, "oov_percent": 0.0, "pairs": 0})["spearman"] = score
+    return {"name": name, "kind": kind, "dim": dim, "eval": e, "time_s": 10.0,
+            "train_s": 9.0, "vocab_s": 1.0, "wall_s": 11.0, "peak_rss_bytes": 2**30,
+            "returncode": 0, "vocab_size": 60, "overrides": ["factorize.eig=0"]}
+
+
+def test_quality_compare_and_report_per_dimension(quality, tmp_path: Path) -> None:
+    """Each configuration is compared with the skip-gram and CBOW of its own dimension, on
+    every column; the report has a row per model and dimension and the seed analogies."""
+    words, vec, quads, _ = _planted()
+    ev = tmp_path / "eval"
+    _planted_eval(ev, words, quads)
+    base = quality.evaluate(words, vec, ev, seeds=["w1 - w0 + w2 = w3"],
+                            gensim_analogies=False)
+    runs = [
+        _record("latentspark", "wals", 100, 0.5, base),
+        _record("gensim", "gensim", 100, 0.4, base),
+        _record("cbow", "cbow", 100, 0.45, base),
+        _record("latentspark", "wals", 300, 0.5, base),
+        _record("gensim", "gensim", 300, 0.6, base),
+    ]
+    runs[2]["eval"]["simlex999"]["spearman"] = 0.55  # CBOW wins one column at 100
+    ratios, targets = quality.compare(runs)
+    t100, t300 = targets["per_config"]["wals@100"], targets["per_config"]["wals@300"]
+    assert t100["google_total"] and not t100["simlex999"] and not t100["all"]
+    assert t100["peers"] == ["gensim", "cbow"] and t300["peers"] == ["gensim"]
+    assert not t300["google_total"] and targets["met"] is False
+    assert ratios["wals@100"]["delta_simlex999"] == pytest.approx(0.1)
+    assert ratios["wals@100"]["delta_cbow_simlex999"] == pytest.approx(-0.05)
+    assert ratios["cbow@100"]["delta_google_total"] == pytest.approx(0.05)
+    result = {
+        "date": "2026-12-01T00:00:00", "command": "python benchmarks/quality.py --dims 100,300",
+        "params": {"corpus": "c", "lines": 0, "dim": 100, "dims": [100, 300],
+                   "sample_interval": 0.2, "mllib_driver_memory": "1g"},
+        "machine": {"nproc": 2, "total_ram_bytes": 2**34, "load_average_at_start": [0.1],
+                    "python": "3", "versions": {}},
+        "runs": runs, "ratios": ratios, "targets": targets,
+    }
+    md = quality.render_markdown(result)
+    assert "| gensim CBOW | 100 |" in md and "| latentspark `wals` | 300 |" in md
+    assert "WS-353 sim" in md and "3CosMul" in md and "`w1 - w0 + w2 = w3`" in md
+    assert result["command"] in md
+
+
+def test_gensim_cbow_worker(quality, tmp_path: Path) -> None:
+    """The CBOW peer is gensim's Word2Vec with sg=0, written like the skip-gram one."""
+    corpus = write_corpus(tmp_path / "corpus", n=200)
+    out = tmp_path / "cbow"
+    out.mkdir()
+    files = sorted(corpus.glob("*.txt"))
+    rec = quality.gensim_worker(files, 5, out, sg=0)
+    assert rec["sg"] == 0 and rec["vocab_size"] > 20
+    words, vectors = quality.read_vectors(out / "vectors.parquet")
+    assert len(words) == rec["vocab_size"] and vectors.shape == (len(words), 5)
