@@ -353,20 +353,19 @@ def index_config_hash(ic: IndexConfig) -> str:
 
 
 def _write_words(spark, fs, data_path: str, dest: str) -> None:
-    """The id-to-word table as one Parquet file, written by one task (never on the driver)."""
+    """The id-to-word table as one Parquet file, written by pyarrow so that its bytes (and its
+    SHA-256 in the manifest) do not depend on the JVM (vocabulary-sized on the driver)."""
+    import pyarrow.parquet as pq
     from pyspark.sql import functions as F
 
-    tmp = f"{dest}.parts"
-    (spark.read.parquet(data_path)
-     .select(F.col("id").cast("int").alias("id"), F.col("word").cast("string").alias("word"))
-     .repartition(1).sortWithinPartitions("id")
-     .write.option("compression", "zstd").mode("overwrite").parquet(tmp))
-    [part] = [p for p in fs.list_names(tmp) if p.endswith(".parquet")]
-    fs.rename(f"{tmp}/{part}", dest)
-    fs.delete(tmp)
-    # Hadoop's local filesystem renames the part file's checksum file along with it
-    folder, name = dest.rsplit("/", 1)
-    fs.delete(f"{folder}/.{name}.crc")
+    table = spark.read.parquet(data_path).select(F.col("id").cast("int").alias("id"),
+                                                 "word").orderBy("id").toArrow()
+    table = pa.table({"id": table.column("id").cast(pa.int32()),
+                      "word": table.column("word").cast(pa.string())})
+    with tempfile.TemporaryDirectory(prefix="latentspark-words-") as tmp:
+        local = os.path.join(tmp, "words.parquet")
+        pq.write_table(table, local, compression="zstd")
+        fs.put(local, dest)
 
 
 # ---------------------------------------------------------------------------------------------
