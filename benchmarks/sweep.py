@@ -363,6 +363,12 @@ def _range(r: tuple[float, float] | None) -> str:
     return _d(lo) if lo == hi else f"{_d(lo)} .. {_d(hi)}"
 
 
+def _score_cells(r: dict[str, Any]) -> str:
+    """A scored row's last cells: peak RSS, every column, the seed analogies."""
+    scores = " | ".join(_f(_get(r, *path)) for _, _, path in COLUMNS)
+    return f"{_gib(r['peak_rss_bytes'])} | {scores} | {_seeds(r['eval'])} |"
+
+
 def render_markdown(result: dict[str, Any]) -> str:
     """The report: the table, the levers' effects, the summary, the settings, the command."""
     p, m = result["params"], result["machine"]
@@ -402,9 +408,7 @@ def render_markdown(result: dict[str, Any]) -> str:
             continue
         lines.append(
             f"| `{r['name']}` | {_settings(r['differs'])} | {count_cell} | {_s(counted)} "
-            f"| {_s(r['wall_s'])} | {_gib(r['peak_rss_bytes'])} | "
-            + " | ".join(_f(_get(r, *path)) for _, _, path in COLUMNS)
-            + f" | {_seeds(r['eval'])} |"
+            f"| {_s(r['wall_s'])} | {_score_cells(r)}"
         )
     for r in result.get("peers", []):
         if "eval" not in r:
@@ -412,9 +416,7 @@ def render_markdown(result: dict[str, Any]) -> str:
             continue
         lines.append(
             f"| {_label(r)} | (peer, same dimension) | | | {_s(r.get('time_s'))} "
-            f"| {_gib(r['peak_rss_bytes'])} | "
-            + " | ".join(_f(_get(r, *path)) for _, _, path in COLUMNS)
-            + f" | {_seeds(r['eval'])} |"
+            f"| {_score_cells(r)}"
         )
     s = result["summary"]
     if s.get("levers"):
