@@ -1,8 +1,8 @@
 """The jobs on a real Spark standalone cluster (a master and two workers on 127.0.0.1, started
 by ``scripts/cluster.sh``), submitted with ``spark-submit --py-files`` the zip that
 ``scripts/package.sh`` builds: same outputs as local mode, and the same outputs again when a
-worker and its executor are killed in the middle of the co-occurrence stage or of the
-factorization.
+worker and its executor are killed in the middle of the co-occurrence stage and again in the
+middle of the factorization of the same job.
 
 They run by default (``-m "not cluster"`` leaves them out). The cluster runs in its own state
 folder on free ports and is stopped at the end even when a test fails.
@@ -310,69 +310,74 @@ def executors_of(worker_pid: int) -> list[psutil.Process]:
     return found
 
 
-def kill_a_worker_mid_stage(cluster, package, corpus, tmp_path, started: str, ended: str,
-                            what: str) -> dict[str, pa.Table]:
-    """Submit the job, SIGKILL worker 2 and its executor once the log shows ``started`` (and
-    not ``ended``) and a Spark job has finished some tasks with more ahead, restart the worker;
-    the job must still succeed. Returns its outputs."""
+def wait_mid_stage(proc, log: Path, ui_port: int, started: str, ended: str, what: str,
+                   after: int = 0) -> dict:
+    """Wait until the log shows ``started`` (its ``after + 1``-th time at least, and ``ended``
+    no more than ``after`` times) and a Spark job has finished some tasks with more ahead:
+    "in the middle" of that stage. Returns that job's status."""
+    deadline = time.monotonic() + 240
+    while True:
+        assert proc.poll() is None, f"the job ended before the kill:\n{log.read_text()[-5000:]}"
+        assert time.monotonic() < deadline, f"the {what} never got under way"
+        time.sleep(0.1)
+        text = log.read_text()
+        if text.count(started) <= after:
+            continue
+        # a kill in a later stage would test something else: fail loudly instead
+        assert text.count(ended) <= after, f"the {what} ended before a kill: make the input larger"
+        for job in running_jobs(ui_port) or []:
+            left = job["numTasks"] - job["numCompletedTasks"]
+            if job["numCompletedTasks"] >= 2 and job["numActiveTasks"] and left >= 6:
+                return job
+
+
+def kill_worker(cluster) -> None:
+    """SIGKILL worker 2 and its executors, then start it again while the job goes on (the
+    master then gives it a new executor)."""
+    worker = cluster.worker_pid(2)
+    deadline = time.monotonic() + 60
+    # a restarted worker gets its executor a few seconds after it registers
+    while not (victims := executors_of(worker)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert victims, "worker 2 has no executor of the job"
+    os.kill(worker, signal.SIGKILL)  # the worker first, so it cannot relaunch one
+    for executor in victims:
+        executor.send_signal(signal.SIGKILL)
+    restarted = cluster.script("start")
+    assert restarted.returncode == 0, restarted.stderr
+
+
+def test_killing_a_worker_mid_cooccurrence_and_mid_factorization_changes_nothing(
+        cluster, package, corpus, cluster_run, tmp_path):
+    """One job, two kills: worker 2 and its executor die in the middle of the co-occurrence
+    stage, come back, and die again in the middle of the factorization. The job succeeds and
+    publishes the undisturbed run's rows: lost shuffle output is recomputed, factor pieces
+    written by the lost executor's tasks are rewritten by their retries, cached rows are
+    recomputed (byte-identical embeddings and index). One job instead of one per kill: each
+    cluster run costs minutes of the test suite."""
+    undisturbed, _ = cluster_run
     [ui_port] = free_ports(1)
     log = tmp_path / "submit.log"
     proc = submit(cluster.ready().url, tmp_path / "run", corpus, package, log, ui_port=ui_port,
                   wait=False)
     try:
-        # "in the middle": the stage has logged its start, and its Spark job has finished some
-        # tasks and still has most of them ahead
-        deadline = time.monotonic() + 240
-        at_kill = None
-        while at_kill is None:
-            assert proc.poll() is None, f"the job ended before the kill:\n{log.read_text()[-5000:]}"
-            assert time.monotonic() < deadline, f"the {what} never got under way"
-            time.sleep(0.1)
-            text = log.read_text()
-            if started not in text:
-                continue
-            # a kill in a later stage would test something else: fail loudly instead
-            assert ended not in text, f"the {what} ended before a kill: make the input larger"
-            for job in running_jobs(ui_port) or []:
-                left = job["numTasks"] - job["numCompletedTasks"]
-                if job["numCompletedTasks"] >= 2 and job["numActiveTasks"] and left >= 6:
-                    at_kill = job
-        worker = cluster.worker_pid(2)
-        victims = executors_of(worker)
-        assert victims, "worker 2 has no executor of the job"
-        os.kill(worker, signal.SIGKILL)  # the worker first, so it cannot relaunch one
-        for executor in victims:
-            executor.send_signal(signal.SIGKILL)
-        # bring the worker back while the job goes on (the master then gives it an executor)
-        restarted = cluster.script("start")
-        assert restarted.returncode == 0, restarted.stderr
+        at_kill = [wait_mid_stage(proc, log, ui_port, "counting co-occurrences",
+                                  "cooccur: merging", "co-occurrence stage")]
+        kill_worker(cluster)
+        at_kill.append(wait_mid_stage(proc, log, ui_port, "tasks per pass",
+                                      "published embeddings", "factorization"))
+        kill_worker(cluster)
         code = proc.wait(timeout=300)
     finally:
         if proc.poll() is None:
             proc.kill()
     text = log.read_text()
     assert code == 0, text[-5000:]
-    assert re.search(r"Lost executor \d+", text), "the driver never noticed the kill"
-    assert at_kill["numCompletedTasks"] < at_kill["numTasks"]
-    return outputs(tmp_path / "run")
-
-
-def test_killing_a_worker_mid_cooccurrence_changes_nothing(cluster, package, corpus, cluster_run,
-                                                          tmp_path):
-    undisturbed, _ = cluster_run
-    got = kill_a_worker_mid_stage(cluster, package, corpus, tmp_path, "counting co-occurrences",
-                                  "cooccur: merging", "co-occurrence stage")
-    assert_same_outputs(got, undisturbed)
-
-
-def test_killing_a_worker_mid_factorization_changes_nothing(cluster, package, corpus,
-                                                           cluster_run, tmp_path):
-    """Factor pieces written by the lost executor's tasks are rewritten by their retries, its
-    cached rows recomputed: byte-identical embeddings (and index)."""
-    undisturbed, _ = cluster_run
-    got = kill_a_worker_mid_stage(cluster, package, corpus, tmp_path, "tasks per pass",
-                                  "published embeddings", "factorization")
-    assert_same_outputs(got, undisturbed)
+    lost = set(re.findall(r"Lost executor (\d+)", text))
+    assert len(lost) >= 2, f"the driver noticed {len(lost)} of the 2 kills"
+    for job in at_kill:
+        assert job["numCompletedTasks"] < job["numTasks"]
+    assert_same_outputs(outputs(tmp_path / "run"), undisturbed)
 
 
 def cluster_script(tmp_path: Path, command: str, **extra: str) -> subprocess.CompletedProcess:
