@@ -214,6 +214,10 @@ def spmm_rows(lengths: np.ndarray, cols: np.ndarray, vals: np.ndarray,
               dense) -> np.ndarray:
     """Sparse rows times a dense matrix: ``out[r] = sum_e vals[e] * dense[cols[e]]``.
 
+    One compiled sparse product (``scipy.sparse``) per stored piece of ``dense``, in its
+    precision (float32 for factors): gathering the ``E x k`` design rows first would move
+    ``k`` times more memory than the entries themselves.
+
     Parameters
     ----------
     lengths : numpy.ndarray
@@ -221,7 +225,8 @@ def spmm_rows(lengths: np.ndarray, cols: np.ndarray, vals: np.ndarray,
     cols, vals : numpy.ndarray
         Column and value of every entry.
     dense : numpy.ndarray or Design
-        ``V x k`` matrix (or its gatherer); rows are gathered a bounded chunk at a time.
+        ``V x k`` matrix (or a factor's gatherer); a factor is read one piece at a time, or
+        from its in-memory copy when it is small (:data:`latentspark.blocks.WHOLE_FACTOR_BYTES`).
 
     Returns
     -------
@@ -234,22 +239,41 @@ def spmm_rows(lengths: np.ndarray, cols: np.ndarray, vals: np.ndarray,
     ...           np.array([[1.0], [10.0]])).ravel().tolist()
     [21.0, 0.0, 30.0]
     """
-    dense = _as_design(dense)
-    n, k = len(lengths), dense.width
+    from scipy import sparse
+
+    design = _as_design(dense)
+    n, k = len(lengths), design.width
+    lengths = np.asarray(lengths, dtype=np.int64)
+    cols = np.asarray(cols, dtype=np.int64)
     out = np.zeros((n, k))
-    ends = np.cumsum(lengths)
-    starts = ends - lengths
-    step = _entry_step(k)
-    for a in range(0, len(cols), step):
-        b = min(a + step, len(cols))
-        g = dense(cols[a:b])
-        v = vals[a:b].astype(g.dtype)
-        # one matrix-vector product per row piece in the chunk: no E x k temporary
-        first, last = np.searchsorted(ends, a, "right"), np.searchsorted(starts, b, "left")
-        for r in range(first, last):
-            lo, hi = max(starts[r], a) - a, min(ends[r], b) - a
-            if hi > lo:
-                out[r] += v[lo:hi] @ g[lo:hi]
+    if not len(cols) or not n:
+        return out
+
+    def product(c, v, rows_of_entries, matrix):
+        m = np.ascontiguousarray(matrix)
+        indptr = np.r_[0, np.cumsum(np.bincount(rows_of_entries, minlength=n))]
+        csr = sparse.csr_matrix((v.astype(m.dtype), c, indptr), shape=(n, len(m)))
+        return csr @ m
+
+    source = design.source
+    if design.ones or not isinstance(source, np.ndarray) and not source.whole_in_memory():
+        if design.ones:
+            raise ValueError("spmm_rows: a design with a column of ones is not supported")
+        # one product per stored piece of the factor, entries grouped by piece (stable: each
+        # piece's entries stay in row order, as CSR wants them)
+        rid = np.repeat(np.arange(n), lengths)
+        pid, local = source.layout.piece_of(cols)
+        order = np.argsort(pid, kind="stable")
+        bounds = np.flatnonzero(np.r_[True, pid[order][1:] != pid[order][:-1], True])
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            sel = order[a:b]
+            data = source.piece(int(pid[sel[0]]))
+            if data is not None and len(data):
+                out += product(local[sel], vals[sel], rid[sel], data[:, design.columns])
+        return out
+    matrix = source if isinstance(source, np.ndarray) else source.whole()
+    rid = np.repeat(np.arange(n), lengths)
+    out += product(cols, vals, rid, matrix[:, design.columns])
     return out
 
 
