@@ -475,7 +475,7 @@ def _woodbury(batch, lengths, starts, cols, target, root, design, lam, basis, sc
     t = _lap("rhs (short rows)", t)
     small = np.matmul(vs, vs.transpose(0, 2, 1))
     small[:, np.arange(width), np.arange(width)] += 1.0
-    c = np.linalg.solve(small, np.matmul(vs, zs[:, :, None]))
+    c = _solve_spd(small, np.matmul(vs, zs[:, :, None])[..., 0])[..., None]
     rotated = (zs - np.matmul(c.transpose(0, 2, 1), vs)[:, 0]) / root_d
     t = _lap("solve (short rows)", t)
     pred = np.matmul(gp, rotated[:, :, None])[:, :, 0]
@@ -490,13 +490,32 @@ def _padded(values: np.ndarray, rid: np.ndarray, pos: np.ndarray, m: int, width:
     return out
 
 
+#: systems at least this wide are solved one by one by LAPACK's Cholesky driver (``posv``);
+#: narrower ones by numpy's batched LU, whose per-call cost is lower
+CHOLESKY_WIDTH = 48
+
+
 def _solve_spd(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """Solve a batch of symmetric positive (semi-)definite systems; least squares if singular."""
-    try:
-        return np.linalg.solve(gram, rhs[..., None])[..., 0]
-    except np.linalg.LinAlgError:
-        return np.stack([np.linalg.lstsq(a, b, rcond=None)[0] for a, b in zip(gram, rhs,
-                                                                                strict=True)])
+    """Solve a batch of symmetric positive (semi-)definite systems; least squares if singular.
+
+    Wide systems go through ``posv`` (Cholesky: half the flops of LU, and measured 2.2x
+    faster than numpy's batched ``gesv`` at ``k = 301``); a system that is not numerically
+    positive definite falls back to least squares.
+    """
+    if gram.shape[-1] < CHOLESKY_WIDTH:
+        try:
+            return np.linalg.solve(gram, rhs[..., None])[..., 0]
+        except np.linalg.LinAlgError:
+            return np.stack([np.linalg.lstsq(a, b, rcond=None)[0]
+                             for a, b in zip(gram, rhs, strict=True)])
+    from scipy.linalg import lapack
+
+    out = np.empty(rhs.shape, dtype=np.float64)
+    for i in range(len(gram)):
+        # a C-ordered symmetric matrix is its own Fortran-ordered transpose: no copy needed
+        _, x, info = lapack.dposv(gram[i].T, rhs[i], lower=1)
+        out[i] = x if info == 0 else np.linalg.lstsq(gram[i], rhs[i], rcond=None)[0]
+    return out
 
 
 def _fix_signs(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -333,10 +333,14 @@ def test_words_without_a_usable_vector_are_dropped_and_ids_stay_contiguous(spark
     assert lines[0] == f"{len(words)} 3" and [ln.split()[0] for ln in lines[1:]] == words
 
 
+@pytest.mark.parametrize("cholesky_width", [fz.CHOLESKY_WIDTH, 1])
 @pytest.mark.parametrize("k", [6, 40])
-def test_solve_rows_with_a_shared_background_equals_dense_solves(k):
+def test_solve_rows_with_a_shared_background_equals_dense_solves(k, cholesky_width,
+                                                                  monkeypatch):
     """Rows shorter than ``k`` take the Woodbury route, longer ones the direct one: both must
-    give each row's exact solution with ``scale_r M + l2_r I`` added to its normal equations."""
+    give each row's exact solution with ``scale_r M + l2_r I`` added to its normal equations,
+    whether their systems are solved by batched LU or one by one by Cholesky (``posv``)."""
+    monkeypatch.setattr(fz, "CHOLESKY_WIDTH", cholesky_width)
     rng = np.random.default_rng(11)
     n_rows, n_cols = 40, 60
     dense = rng.random((n_rows, n_cols)) * (rng.random((n_rows, n_cols)) < 0.3)
@@ -366,3 +370,20 @@ def test_solve_rows_with_a_shared_background_equals_dense_solves(k):
         np.testing.assert_allclose(pred[start:start + n], g @ sol[i], rtol=1e-4, atol=1e-6)
         assert loss[i] == pytest.approx(np.sum(w * (g @ sol[i] - t) ** 2), rel=1e-4, abs=1e-9)
         start += n
+
+
+@pytest.mark.parametrize("cholesky_width", [fz.CHOLESKY_WIDTH, 1])
+def test_singular_systems_get_least_squares(cholesky_width, monkeypatch):
+    """A rank-deficient system (a word whose entries span fewer directions than ``k``, with
+    no ridge) gets the minimum-norm least-squares answer by either solver; the others their
+    exact solution."""
+    monkeypatch.setattr(fz, "CHOLESKY_WIDTH", cholesky_width)
+    rng = np.random.default_rng(5)
+    y = rng.standard_normal((3, 12, 6))
+    y[1, :, 4:] = 0.0                                    # rank 4 of 6
+    gram = np.einsum("mik,mil->mkl", y, y)
+    rhs = np.einsum("mik,mi->mk", y, rng.standard_normal((3, 12)))
+    got = fz._solve_spd(gram.copy(), rhs.copy())
+    for i in range(3):
+        want = np.linalg.lstsq(gram[i], rhs[i], rcond=None)[0]
+        np.testing.assert_allclose(got[i], want, rtol=1e-8, atol=1e-10)
