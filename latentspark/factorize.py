@@ -280,7 +280,8 @@ def spmm_rows(lengths: np.ndarray, cols: np.ndarray, vals: np.ndarray,
 def solve_rows(lengths: np.ndarray, cols: np.ndarray, target: np.ndarray, weight: np.ndarray,
                design, l2: float | np.ndarray, extra_gram: np.ndarray | tuple | None = None,
                extra_rhs: np.ndarray | None = None, free_last: bool = True,
-               predictions: bool = False) -> tuple[np.ndarray, ...]:
+               predictions: bool = False, start: np.ndarray | None = None,
+               cg_steps: int = 0, cg_tol: float = 1e-3) -> tuple[np.ndarray, ...]:
     """Weighted least squares for every row at once, row by row independent.
 
     Row ``r`` gets ``u_r = argmin sum_e weight[e] (design[cols[e]] . u - target[e])^2 +
@@ -301,6 +302,17 @@ def solve_rows(lengths: np.ndarray, cols: np.ndarray, target: np.ndarray, weight
       eigendecomposition per call), so the Woodbury
       identity solves the row with an ``L x L`` system instead of forming and factoring a
       ``k x k`` one (``L^2 k`` work instead of ``L k^2 + k^3``).
+
+    With ``cg_steps`` and a warm ``start`` (``n x k``, e.g. the previous iterate) and
+    ``extra_gram`` given as ``(matrix, scale)``, the rows of the direct route are instead
+    solved by conjugate gradients (Jacobi-preconditioned, as implicit-feedback ALS does:
+    Takacs, Pilaszy and Tikk 2011): at most ``cg_steps`` steps, stopping once the residual is
+    below ``cg_tol`` times the right-hand side's norm. Each step costs two products with the
+    row's gathered ``L x k`` design rows and one with the shared matrix (``2 L k + k^2``)
+    instead of its ``L k^2`` Gram and ``k^3`` factorization. Started from the previous
+    iterate, CG never increases the row's quadratic, so the objective still never
+    increases; a system of ``k`` unknowns is solved exactly after ``k`` steps (to rounding).
+    Rows longer than one gather chunk are still solved exactly.
 
     Memory is bounded by :data:`GATHER_BYTES` and :data:`GRAM_BYTES`, not by the longest row
     (a row longer than one gather chunk is accumulated chunk by chunk), and ``design`` (an
@@ -342,6 +354,12 @@ def solve_rows(lengths: np.ndarray, cols: np.ndarray, target: np.ndarray, weight
         d_lo, d_hi = scale * lam[0] + l2_rows, scale * lam[-1] + l2_rows
         # a well-posed diagonal only: the identity subtracts from D^-1, which must be sound
         short = (lengths <= WOODBURY_ROWS * k) & (d_lo > 1e-9 * d_hi) & (d_lo > 0)
+    use_cg = bool(cg_steps) and start is not None and isinstance(extra_gram, tuple) \
+        and not free_last and not signed
+    if use_cg:
+        shared = (extra_gram[0] + extra_gram[0].T) / 2
+        scale = np.broadcast_to(np.asarray(extra_gram[1], dtype=np.float64), (n,))
+        start = np.asarray(start, dtype=np.float64)
     t = time.perf_counter()
 
     def finish(batch, gram, rhs):
@@ -400,6 +418,16 @@ def solve_rows(lengths: np.ndarray, cols: np.ndarray, target: np.ndarray, weight
         t = _lap("solve: other", t)
         g = design(cols[entry])
         t = _lap("gather", t)
+        if use_cg:
+            for j, r in enumerate(batch):
+                e0, e1 = starts[r], starts[r] + lengths[r]
+                gr = g[offset[j]:offset[j] + lengths[r]]
+                sol[r] = _cg_row(gr, weight[e0:e1], target[e0:e1], shared, scale[r],
+                                 l2_rows[r], start[r], cg_steps, cg_tol,
+                                 None if extra_rhs is None else extra_rhs[r])
+                pred[e0:e1] = gr @ sol[r].astype(g.dtype)
+            t = _lap("conjugate gradients", t)
+            continue
         gram, rhs = np.zeros((len(batch), k, k)), np.zeros((len(batch), k))
         for j, r in enumerate(batch):
             a = offset[j]
@@ -433,6 +461,48 @@ def solve_rows(lengths: np.ndarray, cols: np.ndarray, target: np.ndarray, weight
     loss = np.bincount(rid, weight * resid * resid, minlength=n) if len(rid) else loss
     _lap("loss", t)
     return (sol, loss, pred) if predictions else (sol, loss)
+
+
+def _cg_row(g: np.ndarray, w: np.ndarray, t: np.ndarray, shared: np.ndarray, scale: float,
+            l2: float, x0: np.ndarray, steps: int, tol: float,
+            extra_rhs: np.ndarray | None) -> np.ndarray:
+    """One row's ``(G^T diag(w) G + scale M + l2 I) u = G^T (w t) (+ extra)`` by
+    Jacobi-preconditioned conjugate gradients from ``x0`` (see :func:`solve_rows`).
+
+    ``g`` stays in its precision (float32 for factors): its products take a float32 vector
+    and are accumulated in float64, so no ``L x k`` float64 copy is made.
+    """
+    dt = g.dtype
+    b = g.T @ (w * t).astype(dt)
+    b = b.astype(np.float64) + (0.0 if extra_rhs is None else extra_rhs)
+    diag = np.einsum("ij,ij,i->j", g, g, w.astype(dt)).astype(np.float64) \
+        + scale * np.diagonal(shared) + l2
+    inv = 1.0 / np.maximum(diag, 1e-300)
+
+    def times(v: np.ndarray) -> np.ndarray:
+        gv = (g @ v.astype(dt)).astype(np.float64)
+        return (g.T @ (w * gv).astype(dt)).astype(np.float64) + scale * (shared @ v) + l2 * v
+
+    x = x0.copy()
+    r = b - times(x)
+    bound = tol * max(float(np.linalg.norm(b)), 1e-300)
+    z = inv * r
+    p = z.copy()
+    rz = float(r @ z)
+    for _ in range(steps):
+        if float(np.linalg.norm(r)) <= bound or rz <= 0.0:
+            break
+        ap = times(p)
+        curv = float(p @ ap)
+        if curv <= 0.0:
+            break
+        alpha = rz / curv
+        x += alpha * p
+        r -= alpha * ap
+        z = inv * r
+        rz, old = float(r @ z), rz
+        p = z + (rz / old) * p
+    return x
 
 
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1203,9 +1273,15 @@ def _wals_kernel(ids, lengths, cols, x, s, readers, data):
     design = Design(readers["design"])
     l2 = data["l2"] * s
     t = _lap("targets and weights", t)
+    start = None
+    if data.get("cg_steps") and "start" in readers:     # the previous iterate, for CG
+        start = readers["start"].gather(ids).astype(np.float64)
+        if readers["start"].factor.transform is not None:
+            start = start @ readers["start"].factor.transform
     sol, _, pred = solve_rows(lengths, cols, weight * target / x, x, design, l2,
                               extra_gram=(data["k"] * data["gram"], scale), free_last=False,
-                              predictions=True)
+                              predictions=True, start=start, cg_steps=data.get("cg_steps", 0),
+                              cg_tol=data.get("cg_tol", 1e-3))
     t = time.perf_counter()
     # the objective's part from these rows, at their new vectors
     entry = weight * (pred - target) ** 2 - background * pred ** 2
@@ -1220,7 +1296,7 @@ def ppmi_wals(spark, matrix: Matrix, dim: int, *, cds: float, neg: float,
               iterations: int, l2: float, eig: float, add_contexts: bool, oversample: int,
               power_iters: int, seed: int, tolerance: float = 0.0,
               progress: Callable[[dict], None] | None = None,
-              init: Factor | None = None) -> Factors:
+              init: Factor | None = None, cg_steps: int = 0, cg_tol: float = 1e-3) -> Factors:
     """Weighted least-squares factorization of positive PMI over *all* word pairs.
 
     Minimises ``sum_ij (X_ij + k r_i P(j)) (w_i . c_j - PPMI_ij)^2 + l2 sum_i r_i
@@ -1238,6 +1314,11 @@ def ppmi_wals(spark, matrix: Matrix, dim: int, *, cds: float, neg: float,
     ``init`` (a ``dim``-wide factor, warm start, e.g. the previous model's vectors with zero
     rows for new words) replaces the SVD start as the first context factor: the first
     half-iteration solves every word exactly against it, new words included.
+
+    ``cg_steps > 0`` solves the long rows by at most that many conjugate-gradient steps from
+    each row's previous vector (the SVD start's ``U S^1/2`` and ``V S^1/2`` at first; see
+    :func:`solve_rows`) instead of exactly; with ``init`` the first words pass stays exact
+    (there is no previous word vector to start from).
     """
     history: list[dict] = []
     pmi = PMI.of(matrix, cds, 0.0)
@@ -1249,7 +1330,10 @@ def ppmi_wals(spark, matrix: Matrix, dim: int, *, cds: float, neg: float,
     else:
         iterations = max(iterations, 1)
         contexts = init
-    shared = {**pmi.shared(), "k": float(neg), "l2": l2}
+    shared = {**pmi.shared(), "k": float(neg), "l2": l2, "cg_steps": int(cg_steps),
+              "cg_tol": float(cg_tol)}
+    # each side's previous iterate: CG's warm start (none for the words after ``init``)
+    previous_words = None if init is not None else u.with_transform(np.diag(np.sqrt(s)))
     gram = gram_of(spark, contexts, matrix.sums,
                    lambda r: np.where(r > 0, np.exp(cds * np.log(np.maximum(r, 1e-300))
                                                     - pmi.log_z), 0.0))
@@ -1257,13 +1341,18 @@ def ppmi_wals(spark, matrix: Matrix, dim: int, *, cds: float, neg: float,
     words = None
     for it in range(1, iterations + 1):
         t0 = time.monotonic()
-        spec = PassSpec(_wals_kernel, matrix.factor(f"w{it}", dim), {"design": contexts},
+        reads = {"design": contexts}
+        if cg_steps and previous_words is not None:
+            reads["start"] = previous_words
+        spec = PassSpec(_wals_kernel, matrix.factor(f"w{it}", dim), reads,
                         {**shared, "gram": gram, "transpose": False},
                         grams={"gram": "sums", "plain": None}, norms={"l2": "sums"},
                         norm_cols=dim)
         agg = run_pass(spark, matrix, spec)
         words, wgram, gram = spec.out, agg["plain"], agg["gram"]
-        spec = PassSpec(_wals_kernel, matrix.factor(f"c{it}", dim), {"design": words},
+        previous_words = words
+        reads = {"design": words, **({"start": contexts} if cg_steps else {})}
+        spec = PassSpec(_wals_kernel, matrix.factor(f"c{it}", dim), reads,
                         {**shared, "gram": gram, "transpose": True},
                         grams={"gram": "p_ctx", "plain": None})
         agg2 = run_pass(spark, matrix, spec)
