@@ -232,26 +232,36 @@ class FactorReader:
         t = self.factor.transform
         return y if t is None else y @ t
 
+    def whole_in_memory(self) -> bool:
+        """Whether gathers read one in-memory copy of the factor (it is small enough)."""
+        lay = self.layout
+        size = lay.vocab_size * self.factor.width * np.dtype(self.factor.dtype).itemsize
+        return lay.pieces > 1 and size <= WHOLE_FACTOR_BYTES
+
+    def whole(self) -> np.ndarray:
+        """The stored factor as one ``V x width`` array, copied once (only when small)."""
+        if self._whole is None:
+            lay = self.layout
+            whole = np.zeros((lay.vocab_size, self.factor.width), self.factor.dtype)
+            for p in range(lay.pieces):
+                data = self.piece(p)
+                if data is not None and len(data):
+                    b, s = divmod(p, lay.splits)
+                    lo = b + lay.blocks * s * lay.span
+                    whole[lo:lo + lay.blocks * len(data):lay.blocks] = data
+            self._whole = whole
+        return self._whole
+
     def gather(self, ids: np.ndarray, columns: slice | int = slice(None)) -> np.ndarray:
         """Stored rows of global ids (``len(ids) x width``, or one column), as stored."""
         ids = np.asarray(ids, dtype=np.int64)
-        lay = self.layout
-        size = lay.vocab_size * self.factor.width * np.dtype(self.factor.dtype).itemsize
-        if lay.pieces > 1 and size <= WHOLE_FACTOR_BYTES:
-            if self._whole is None:
-                whole = np.zeros((lay.vocab_size, self.factor.width), self.factor.dtype)
-                for p in range(lay.pieces):
-                    data = self.piece(p)
-                    if data is not None and len(data):
-                        b, s = divmod(p, lay.splits)
-                        lo = b + lay.blocks * s * lay.span
-                        whole[lo:lo + lay.blocks * len(data):lay.blocks] = data
-                self._whole = whole
+        if self.whole_in_memory():
+            whole = self.whole()
             if isinstance(columns, int):
-                return self._whole[ids, columns]
+                return whole[ids, columns]
             if columns == slice(None):
-                return np.take(self._whole, ids, axis=0)
-            return self._whole[ids, columns]
+                return np.take(whole, ids, axis=0)
+            return whole[ids, columns]
         width = 1 if isinstance(columns, int) else len(range(self.factor.width)[columns])
         out = np.zeros((ids.size, width), dtype=self.factor.dtype)
         if not ids.size:

@@ -154,6 +154,12 @@ class FactorizeConfig:
                             "of negative samples k", lo=0.0, hi=1e6)
     wals_iterations: int = _opt(2, "ppmi_wals: alternating iterations after the SVD start",
                                 lo=0, hi=1000)
+    cg_steps: int = _opt(0, "ppmi_wals: solve each long row by at most this many "
+                         "conjugate-gradient steps from its previous vector instead of "
+                         "exactly (0: exact solves)", lo=0, hi=100_000)
+    cg_tolerance: float = _opt(1e-3, "ppmi_wals with cg_steps: stop a row's conjugate "
+                               "gradients once its residual is below this fraction of its "
+                               "right-hand side", lo=0.0, hi=1.0)
     ridge: float = _opt(1e-3, "ppmi_wals: L2 penalty on each vector, times its word's "
                         "co-occurrence mass", lo=0.0, hi=1e6)
     oversample: int = _opt(20, "ppmi_svd, ppmi_wals: extra columns of the random projection",

@@ -123,7 +123,10 @@ def test_ppmi_svd_equals_dense_numpy_svd(spark, tmp_path, eig, add_contexts, neg
     assert not vectors[0].any()
 
 
-def test_ppmi_wals_equals_dense_reference(spark, tmp_path):
+@pytest.mark.parametrize("cg_steps", [0, 12])
+def test_ppmi_wals_equals_dense_reference(spark, tmp_path, cg_steps):
+    """Exact solves, and conjugate gradients run past the 4 unknowns of each row (which
+    then reach the exact solution up to float32 rounding: same tolerances)."""
     rng = np.random.default_rng(6)
     n, dim, k, l2 = 30, 4, 5.0, 1e-3
     x = rng.poisson(2.0, (n, n)) * (rng.random((n, n)) < 0.5)
@@ -133,7 +136,8 @@ def test_ppmi_wals_equals_dense_reference(spark, tmp_path):
     sums = x.astype(np.float64).sum(axis=1)
     try:
         got = fz.ppmi_wals(spark, rows, dim, cds=0.75, neg=k, iterations=2, l2=l2,
-                           eig=0.5, add_contexts=True, oversample=n, power_iters=1, seed=3)
+                           eig=0.5, add_contexts=True, oversample=n, power_iters=1, seed=3,
+                           cg_steps=cg_steps, cg_tol=1e-12)
         vectors = fz.to_numpy(got.vectors)
     finally:
         rows.unpersist()
@@ -333,10 +337,14 @@ def test_words_without_a_usable_vector_are_dropped_and_ids_stay_contiguous(spark
     assert lines[0] == f"{len(words)} 3" and [ln.split()[0] for ln in lines[1:]] == words
 
 
+@pytest.mark.parametrize("cholesky_width", [fz.CHOLESKY_WIDTH, 1])
 @pytest.mark.parametrize("k", [6, 40])
-def test_solve_rows_with_a_shared_background_equals_dense_solves(k):
+def test_solve_rows_with_a_shared_background_equals_dense_solves(k, cholesky_width,
+                                                                  monkeypatch):
     """Rows shorter than ``k`` take the Woodbury route, longer ones the direct one: both must
-    give each row's exact solution with ``scale_r M + l2_r I`` added to its normal equations."""
+    give each row's exact solution with ``scale_r M + l2_r I`` added to its normal equations,
+    whether their systems are solved by batched LU or one by one by Cholesky (``posv``)."""
+    monkeypatch.setattr(fz, "CHOLESKY_WIDTH", cholesky_width)
     rng = np.random.default_rng(11)
     n_rows, n_cols = 40, 60
     dense = rng.random((n_rows, n_cols)) * (rng.random((n_rows, n_cols)) < 0.3)
@@ -366,3 +374,80 @@ def test_solve_rows_with_a_shared_background_equals_dense_solves(k):
         np.testing.assert_allclose(pred[start:start + n], g @ sol[i], rtol=1e-4, atol=1e-6)
         assert loss[i] == pytest.approx(np.sum(w * (g @ sol[i] - t) ** 2), rel=1e-4, abs=1e-9)
         start += n
+
+
+@pytest.mark.parametrize("cholesky_width", [fz.CHOLESKY_WIDTH, 1])
+def test_singular_systems_get_least_squares(cholesky_width, monkeypatch):
+    """A rank-deficient system (a word whose entries span fewer directions than ``k``, with
+    no ridge) gets the minimum-norm least-squares answer by either solver; the others their
+    exact solution."""
+    monkeypatch.setattr(fz, "CHOLESKY_WIDTH", cholesky_width)
+    rng = np.random.default_rng(5)
+    y = rng.standard_normal((3, 12, 6))
+    y[1, :, 4:] = 0.0                                    # rank 4 of 6
+    gram = np.einsum("mik,mil->mkl", y, y)
+    rhs = np.einsum("mik,mi->mk", y, rng.standard_normal((3, 12)))
+    got = fz._solve_spd(gram.copy(), rhs.copy())
+    for i in range(3):
+        want = np.linalg.lstsq(gram[i], rhs[i], rcond=None)[0]
+        np.testing.assert_allclose(got[i], want, rtol=1e-8, atol=1e-10)
+
+
+def background_rows(k: int, seed: int = 11):
+    """Rows with a shared background, as WALS's: lengths, cols, target, weight, design,
+    scale, l2, extra rhs, shared matrix."""
+    rng = np.random.default_rng(seed)
+    n_rows, n_cols = 40, 3 * k
+    dense = rng.random((n_rows, n_cols)) * (rng.random((n_rows, n_cols)) < 0.5)
+    dense[:, 0] = rng.random(n_rows) * 50 + 1              # uneven weights, as counts are
+    lengths = (dense != 0).sum(axis=1)
+    r, cols = np.nonzero(dense)
+    basis = rng.standard_normal((3 * k, k))
+    return (lengths, cols, rng.standard_normal(len(cols)), dense[r, cols],
+            (rng.standard_normal((n_cols, k)) * np.linspace(3, 0.1, k)).astype(np.float32),
+            rng.random(n_rows) + 0.5, rng.random(n_rows) * 1e-2 + 1e-3,
+            rng.standard_normal((n_rows, k)), basis.T @ basis / k)
+
+
+def row_systems(lengths, cols, target, weight, design, scale, l2, rhs_extra, shared):
+    d, start = design.astype(np.float64), 0
+    for i, n in enumerate(lengths):
+        g, w, t = d[cols[start:start + n]], weight[start:start + n], target[start:start + n]
+        start += n
+        yield (g.T @ (w[:, None] * g) + scale[i] * shared + l2[i] * np.eye(d.shape[1]),
+               g.T @ (w * t) + rhs_extra[i])
+
+
+@pytest.mark.parametrize("k", [8, 40])
+def test_conjugate_gradients_reach_the_exact_solution(k):
+    """Run to a tight tolerance from a random start, CG gives each long row's exact solution
+    (the Woodbury rows are exact anyway), to the accuracy its float32 products with the
+    design rows allow: about 1e-7 times the system's condition number, so 1e-3 here."""
+    lengths, cols, target, weight, design, scale, l2, extra, shared = background_rows(k)
+    start = np.random.default_rng(2).standard_normal((len(lengths), k))
+    sol, _ = fz.solve_rows(lengths, cols, target, weight, design, l2, extra_gram=(shared, scale),
+                           extra_rhs=extra, free_last=False, start=start, cg_steps=20 * k,
+                           cg_tol=1e-9)
+    assert (lengths > fz.WOODBURY_ROWS * k).sum() >= 10    # most rows take the CG route
+    for i, (a, b) in enumerate(row_systems(lengths, cols, target, weight, design, scale, l2,
+                                           extra, shared)):
+        expect = np.linalg.solve(a, b)
+        np.testing.assert_allclose(sol[i], expect, rtol=1e-3, atol=1e-3 * np.abs(expect).max())
+
+
+def test_conjugate_gradients_never_increase_a_rows_objective():
+    """Two steps from the start: each row's quadratic (its part of the objective) is lower
+    than at the start, never higher, and more steps lower it further."""
+    k = 40
+    lengths, cols, target, weight, design, scale, l2, extra, shared = background_rows(k, 3)
+    start = np.random.default_rng(4).standard_normal((len(lengths), k))
+    runs = [fz.solve_rows(lengths, cols, target, weight, design, l2, extra_gram=(shared, scale),
+                          extra_rhs=extra, free_last=False, start=start, cg_steps=steps,
+                          cg_tol=0.0)[0] for steps in (2, 6)]
+    long_rows = lengths > fz.WOODBURY_ROWS * k
+    for i, (a, b) in enumerate(row_systems(lengths, cols, target, weight, design, scale, l2,
+                                           extra, shared)):
+        if not long_rows[i]:
+            continue
+        f = [0.5 * x @ a @ x - b @ x for x in (start[i], runs[0][i], runs[1][i])]
+        assert f[1] < f[0] and f[2] <= f[1] + 1e-9 * abs(f[1])

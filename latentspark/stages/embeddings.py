@@ -37,10 +37,16 @@ def memory_plan(vocab_size: int, cfg: Config, tasks: int = 6, blocks: int = 0) -
     (:mod:`latentspark.blocks`). The driver holds a few ``k x k`` matrices and receives one
     record per task (a ``k x k`` Gram), summed on the driver or, above 64 MiB, first by
     ``sqrt(tasks)`` tasks. Each task holds its piece's output rows (float64 and float32) plus
-    bounded gathers and batches of Gram matrices; each host's page cache holds the factor the
+    bounded gathers and batches of Gram matrices, and up to two in-memory copies of factors
+    small enough to be copied whole; each host's page cache holds the factor the
     running pass reads, memory-mapped and shared by its Python workers.
     """
-    from latentspark.blocks import DIRECT_SUM_BYTES, GATHER_BYTES, default_splits
+    from latentspark.blocks import (
+        DIRECT_SUM_BYTES,
+        GATHER_BYTES,
+        WHOLE_FACTOR_BYTES,
+        default_splits,
+    )
     from latentspark.factorize import GRAM_BYTES
 
     f = cfg.factorize
@@ -56,7 +62,10 @@ def memory_plan(vocab_size: int, cfg: Config, tasks: int = 6, blocks: int = 0) -
         "driver_python": 16 * 8 * width * width + 2 * records * record,
         "driver_result": records * record,
         "broadcast": 0,
-        "worker": piece_rows * width * (8 + 4 + 8) + 3 * GATHER_BYTES + GRAM_BYTES,
+        # plus in-memory copies of the (small) factors a pass reads: the design, and the
+        # warm start of conjugate gradients
+        "worker": piece_rows * width * (8 + 4 + 8) + 3 * GATHER_BYTES + GRAM_BYTES
+        + 2 * min(WHOLE_FACTOR_BYTES, 4 * vocab_size * width),
         "host_cache": 2 * 4 * vocab_size * width,
     }
 
@@ -200,7 +209,7 @@ def _factorize(spark, matrix, f, init):
                             iterations=f.wals_iterations, l2=f.ridge, eig=f.eig,
                             add_contexts=f.add_contexts, oversample=f.oversample,
                             power_iters=f.power_iters, seed=f.seed, tolerance=f.tolerance,
-                            init=init)
+                            init=init, cg_steps=f.cg_steps, cg_tol=f.cg_tolerance)
     return fz.ppmi_svd(spark, matrix, f.dim, cds=f.cds, shift=float(np.log(f.neg)), eig=f.eig,
                        add_contexts=f.add_contexts, oversample=f.oversample,
                        power_iters=f.power_iters, seed=f.seed)
