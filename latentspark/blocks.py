@@ -23,7 +23,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -252,6 +252,18 @@ class FactorReader:
             self._whole = whole
         return self._whole
 
+    def by_piece(self, ids: np.ndarray) -> Iterator[tuple[np.ndarray | None, np.ndarray,
+                                                            np.ndarray]]:
+        """For each piece that global ``ids`` fall in: its stored rows (``None`` if all zero),
+        the positions in ``ids`` of its rows (ascending: a stable grouping) and their local
+        rows."""
+        pid, local = self.layout.piece_of(np.asarray(ids, dtype=np.int64))
+        order = np.argsort(pid, kind="stable")
+        bounds = np.flatnonzero(np.r_[True, pid[order][1:] != pid[order][:-1], True])
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            sel = order[a:b]
+            yield self.piece(int(pid[sel[0]])), sel, local[sel]
+
     def gather(self, ids: np.ndarray, columns: slice | int = slice(None)) -> np.ndarray:
         """Stored rows of global ids (``len(ids) x width``, or one column), as stored."""
         ids = np.asarray(ids, dtype=np.int64)
@@ -266,14 +278,9 @@ class FactorReader:
         out = np.zeros((ids.size, width), dtype=self.factor.dtype)
         if not ids.size:
             return out[:, 0] if isinstance(columns, int) else out
-        pid, local = self.layout.piece_of(ids)
-        order = np.argsort(pid, kind="stable")
-        bounds = np.flatnonzero(np.r_[True, pid[order][1:] != pid[order][:-1], True])
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            sel = order[a:b]
-            data = self.piece(int(pid[sel[0]]))
+        for data, sel, local in self.by_piece(ids):
             if data is not None:
-                take = data[local[sel], columns]
+                take = data[local, columns]
                 out[sel] = take[:, None] if isinstance(columns, int) else take
         return out[:, 0] if isinstance(columns, int) else out
 

@@ -262,14 +262,9 @@ def spmm_rows(lengths: np.ndarray, cols: np.ndarray, vals: np.ndarray,
         # one product per stored piece of the factor, entries grouped by piece (stable: each
         # piece's entries stay in row order, as CSR wants them)
         rid = np.repeat(np.arange(n), lengths)
-        pid, local = source.layout.piece_of(cols)
-        order = np.argsort(pid, kind="stable")
-        bounds = np.flatnonzero(np.r_[True, pid[order][1:] != pid[order][:-1], True])
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            sel = order[a:b]
-            data = source.piece(int(pid[sel[0]]))
+        for data, sel, local in source.by_piece(cols):
             if data is not None and len(data):
-                out += product(local[sel], vals[sel], rid[sel], data[:, design.columns])
+                out += product(local, vals[sel], rid[sel], data[:, design.columns])
         return out
     matrix = source if isinstance(source, np.ndarray) else source.whole()
     rid = np.repeat(np.arange(n), lengths)

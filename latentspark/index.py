@@ -160,7 +160,8 @@ def locate_embeddings(spark, fs, path: str, manifest: dict | None = None,
         raise InputError(f"{what} {data}: missing columns {sorted(missing)}; expected "
                          "id, word, count, vector, norm (see latentspark.embeddings)")
     dim = manifest.get("dim")
-    vocab_size = manifest.get("vocab_size")
+    # rows: the words left once the embeddings stage dropped zero or non-finite vectors
+    vocab_size = manifest.get("rows", manifest.get("vocab_size"))
     if dim is None or vocab_size is None:
         from pyspark.sql import functions as F
 

@@ -335,6 +335,12 @@ def test_words_without_a_usable_vector_are_dropped_and_ids_stay_contiguous(spark
                  "--out", str(out)]) == 0
     lines = out.read_text().splitlines()
     assert lines[0] == f"{len(words)} 3" and [ln.split()[0] for ln in lines[1:]] == words
+    # the index of those embeddings holds the words left, and opens (it once counted the
+    # dropped word too and refused its own word table)
+    assert main(["index", "-q", "--root", str(tmp_path / "run"), "--set", "index.shards=1",
+                 "--set", "index.n_trees=2"]) == 0
+    assert main(["neighbours", "-q", "--root", str(tmp_path / "run"), "--word", words[0],
+                 "-k", "2", "--mode", "exact"]) == 0
 
 
 @pytest.mark.parametrize("cholesky_width", [fz.CHOLESKY_WIDTH, 1])
