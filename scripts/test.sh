@@ -17,6 +17,6 @@ if [ "${1:-}" = "--quick" ]; then
 fi
 workers=${LATENTSPARK_TEST_WORKERS:-2}
 if [ "$workers" != 0 ]; then
-    set -- -n "$workers" --dist loadfile "$@"
+    set -- -n "$workers" --dist loadfile --no-loadscope-reorder "$@"
 fi
 exec .venv/bin/python -m pytest "$@"

@@ -13,6 +13,23 @@ JOBS = Path(__file__).resolve().parents[1] / "jobs"
 
 
 
+#: the test files that take minutes, started first: scripts/test.sh runs the files in two
+#: processes in collection order (``--dist loadfile --no-loadscope-reorder``), and a long file
+#: started last would keep one process busy after the other has finished
+LONG_FILES = ("test_cluster.py", "test_safety.py", "test_pipeline.py", "test_sweep.py",
+              "test_stages.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Put the long files first (stable: the other files and every file's tests keep their
+    order)."""
+    def rank(item) -> int:
+        name = item.path.name
+        return LONG_FILES.index(name) if name in LONG_FILES else len(LONG_FILES)
+
+    items.sort(key=rank)
+
+
 @pytest.fixture(autouse=True)
 def small_dimension(monkeypatch):
     """The test corpora have a few dozen words, fewer than the default dimension (100): every
