@@ -273,11 +273,6 @@ def _shard_builder(dest: str, dim: int, shards: int, n_trees: int, seed: int, on
     return build
 
 
-def _file_entry(fs, path: str) -> dict[str, Any]:
-    body = fs.read_bytes(path)
-    return {"size": len(body), "sha256": hashlib.sha256(body).hexdigest()}
-
-
 def build_index(spark, emb: EmbeddingsInput, ic: IndexConfig, st: Staging, fs) -> dict:
     """Build the Annoy shards (one Spark task each) and the word table into ``st.data_path``.
 
@@ -328,9 +323,8 @@ def build_index(spark, emb: EmbeddingsInput, ic: IndexConfig, st: Staging, fs) -
                                    "sha256": r["sha256"]}
              for r in sorted(built, key=lambda r: r["name"])}
     with st.timed("words"):
-        _write_words(spark, fs, emb.data_path, f"{st.data_path}/words.parquet")
-    files["data/words.parquet"] = {"kind": "words", "items": emb.vocab_size,
-                                   **_file_entry(fs, f"{st.data_path}/words.parquet")}
+        words = _write_words(spark, emb.data_path, f"{st.data_path}/words.parquet")
+    files["data/words.parquet"] = {"kind": "words", "items": emb.vocab_size, **words}
     return {
         "embeddings": {"path": emb.data_path, "version": emb.version,
                        "fingerprint": emb.fingerprint},
@@ -353,20 +347,35 @@ def index_config_hash(ic: IndexConfig) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _write_words(spark, fs, data_path: str, dest: str) -> None:
-    """The id-to-word table as one Parquet file, written by pyarrow so that its bytes (and its
-    SHA-256 in the manifest) do not depend on the JVM (vocabulary-sized on the driver)."""
-    import pyarrow.parquet as pq
+def _write_words(spark, data_path: str, dest: str) -> dict[str, int | str]:
+    """The id-to-word table as one Parquet file, written by pyarrow in one Spark task (so that
+    its bytes, and its SHA-256 in the manifest, do not depend on the JVM); the driver gets only
+    the file's size and SHA-256, never the words."""
     from pyspark.sql import functions as F
 
-    table = spark.read.parquet(data_path).select(F.col("id").cast("int").alias("id"),
-                                                 "word").orderBy("id").toArrow()
-    table = pa.table({"id": table.column("id").cast(pa.int32()),
-                      "word": table.column("word").cast(pa.string())})
-    with tempfile.TemporaryDirectory(prefix="latentspark-words-") as tmp:
-        local = os.path.join(tmp, "words.parquet")
-        pq.write_table(table, local, compression="zstd")
-        fs.put(local, dest)
+    from latentspark.remote import options_from_spark
+
+    options = options_from_spark(spark)
+
+    def write(batches):
+        import pyarrow.parquet as pq
+
+        from latentspark.remote import upload
+
+        table = pa.Table.from_batches(list(batches), schema=pa.schema(
+            [("id", pa.int32()), ("word", pa.string())])).sort_by("id")
+        with tempfile.TemporaryDirectory(prefix="latentspark-words-") as tmp:
+            local = os.path.join(tmp, "words.parquet")
+            pq.write_table(table, local, compression="zstd")
+            upload(local, dest, options)
+            yield pa.RecordBatch.from_pylist(
+                [{"size": os.path.getsize(local), "sha256": sha256_file(local)}],
+                schema=pa.schema([("size", pa.int64()), ("sha256", pa.string())]))
+
+    [row] = (spark.read.parquet(data_path)
+             .select(F.col("id").cast("int").alias("id"), F.col("word").cast("string"))
+             .repartition(1).mapInArrow(write, "size LONG, sha256 STRING").collect())
+    return {"size": int(row["size"]), "sha256": row["sha256"]}
 
 
 # ---------------------------------------------------------------------------------------------
