@@ -33,10 +33,13 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True)
 def small_dimension(monkeypatch):
     """The test corpora have a few dozen words, fewer than the default dimension (100): every
-    test factorizes to 2 dimensions unless it sets its own (the environment variable reaches
-    the jobs a test starts in subprocesses too)."""
-    if "LATENTSPARK__FACTORIZE__DIM" not in os.environ:
-        monkeypatch.setenv("LATENTSPARK__FACTORIZE__DIM", "2")
+    test factorizes to 2 dimensions with one power iteration (the range finder's 22 columns
+    already hold such a matrix's top directions; the default 3 would add 8 Spark passes to
+    every factorization) unless it sets its own. The environment variables reach the jobs a
+    test starts in subprocesses too."""
+    for key, value in (("DIM", "2"), ("POWER_ITERS", "1")):
+        if f"LATENTSPARK__FACTORIZE__{key}" not in os.environ:
+            monkeypatch.setenv(f"LATENTSPARK__FACTORIZE__{key}", value)
 
 
 @pytest.fixture(scope="session")

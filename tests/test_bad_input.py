@@ -13,8 +13,11 @@ from latentspark.cli import main
 from latentspark.errors import ConfigError, InputError
 
 
-def run_cli(capsys, corpus: Path | str, root: Path, *extra: str) -> tuple[int, str]:
-    code = main(["run", "--corpus", str(corpus), "--root", str(root),
+def run_cli(capsys, corpus: Path | str, root: Path, *extra: str, command: str = "run",
+            ) -> tuple[int, str]:
+    """``latentspark COMMAND`` in this process; ``vocab`` where only the vocabulary is checked
+    (the corpus is read and checked the same way, without the later stages' Spark jobs)."""
+    code = main([command, "--corpus", str(corpus), "--root", str(root),
                  "--set", "vocab.min_count=1", *extra])
     return code, capsys.readouterr().err
 
@@ -62,7 +65,8 @@ def test_non_utf8_bytes_name_the_file(spark, tmp_path, capsys):
     assert "not UTF-8" in err and "latin1.txt" in err
     assert nothing_published(tmp_path / "run")
     # with bad_records = skip, the bad line is dropped and the rest is counted
-    code, _ = run_cli(capsys, tmp_path / "c", tmp_path / "run", "--set", "corpus.bad_records=skip")
+    code, _ = run_cli(capsys, tmp_path / "c", tmp_path / "run", "--set", "corpus.bad_records=skip",
+                      command="vocab")
     assert code == 0
     assert vocabulary(tmp_path / "run") == {"fine", "words", "here"}
 
@@ -70,7 +74,7 @@ def test_non_utf8_bytes_name_the_file(spark, tmp_path, capsys):
 def test_valid_replacement_characters_are_not_errors(spark, tmp_path, capsys):
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "a.txt").write_text("a \ufffd in valid text is fine\n", encoding="utf-8")
-    code, _ = run_cli(capsys, tmp_path / "c", tmp_path / "run")
+    code, _ = run_cli(capsys, tmp_path / "c", tmp_path / "run", command="vocab")
     assert code == 0
     # U+FFFD is neither a letter nor a digit: the tokenizer drops it, the rest is counted
     assert vocabulary(tmp_path / "run") == {"a", "in", "valid", "text", "is", "fine"}

@@ -252,40 +252,6 @@ def local_run(spark, corpus, tmp_path_factory) -> dict[str, pa.Table]:
     return outputs(root)
 
 
-@pytest.fixture(scope="module")
-def cluster_run(cluster, package, corpus, tmp_path_factory) -> tuple[dict[str, pa.Table], str]:
-    """The job on the cluster, undisturbed: its outputs and its log."""
-    out = tmp_path_factory.mktemp("cluster-run")
-    done = submit(cluster.ready().url, out / "run", corpus, package, out / "submit.log")
-    assert done.returncode == 0, done.stdout[-5000:]
-    return outputs(out / "run"), done.stdout
-
-
-def test_cluster_outputs_equal_local_mode(cluster, local_run, cluster_run, package):
-    got, log = cluster_run
-    assert_same_outputs(got, local_run)
-    # the driver ran the zip's code (the session logs where latentspark came from)
-    # on the cluster, not on the local Spark a session builder falls back to
-    assert f"session on {cluster.url} " in log
-    assert re.search(rf"latentspark \S+ from \S*{re.escape(package.name)}", log), log[-3000:]
-
-
-def test_executors_run_the_venv_python_and_the_zip(cluster, package, tmp_path):
-    report = tmp_path / "probe.json"
-    cmd = [spark_bin("spark-submit"), "--master", cluster.ready().url, "--executor-memory", "1g",
-           "--conf", "spark.ui.enabled=false", "--py-files", str(package),
-           str(REPO / "tests" / "cluster_probe.py"), str(report)]
-    done = subprocess.run(cmd, env=clean_env(), capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, done.stderr[-5000:]
-    seen = json.loads(report.read_text())
-    assert {s["python"] for s in seen} == {sys.executable}
-    site = str(Path(np.__file__).parents[1])
-    assert all(s["numpy"].startswith(site) and s["pyarrow"].startswith(site) for s in seen)
-    # relative: Spark copies the --py-files into the executor's folder (its working directory)
-    for s in seen:
-        assert s["latentspark"] == f"./{package.name}/latentspark/__init__.py", s
-
-
 def running_jobs(ui_port: int) -> list[dict] | None:
     """The driver's running Spark jobs from its REST API, or None while it does not answer."""
     base = f"http://127.0.0.1:{ui_port}/api/v1/applications"
@@ -347,15 +313,15 @@ def kill_worker(cluster) -> None:
     assert restarted.returncode == 0, restarted.stderr
 
 
-def test_killing_a_worker_mid_cooccurrence_and_mid_factorization_changes_nothing(
-        cluster, package, corpus, cluster_run, tmp_path):
-    """One job, two kills: worker 2 and its executor die in the middle of the co-occurrence
-    stage, come back, and die again in the middle of the factorization. The job succeeds and
-    publishes the undisturbed run's rows: lost shuffle output is recomputed, factor pieces
-    written by the lost executor's tasks are rewritten by their retries, cached rows are
-    recomputed (byte-identical embeddings and index). One job instead of one per kill: each
-    cluster run costs minutes of the test suite."""
-    undisturbed, _ = cluster_run
+def test_cluster_job_with_two_worker_kills_publishes_the_local_rows(cluster, package, corpus,
+                                                                  local_run, tmp_path):
+    """The job submitted to the cluster, with the zip, while worker 2 and its executor die in
+    the middle of the co-occurrence stage, come back, and die again in the middle of the
+    factorization. The job succeeds and publishes exactly the local run's rows and index:
+    lost shuffle output is recomputed, factor pieces written by the lost executor's tasks are
+    rewritten by their retries, cached rows are recomputed. One cluster job for the three
+    checks (cluster = local mode, a kill in each heavy stage): each cluster run costs minutes
+    of the test suite."""
     [ui_port] = free_ports(1)
     log = tmp_path / "submit.log"
     proc = submit(cluster.ready().url, tmp_path / "run", corpus, package, log, ui_port=ui_port,
@@ -377,7 +343,27 @@ def test_killing_a_worker_mid_cooccurrence_and_mid_factorization_changes_nothing
     assert len(lost) >= 2, f"the driver noticed {len(lost)} of the 2 kills"
     for job in at_kill:
         assert job["numCompletedTasks"] < job["numTasks"]
-    assert_same_outputs(outputs(tmp_path / "run"), undisturbed)
+    # the driver ran the zip's code (the session logs where latentspark came from)
+    # on the cluster, not on the local Spark a session builder falls back to
+    assert f"session on {cluster.url} " in text
+    assert re.search(rf"latentspark \S+ from \S*{re.escape(package.name)}", text), text[-3000:]
+    assert_same_outputs(outputs(tmp_path / "run"), local_run)
+
+
+def test_executors_run_the_venv_python_and_the_zip(cluster, package, tmp_path):
+    report = tmp_path / "probe.json"
+    cmd = [spark_bin("spark-submit"), "--master", cluster.ready().url, "--executor-memory", "1g",
+           "--conf", "spark.ui.enabled=false", "--py-files", str(package),
+           str(REPO / "tests" / "cluster_probe.py"), str(report)]
+    done = subprocess.run(cmd, env=clean_env(), capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-5000:]
+    seen = json.loads(report.read_text())
+    assert {s["python"] for s in seen} == {sys.executable}
+    site = str(Path(np.__file__).parents[1])
+    assert all(s["numpy"].startswith(site) and s["pyarrow"].startswith(site) for s in seen)
+    # relative: Spark copies the --py-files into the executor's folder (its working directory)
+    for s in seen:
+        assert s["latentspark"] == f"./{package.name}/latentspark/__init__.py", s
 
 
 def cluster_script(tmp_path: Path, command: str, **extra: str) -> subprocess.CompletedProcess:

@@ -315,8 +315,11 @@ def test_a_rename_that_fails_half_way_is_never_read(spark, tmp_path, caplog):
 # inputs
 
 
-def run_cli(capsys, corpus: Path, root: Path, *extra: str) -> tuple[int, str]:
-    code = main(["run", "--corpus", str(corpus), "--root", str(root),
+def run_cli(capsys, corpus: Path, root: Path, *extra: str, command: str = "run",
+            ) -> tuple[int, str]:
+    """``latentspark COMMAND`` in this process; ``vocab`` where only the vocabulary is checked
+    (the corpus is read and checked the same way, without the later stages' Spark jobs)."""
+    code = main([command, "--corpus", str(corpus), "--root", str(root),
                  "--set", "vocab.min_count=1", *extra])
     return code, capsys.readouterr().err
 
@@ -345,7 +348,7 @@ def test_where_over_partition_columns_still_filters(spark, tmp_path, capsys):
     synthetic.write_lines(corpus / "date=2026-11-02" / "lang=en" / "a.txt", [["new", "words"]])
     synthetic.write_lines(corpus / "date=2026-11-02" / "lang=de" / "a.txt", [["neue", "w"]])
     code, _ = run_cli(capsys, corpus, tmp_path / "run", "--where",
-                      "date >= '2026-11-02' and not (lang in ('de'))")
+                      "date >= '2026-11-02' and not (lang in ('de'))", command="vocab")
     assert code == 0
     [version] = (tmp_path / "run" / "vocab").iterdir()
     assert set(pq.read_table(version / "data").column("word").to_pylist()) == {"new", "words"}
@@ -389,7 +392,7 @@ def test_a_file_without_newlines_is_bounded_and_reported(spark, tmp_path, capsys
     assert "blob.txt" in err and "mixed.txt" in err and "good.txt" not in err
     assert "corpus.max_line_bytes = 2048" in err
     code, err = run_cli(capsys, corpus, tmp_path / "run", *limit,
-                        "--set", "corpus.bad_records=\"skip\"")
+                        "--set", "corpus.bad_records=\"skip\"", command="vocab")
     assert code == 0, err
     [version] = (tmp_path / "run" / "vocab").iterdir()
     manifest = json.loads((version / MANIFEST).read_text())
