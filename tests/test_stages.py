@@ -75,21 +75,23 @@ def test_pipeline_publishes_counts_equal_to_reference(spark, tmp_path):
 
 
 def test_rerun_skips_and_changes_publish_new_versions(spark, tmp_path):
+    # the counting stages (``cooccur`` builds the vocabulary first when it is missing or stale):
+    # every stage skips and publishes by the same StageStore rules
     corpus = write_corpus(tmp_path / "corpus")
     root = tmp_path / "run"
     base = ["--corpus", str(corpus), "--root", str(root), "--set", "vocab.min_count=1"]
-    assert run("run", *base) == 0
+    assert run("cooccur", *base) == 0
     first = published(root, "cooccur")
-    assert run("run", *base) == 0
+    assert run("cooccur", *base) == 0
     assert published(root, "cooccur") == first  # same inputs and config: skipped
-    assert run("run", *base, "--set", "cooccur.window=2") == 0
+    assert run("cooccur", *base, "--set", "cooccur.window=2") == 0
     second = published(root, "cooccur")
     assert len(second) == 2 and second[0] == first[0]
     assert published(root, "vocab") == published(root, "vocab")[:1]  # vocab unchanged
     # a new corpus file changes the fingerprint: both stages run again
     with gzip.open(corpus / "date=2026-11-01" / "part-1.txt.gz", "wt") as fh:
         fh.write("new words arrive\n")
-    assert run("run", *base, "--set", "cooccur.window=2") == 0
+    assert run("cooccur", *base, "--set", "cooccur.window=2") == 0
     assert len(published(root, "vocab")) == 2
     # keep_versions = 2: the oldest co-occurrence version was pruned
     third = published(root, "cooccur")
@@ -111,7 +113,7 @@ def test_failure_before_publish_keeps_the_previous_version(spark, tmp_path, monk
     corpus = write_corpus(tmp_path / "corpus")
     root = tmp_path / "run"
     base = ["--corpus", str(corpus), "--root", str(root), "--set", "vocab.min_count=1"]
-    assert run("run", *base) == 0
+    assert run("cooccur", *base) == 0
     before = published(root, "cooccur")
     before_files = sorted(p.name for p in (before[0] / "data").rglob("*.parquet"))
 
@@ -120,7 +122,7 @@ def test_failure_before_publish_keeps_the_previous_version(spark, tmp_path, monk
 
     monkeypatch.setattr(StageStore, "_publish", crash)
     with pytest.raises(RuntimeError, match="killed"):
-        run("run", *base, "--set", "cooccur.window=4")
+        run("cooccur", *base, "--set", "cooccur.window=4")
     assert published(root, "cooccur") == before
     assert sorted(p.name for p in (before[0] / "data").rglob("*.parquet")) == before_files
     assert not list((root / "_staging").iterdir())  # the failed attempt's files are gone
@@ -182,7 +184,7 @@ def test_a_killed_run_leaves_the_published_version_intact(spark, tmp_path):
             fh.write(" ".join(words[(i * 7 + k * 13) % 300] for k in range(25)) + "\n")
     root = tmp_path / "run"
     base = ["--corpus", str(corpus.parent), "--root", str(root), "--set", "vocab.min_count=1"]
-    assert run("run", *base, "--set", "cooccur.window=2") == 0
+    assert run("cooccur", *base, "--set", "cooccur.window=2") == 0
     [good] = published(root, "cooccur")
     files = {p: p.stat().st_size for p in (good / "data").rglob("*.parquet")}
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
@@ -204,7 +206,7 @@ def test_a_killed_run_leaves_the_published_version_intact(spark, tmp_path):
     assert {p: p.stat().st_size for p in (good / "data").rglob("*.parquet")} == files
     assert StageStore(spark, str(root), "cooccur").current().version == good.name
     # a re-run completes and publishes next to the intact version
-    assert run("run", *base, "--set", "cooccur.window=9") == 0
+    assert run("cooccur", *base, "--set", "cooccur.window=9") == 0
     assert len(published(root, "cooccur")) == 2
 
 
