@@ -149,13 +149,13 @@ def test_rows_are_never_cut_whatever_the_split_sizes(spark, tmp_path):
     n = 60
     x = rng.poisson(3.0, (n, n)) * (rng.random((n, n)) < 0.5)
     x = np.float32(x + x.T)
-    conf = {"spark.sql.files.openCostInBytes": "1k", "spark.sql.files.minPartitionNum": "64",
+    conf = {"spark.sql.files.openCostInBytes": "1k", "spark.sql.files.minPartitionNum": "32",
             "spark.sql.files.maxPartitionBytes": "1k"}
     old = {k: spark.conf.get(k, None) for k in conf}
     for k, v in conf.items():
         spark.conf.set(k, v)
     try:
-        m = matrix(spark, tmp_path, x, blocks=2, tasks=64)
+        m = matrix(spark, tmp_path, x, blocks=2, tasks=32)
         try:
             spark.sparkContext.setJobGroup("cut", "tiny splits")
             got = fz.ppmi_svd(spark, m, 4, cds=0.75, shift=0.0, eig=1.0, add_contexts=False,
@@ -167,7 +167,7 @@ def test_rows_are_never_cut_whatever_the_split_sizes(spark, tmp_path):
     finally:
         for k, v in old.items():
             spark.conf.unset(k) if v is None else spark.conf.set(k, v)
-    assert 64 in stage_tasks(spark, "cut")
+    assert 32 in stage_tasks(spark, "cut")
     from tests.test_factorize import dense_ppmi
     s = np.linalg.svd(dense_ppmi(x.astype(np.float64), 0.75, 1.0), compute_uv=False)
     np.testing.assert_allclose(got.extra["singular_values"], s[:4], rtol=1e-5)
