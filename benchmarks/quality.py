@@ -71,7 +71,9 @@ DEFAULT_OUT = REPO / "benchmarks" / "results"
 W2V_COUNTS = ("cooccur.window=5 cooccur.weighting=uniform cooccur.dynamic_window=true "
               "cooccur.subsample=1e-4")
 DEFAULT_OURS = {
-    "ppmi_wals": f"factorize.method=ppmi_wals factorize.wals_iterations=2 {W2V_COUNTS}",
+    # as conf/embeddings.toml: two WALS iterations, long rows by 10 conjugate-gradient steps
+    "ppmi_wals": f"factorize.method=ppmi_wals factorize.wals_iterations=2 factorize.cg_steps=10 "
+                 f"{W2V_COUNTS}",
     "ppmi_svd": f"factorize.method=ppmi_svd {W2V_COUNTS}",
     "glove": "factorize.method=glove cooccur.window=10 factorize.x_max=10 factorize.l2=1 "
              "factorize.iterations=4",
