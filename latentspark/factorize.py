@@ -255,19 +255,18 @@ def spmm_rows(lengths: np.ndarray, cols: np.ndarray, vals: np.ndarray,
         csr = sparse.csr_matrix((v.astype(m.dtype), c, indptr), shape=(n, len(m)))
         return csr @ m
 
+    if design.ones:
+        raise ValueError("spmm_rows: a design with a column of ones is not supported")
     source = design.source
-    if design.ones or not isinstance(source, np.ndarray) and not source.whole_in_memory():
-        if design.ones:
-            raise ValueError("spmm_rows: a design with a column of ones is not supported")
+    rid = np.repeat(np.arange(n), lengths)
+    if not isinstance(source, np.ndarray) and not source.whole_in_memory():
         # one product per stored piece of the factor, entries grouped by piece (stable: each
         # piece's entries stay in row order, as CSR wants them)
-        rid = np.repeat(np.arange(n), lengths)
         for data, sel, local in source.by_piece(cols):
             if data is not None and len(data):
                 out += product(local, vals[sel], rid[sel], data[:, design.columns])
         return out
     matrix = source if isinstance(source, np.ndarray) else source.whole()
-    rid = np.repeat(np.arange(n), lengths)
     out += product(cols, vals, rid, matrix[:, design.columns])
     return out
 

@@ -350,7 +350,8 @@ def index_config_hash(ic: IndexConfig) -> str:
 def _write_words(spark, data_path: str, dest: str) -> dict[str, int | str]:
     """The id-to-word table as one Parquet file, written by pyarrow in one Spark task (so that
     its bytes, and its SHA-256 in the manifest, do not depend on the JVM); the driver gets only
-    the file's size and SHA-256, never the words."""
+    the file's size and SHA-256 (one row), never the words. ``coalesce(1)``: that task reads the
+    embeddings' files itself, with no shuffle of the words first."""
     from pyspark.sql import functions as F
 
     from latentspark.remote import options_from_spark
@@ -374,7 +375,7 @@ def _write_words(spark, data_path: str, dest: str) -> dict[str, int | str]:
 
     [row] = (spark.read.parquet(data_path)
              .select(F.col("id").cast("int").alias("id"), F.col("word").cast("string"))
-             .repartition(1).mapInArrow(write, "size LONG, sha256 STRING").collect())
+             .coalesce(1).mapInArrow(write, "size LONG, sha256 STRING").collect())
     return {"size": int(row["size"]), "sha256": row["sha256"]}
 
 
