@@ -50,6 +50,7 @@ def get_session(cfg: SparkConfig):  # -> pyspark.sql.SparkSession
     launch_conf = SparkConf()
     master = cfg.master or launch_conf.get("spark.master", "local[*]")
     extra = _console_conf(cfg, launch_conf)
+    _with_class_archive(extra, cfg, launch_conf)
     if master.startswith("local"):
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -93,15 +94,33 @@ def _console_conf(cfg: SparkConfig, launch_conf) -> dict[str, str]:
         return {"spark.ui.showConsoleProgress": "true"}
     logging.getLogger("py4j").setLevel(logging.ERROR)
     out = {"spark.ui.showConsoleProgress": "false"}
-    option = "spark.driver.extraJavaOptions"
-    # under spark-submit the driver JVM runs already; never replace the user's own options;
     # a package inside a zip (--py-files) has no file to point log4j at; the options are
     # split on spaces
-    if (not os.environ.get("PYSPARK_GATEWAY_PORT") and option not in cfg.conf
-            and not launch_conf.contains(option) and os.path.isfile(QUIET_LOG4J2)
+    if (_java_options_are_ours(cfg, launch_conf) and os.path.isfile(QUIET_LOG4J2)
             and " " not in QUIET_LOG4J2):
-        out[option] = f"-Dlog4j2.configurationFile=file:{QUIET_LOG4J2}"
+        out[JAVA_OPTIONS] = f"-Dlog4j2.configurationFile=file:{QUIET_LOG4J2}"
     return out
+
+
+JAVA_OPTIONS = "spark.driver.extraJavaOptions"
+
+
+def _java_options_are_ours(cfg: SparkConfig, launch_conf) -> bool:
+    """Whether latentspark may set the driver JVM's options: it starts that JVM (not
+    spark-submit) and the user set none of their own."""
+    return not (os.environ.get("PYSPARK_GATEWAY_PORT") or JAVA_OPTIONS in cfg.conf
+                or launch_conf.contains(JAVA_OPTIONS))
+
+
+def _with_class_archive(extra: dict[str, str], cfg: SparkConfig, launch_conf) -> None:
+    """Add the class archive of :mod:`latentspark.jvmcache`, if built, to the JVM options."""
+    from latentspark import jvmcache
+
+    if not _java_options_are_ours(cfg, launch_conf):
+        return
+    options = [o for o in (extra.get(JAVA_OPTIONS), *jvmcache.java_options()) if o]
+    if options:
+        extra[JAVA_OPTIONS] = " ".join(options)
 
 
 def local_driver_memory_gb() -> int:

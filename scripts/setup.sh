@@ -65,3 +65,8 @@ fi
 say "installing latentspark${extras} into .venv"
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -c scripts/constraints.txt -e ".${extras}"
+
+# Spark's JVM classes archived once: every later local session starts several seconds sooner
+say "archiving Spark's JVM classes (once per Java and Spark)"
+SPARK_LOCAL_IP=${SPARK_LOCAL_IP:-127.0.0.1} .venv/bin/python -m latentspark.jvmcache >/dev/null ||
+    say "warning: no JVM class archive; sessions start without it"

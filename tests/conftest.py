@@ -49,8 +49,14 @@ def spark():
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     from pyspark.sql import SparkSession
 
+    from latentspark import jvmcache
+
+    builder = SparkSession.builder
+    if jvmcache.java_options():  # the class archive scripts/setup.sh built: a faster start
+        builder = builder.config("spark.driver.extraJavaOptions",
+                                 " ".join(jvmcache.java_options()))
     session = (
-        SparkSession.builder.master("local[2]")
+        builder.master("local[2]")
         .appName("latentspark-tests")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.session.timeZone", "UTC")

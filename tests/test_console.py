@@ -85,3 +85,38 @@ def test_a_stage_gets_a_progress_line_with_rows(spark, caplog, monkeypatch):
     done = [r.getMessage() for r in caplog.records if "done" in r.getMessage()]
     assert done and done[0].startswith("test: slow | stage ")
     assert "2 tasks" in done[0] and "1.0k rows" in done[0]
+
+
+def test_the_class_archive_joins_the_jvm_options_only_when_built_and_ours(tmp_path,
+                                                                       monkeypatch):
+    from latentspark import jvmcache
+    from latentspark.session import _with_class_archive
+
+    monkeypatch.setenv("LATENTSPARK_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv(jvmcache.ENV_SWITCH, raising=False)
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
+    path = jvmcache.archive_path()
+    assert path is not None and path.parent == tmp_path and path.suffix == ".jsa"
+    extra = _console_conf(SparkConfig(), _Conf())
+    _with_class_archive(extra, SparkConfig(), _Conf())
+    assert extra["spark.driver.extraJavaOptions"].endswith(QUIET_LOG4J2)  # none built yet
+    path.write_bytes(b"")
+    _with_class_archive(extra, SparkConfig(), _Conf())
+    options = extra["spark.driver.extraJavaOptions"].split(" ")
+    assert options[0].endswith(QUIET_LOG4J2)
+    assert options[1:] == [f"-XX:SharedArchiveFile={path}", *jvmcache.QUIET]
+    # verbose: no log4j file, the archive still
+    verbose = {}
+    _with_class_archive(verbose, SparkConfig(verbose=True), _Conf())
+    assert verbose == {"spark.driver.extraJavaOptions": f"-XX:SharedArchiveFile={path} "
+                       + " ".join(jvmcache.QUIET)}
+    # the user's own options, spark-submit's JVM, or the switch off: nothing added
+    for cfg, env in ((SparkConfig(conf={"spark.driver.extraJavaOptions": "-Dx=1"}), {}),
+                     (SparkConfig(), {"PYSPARK_GATEWAY_PORT": "1"}),
+                     (SparkConfig(), {jvmcache.ENV_SWITCH: "0"})):
+        with monkeypatch.context() as m:
+            for key, value in env.items():
+                m.setenv(key, value)
+            out = {}
+            _with_class_archive(out, cfg, _Conf())
+            assert out == {}
