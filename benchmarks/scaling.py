@@ -358,7 +358,8 @@ def run_gensim(corpus: Path, work: Path, args: argparse.Namespace,
 
 def summarise(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Time per token and fitted exponents, whole run and per stage."""
-    ok = [r for r in runs if r.get("returncode") == 0 and r.get("tokens")]
+    ok = sorted((r for r in runs if r.get("returncode") == 0 and r.get("tokens")),
+                key=lambda r: r["tokens"])
     tokens = [r["tokens"] for r in ok]
     out: dict[str, Any] = {
         "time_exponent": fit_exponent(tokens, [r["wall_s"] for r in ok]),
@@ -384,7 +385,8 @@ def _b(x: float | None) -> str:
 
 def render_markdown(result: dict[str, Any]) -> str:
     """The report: one row per size, per-stage columns, exponents, settings and command."""
-    runs = [r for r in result["runs"] if r.get("returncode") == 0]
+    runs = sorted((r for r in result["runs"] if r.get("returncode") == 0),
+                  key=lambda r: r.get("tokens") or 0)
     summ = result["summary"]
     m = result["machine"]
     lines = [
@@ -462,7 +464,8 @@ def render_markdown(result: dict[str, Any]) -> str:
         "interpreter, imports, JVM and session start. Step timings from the manifests are in "
         "`scaling.json`.",
         "",
-        "Made with:",
+        f"Made with (commit {(result.get('git') or {}).get('commit') or 'n/a'}, under "
+        "`flock /tmp/latentspark-bench.lock`):",
         "",
         "```",
         result["command"],
@@ -479,7 +482,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = [r for r in result["runs"] if r.get("returncode") == 0]
+    runs = sorted((r for r in result["runs"] if r.get("returncode") == 0),
+                  key=lambda r: r.get("tokens") or 0)
     tokens = np.array([r["tokens"] for r in runs], dtype=float)
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
     for s in STAGES:
@@ -538,6 +542,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also run gensim's skip-gram (dimension 100) on this size, e.g. 24")
     p.add_argument("--sample-interval", type=float, default=0.2,
                    help="seconds between RSS samples (default: %(default)s)")
+    p.add_argument("--commit", default="",
+                   help="the commit of the code measured, when this checkout is a copy "
+                   "outside git (e.g. made with git archive)")
     p.add_argument("--keep-roots", action="store_true", help="keep each size's run root")
     p.add_argument("--dry-run", action="store_true",
                    help="build the corpora and print the commands, run nothing")
@@ -590,7 +597,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sample_interval": args.sample_interval,
         "settings": [*BASE_SETTINGS, *args.overrides],
         "machine": machine_info(),
-        "git": git_state(),
+        "git": git_state() if not args.commit else {"commit": args.commit,
+                                                     "dirty_files": []},
         "runs": [],
     }
     for label, (path, plan) in corpora.items():
