@@ -41,8 +41,11 @@ VOCAB_WORD_BYTES = 256
 HEAP_FLOOR_BYTES = 1 << 30
 #: planned heaps are rounded up to a multiple of this
 HEAP_STEP_BYTES = 128 << 20
-#: HotSpot options of a JVM latentspark starts on local Spark (see local_java_options)
+#: HotSpot options of a JVM latentspark starts on local Spark: the serial collector has no
+#: concurrent threads or region tables, which a heap of this size does not need
 LOCAL_JAVA_OPTIONS = ("-XX:+UseSerialGC",)
+#: glibc malloc arenas of a local JVM latentspark starts (``MALLOC_ARENA_MAX``)
+LOCAL_MALLOC_ARENAS = 2
 
 
 def get_session(cfg: SparkConfig, config: Config | None = None):  # -> SparkSession
@@ -84,6 +87,11 @@ def get_session(cfg: SparkConfig, config: Config | None = None):  # -> SparkSess
     if local:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        if not os.environ.get("PYSPARK_GATEWAY_PORT"):
+            # the JVM we start (and its Python workers) inherit this: glibc gives each
+            # thread that allocates natively (Arrow buffers, netty) its own 64 MiB arena,
+            # hundreds of MiB of RSS in Spark's many threads; two arenas cost no time here
+            os.environ.setdefault("MALLOC_ARENA_MAX", str(LOCAL_MALLOC_ARENAS))
         if "spark.driver.memory" not in cfg.conf and not launch_conf.contains(
                 "spark.driver.memory"):
             # in local mode the executors live in the driver JVM: the heap is what the
@@ -224,4 +232,7 @@ def _apply_runtime(spark, cfg: SparkConfig) -> None:
     partitions = cfg.shuffle_partitions or 2 * spark.sparkContext.defaultParallelism
     spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(cfg.arrow_batch_lines))
+    # Spark's 64 MiB default lets one batch carry a whole factorization piece: the kernels'
+    # temporaries then reach ~1 GiB per Python worker
+    spark.conf.set("spark.sql.execution.arrow.maxBytesPerBatch", f"{cfg.arrow_batch_mb}m")
 
