@@ -120,9 +120,9 @@ class CooccurConfig:
     dense_words: int = _opt(2048, "pairs of the this many most frequent words are summed in a "
                             "dense array inside each task (memory: 8 * n^2 bytes)",
                             lo=0, hi=8192)
-    buffer_pairs: int = _opt(20_000_000, "pairs a task holds, unsummed, before it sums them and "
+    buffer_pairs: int = _opt(4_000_000, "pairs a task holds, unsummed, before it sums them and "
                              "hands them to Spark (memory: 8 bytes each, about 40 while it "
-                             "sums them)",
+                             "sums them, per running task)",
                              lo=10_000, hi=500_000_000)
 
 
