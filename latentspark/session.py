@@ -99,7 +99,10 @@ def get_session(cfg: SparkConfig, config: Config | None = None):  # -> SparkSess
             # is filled by garbage before the JVM collects it)
             plan = local_memory_plan(config or Config(spark=cfg), local_cores(master))
             extra["spark.driver.memory"] = f"{plan['heap'] >> 20}m"
-            logger.debug("local driver memory plan: %s", plan)
+            logger.info("local driver heap %d MiB: %d running tasks x %d MiB, factorization "
+                        "results %d MiB, vocabulary %d MiB (spark.driver.memory overrides it)",
+                        plan["heap"] >> 20, local_cores(master), TASK_EXECUTION_BYTES >> 20,
+                        plan["driver_result"] >> 20, plan["user"] >> 20)
     builder = (
         SparkSession.builder.appName(cfg.app_name)
         .master(master)
