@@ -37,8 +37,8 @@ TASK_EXECUTION_BYTES = 128 << 20
 #: vocabulary (words and counts, as Arrow and as Java objects) and the hash table's
 #: broadcast blocks
 VOCAB_WORD_BYTES = 256
-#: the least heap planned: Spark's own default
-HEAP_FLOOR_BYTES = 1 << 30
+#: the least heap planned (Spark refuses a heap under 1.5 x its reserved memory, 450 MiB)
+HEAP_FLOOR_BYTES = 512 << 20
 #: planned heaps are rounded up to a multiple of this
 HEAP_STEP_BYTES = 128 << 20
 #: HotSpot options of a JVM latentspark starts on local Spark: the serial collector has no
@@ -191,8 +191,8 @@ def local_memory_plan(config: Config, cores: int) -> dict[str, int]:
 
         heap = 300 MiB + max(execution / 0.6, user / 0.4)
 
-    rounded up to 128 MiB and at least 1 GiB (Spark's default). With 2 cores and the
-    defaults (400,000 words, dimension 100) that is 1 GiB; with 8 cores 2 GiB. The factor-
+    rounded up to 128 MiB and at least 512 MiB. With 2 cores and the defaults (400,000
+    words, dimension 100) that is 768 MiB; with 8 cores 2 GiB. The factor-
     ization's own check (:func:`latentspark.stages.embeddings.check_memory`) then passes on
     this heap for every vocabulary up to ``vocab.max_size``.
 
