@@ -37,8 +37,13 @@ TASK_EXECUTION_BYTES = 128 << 20
 #: vocabulary (words and counts, as Arrow and as Java objects) and the hash table's
 #: broadcast blocks
 VOCAB_WORD_BYTES = 256
-#: the least heap planned (Spark refuses a heap under 1.5 x its reserved memory, 450 MiB)
-HEAP_FLOOR_BYTES = 512 << 20
+#: the least heap planned: Spark's own default (768 MiB ran out of heap caching the tokens
+#: of a 48M-token corpus: the serial collector's old generation is 2/3 of the heap)
+HEAP_FLOOR_BYTES = 1 << 30
+#: input split size (``spark.sql.files.maxPartitionBytes``): Spark's 128 MiB default lets a
+#: few small files per core make one partition that grows with the corpus, and the
+#: vocab stage caches a whole partition's tokens at once
+INPUT_PARTITION_BYTES = 16 << 20
 #: planned heaps are rounded up to a multiple of this
 HEAP_STEP_BYTES = 128 << 20
 #: HotSpot options of a JVM latentspark starts on local Spark: the serial collector has no
@@ -191,8 +196,8 @@ def local_memory_plan(config: Config, cores: int) -> dict[str, int]:
 
         heap = 300 MiB + max(execution / 0.6, user / 0.4)
 
-    rounded up to 128 MiB and at least 512 MiB. With 2 cores and the defaults (400,000
-    words, dimension 100) that is 768 MiB; with 8 cores 2 GiB. The factor-
+    rounded up to 128 MiB and at least 1 GiB. With 2 cores and the defaults (400,000 words,
+    dimension 100) that is 1 GiB; with 8 cores 2 GiB. The factor-
     ization's own check (:func:`latentspark.stages.embeddings.check_memory`) then passes on
     this heap for every vocabulary up to ``vocab.max_size``.
 
@@ -238,4 +243,6 @@ def _apply_runtime(spark, cfg: SparkConfig) -> None:
     # Spark's 64 MiB default lets one batch carry a whole factorization piece: the kernels'
     # temporaries then reach ~1 GiB per Python worker
     spark.conf.set("spark.sql.execution.arrow.maxBytesPerBatch", f"{cfg.arrow_batch_mb}m")
+    if "spark.sql.files.maxPartitionBytes" not in cfg.conf:
+        spark.conf.set("spark.sql.files.maxPartitionBytes", str(INPUT_PARTITION_BYTES))
 
