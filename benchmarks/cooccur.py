@@ -103,9 +103,13 @@ class PeakRSSSampler:
         The root process.
     interval : float
         Seconds between samples.
+    trace : list, optional
+        When given, every sample is appended to it as ``(time.time(), summed RSS, RSS of the
+        root process, RSS of the java processes)``, so that a caller can attribute peaks to
+        the phases of a run by the time stamps of its log (see ``benchmarks/scaling.py``).
     """
 
-    def __init__(self, pid: int, interval: float) -> None:
+    def __init__(self, pid: int, interval: float, trace: list | None = None) -> None:
         import psutil
 
         self._psutil = psutil
@@ -119,6 +123,7 @@ class PeakRSSSampler:
         self.jvm_max_heap: str | None = None
         #: CPU seconds of each process of the tree at its last sample
         self.cpu_by_pid: dict[int, float] = {}
+        self.trace = trace
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
@@ -165,6 +170,10 @@ class PeakRSSSampler:
             total += rss
             by_name[name] = by_name.get(name, 0) + rss
         self.samples += 1
+        if self.trace is not None:
+            root_rss = rss_of.get(self.root.pid, 0)
+            self.trace.append((round(time.time(), 3), total, root_rss,
+                               by_name.get("java", 0)))
         self.max_processes = max(self.max_processes, len(entries))
         if total > self.peak:
             self.peak = total
@@ -191,7 +200,8 @@ class PeakRSSSampler:
             self._stop.wait(self.interval)
 
 
-def run_measured(command: Sequence[str], log_path: Path, interval: float) -> MeasuredRun:
+def run_measured(command: Sequence[str], log_path: Path, interval: float,
+                 trace: list | None = None, env: dict[str, str] | None = None) -> MeasuredRun:
     """Run a command to completion, timing it and sampling its tree's peak RSS.
 
     Parameters
@@ -202,6 +212,10 @@ def run_measured(command: Sequence[str], log_path: Path, interval: float) -> Mea
         Where its standard output and error go.
     interval : float
         Seconds between RSS samples.
+    trace : list, optional
+        Receives every sample (see :class:`PeakRSSSampler`).
+    env : dict, optional
+        The command's environment (default: this process's).
 
     Returns
     -------
@@ -211,9 +225,10 @@ def run_measured(command: Sequence[str], log_path: Path, interval: float) -> Mea
     with open(log_path, "wb") as log:
         t0 = time.perf_counter()
         proc = subprocess.Popen(
-            list(command), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO
+            list(command), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO,
+            env=env,
         )
-        with PeakRSSSampler(proc.pid, interval) as sampler:
+        with PeakRSSSampler(proc.pid, interval, trace) as sampler:
             returncode = proc.wait()
         wall = time.perf_counter() - t0
     # each process's CPU at its last sample: up to one interval short per process

@@ -1504,7 +1504,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def bench_main(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """Run every model, score them, compare them with gensim and write the report."""
-    from latentspark.session import local_driver_memory_gb
+    from latentspark.session import local_driver_memory
 
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     ours = args.ours or [parse_config(f"{k}={v}") for k, v in DEFAULT_OURS.items()]
@@ -1528,7 +1528,7 @@ def bench_main(args: argparse.Namespace, argv: Sequence[str]) -> int:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     # MLlib gets the heap latentspark gives itself on local Spark
-    driver_memory = f"{local_driver_memory_gb()}g"
+    driver_memory = local_driver_memory()
 
     if args.scratch:
         Path(args.scratch).mkdir(parents=True, exist_ok=True)

@@ -607,7 +607,7 @@ def write_report(result: dict[str, Any], out: Path, name: str, done: bool) -> st
 def run_sweep(args: argparse.Namespace, argv: Sequence[str], grid: Sequence[Setting],
               rows: list[dict[str, Any]], peers: Sequence[str]) -> int:
     """Count, factorize and score every row; write the report."""
-    from latentspark.session import local_driver_memory_gb
+    from latentspark.session import local_driver_memory
 
     by_name = {g.name: g for g in grid}
     out = Path(args.out_dir)
@@ -681,7 +681,7 @@ def run_sweep(args: argparse.Namespace, argv: Sequence[str], grid: Sequence[Sett
             result["seconds"] = round(time.perf_counter() - t_start, 1)
             write_report(result, out, args.name, done=False)
         if peers:
-            driver_memory = f"{local_driver_memory_gb()}g"
+            driver_memory = local_driver_memory()
             for kind in peers:
                 print(f"peer {kind} ...", flush=True)
                 result["peers"].append(run_peer(kind, corpus, work, args, logs, driver_memory))

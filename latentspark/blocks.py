@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 #: bytes of factor rows gathered at once by a kernel (bounds its temporaries)
-GATHER_BYTES = 64 << 20
+GATHER_BYTES = 16 << 20
 #: records summed on the driver directly; above this, summed first by ~sqrt(n) tasks
 DIRECT_SUM_BYTES = 64 << 20
 #: a factor up to this size is copied whole into a reader that gathers from it, so that a

@@ -186,7 +186,7 @@ def _session(args: argparse.Namespace):
     from latentspark.session import get_session
 
     cfg = resolve_config(args)
-    return cfg, get_session(cfg.spark)
+    return cfg, get_session(cfg.spark, cfg)
 
 
 def _holding(spark, cfg: Config, command: str):

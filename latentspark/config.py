@@ -51,6 +51,10 @@ class SparkConfig:
         0, "spark.sql.shuffle.partitions; 0 means 2 x the default parallelism", lo=0, hi=100_000)
     arrow_batch_lines: int = _opt(
         10_000, "lines per Arrow batch handed to the Python kernels", lo=1, hi=10_000_000)
+    arrow_batch_mb: int = _opt(
+        8, "most MiB of one Arrow batch handed to the Python kernels (a co-occurrence row is "
+        "never split); the factorization's per-entry temporaries are about 16 times a batch, "
+        "in each Python worker and in the JVM's Arrow buffers", lo=1, hi=2047)
     verbose: bool = _opt(False, "show Spark's console progress bars and its (and Hadoop's and "
                          "py4j's) WARN and INFO logs; false: no bars, those logs at ERROR "
                          "(the command line's --verbose sets it)")
@@ -116,9 +120,9 @@ class CooccurConfig:
     dense_words: int = _opt(2048, "pairs of the this many most frequent words are summed in a "
                             "dense array inside each task (memory: 8 * n^2 bytes)",
                             lo=0, hi=8192)
-    buffer_pairs: int = _opt(20_000_000, "pairs a task holds, unsummed, before it sums them and "
+    buffer_pairs: int = _opt(4_000_000, "pairs a task holds, unsummed, before it sums them and "
                              "hands them to Spark (memory: 8 bytes each, about 40 while it "
-                             "sums them)",
+                             "sums them, per running task)",
                              lo=10_000, hi=500_000_000)
 
 

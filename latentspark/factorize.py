@@ -64,7 +64,7 @@ ENTRY_BUDGET = 1 << 18
 #: rows solved at once, at most (bounds the batch of k x k Gram matrices)
 MAX_BATCH_ROWS = 512
 #: bytes of the batch of k x k Gram matrices solved at once
-GRAM_BYTES = 64 << 20
+GRAM_BYTES = 16 << 20
 #: rows with at most this many entries per column of the design are solved through the
 #: Woodbury identity when they can be (``L^2 k`` work and an ``L x L`` system, against
 #: ``L k^2 / 2`` and a ``k x k`` system: LAPACK's ``k x k`` factorizations run several times

@@ -2,6 +2,10 @@
 
 Nothing here runs at import time: jobs call :func:`get_session` from ``main``.
 
+Memory: on local Spark the executors live in the driver JVM, and its heap is sized from the
+run's settings (:func:`local_memory_plan`), not from the machine: what the counting and
+factorization stages need at once, with Spark's sorts and caches spilling to disk beyond it.
+
 Console: unless ``spark.verbose`` is set, a session built here has Spark's console progress
 bar off and Spark, Hadoop and py4j logging at ERROR, from the JVM's start when latentspark
 launches it (a log4j2 file passed with ``-Dlog4j2.configurationFile``), else from the moment
@@ -12,24 +16,58 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 
-from latentspark.config import SparkConfig
+from latentspark.config import Config, SparkConfig
 
 logger = logging.getLogger(__name__)
 
+#: Spark's reserved system memory, taken off the heap before its unified memory region
+RESERVED_BYTES = 300 << 20
+#: ``spark.memory.fraction``'s default: execution and storage share this part of the rest;
+#: the remainder is "user" memory (the driver's own objects)
+MEMORY_FRACTION = 0.6
+#: execution memory planned for each running task: the shuffle writes and sorts of the
+#: counting stage's partial rows and of the word counts. Beyond it they spill to disk, as
+#: the cached tokens and co-occurrence rows (memory and disk) do, so that the heap does not
+#: grow with the corpus
+TASK_EXECUTION_BYTES = 128 << 20
+#: driver JVM bytes per vocabulary word outside Spark's memory region: the collected
+#: vocabulary (words and counts, as Arrow and as Java objects) and the hash table's
+#: broadcast blocks
+VOCAB_WORD_BYTES = 256
+#: the least heap planned: Spark's own default (768 MiB ran out of heap caching the tokens
+#: of a 48M-token corpus: the serial collector's old generation is 2/3 of the heap)
+HEAP_FLOOR_BYTES = 1 << 30
+#: input split size (``spark.sql.files.maxPartitionBytes``): Spark's 128 MiB default lets a
+#: few small files per core make one partition that grows with the corpus, and the
+#: vocab stage caches a whole partition's tokens at once
+INPUT_PARTITION_BYTES = 16 << 20
+#: planned heaps are rounded up to a multiple of this
+HEAP_STEP_BYTES = 128 << 20
+#: HotSpot options of a JVM latentspark starts on local Spark: the serial collector has no
+#: concurrent threads or region tables, which a heap of this size does not need
+LOCAL_JAVA_OPTIONS = ("-XX:+UseSerialGC",)
+#: glibc malloc arenas of a local JVM latentspark starts (``MALLOC_ARENA_MAX``)
+LOCAL_MALLOC_ARENAS = 2
 
-def get_session(cfg: SparkConfig):  # -> pyspark.sql.SparkSession
+
+def get_session(cfg: SparkConfig, config: Config | None = None):  # -> SparkSession
     """Return the active SparkSession, or build one from ``cfg``.
 
     With no master in the config and none from ``spark-submit``, the session runs on local
     Spark with all cores. For local masters the Python workers use this interpreter (so they
-    see the same numpy and pyarrow) and Spark binds to 127.0.0.1 unless told otherwise.
+    see the same numpy and pyarrow), Spark binds to 127.0.0.1 unless told otherwise, and the
+    driver's heap comes from :func:`local_memory_plan` unless ``spark.driver.memory`` is set.
 
     Parameters
     ----------
     cfg : SparkConfig
         The ``[spark]`` section.
+    config : Config, optional
+        The whole configuration, whose settings size the local driver's heap; the defaults
+        when not given.
 
     Returns
     -------
@@ -49,16 +87,27 @@ def get_session(cfg: SparkConfig):  # -> pyspark.sql.SparkSession
         SparkContext._ensure_initialized()
     launch_conf = SparkConf()
     master = cfg.master or launch_conf.get("spark.master", "local[*]")
-    extra = _console_conf(cfg, launch_conf)
-    _with_class_archive(extra, cfg, launch_conf)
-    if master.startswith("local"):
+    local = master.startswith("local")
+    extra = _console_conf(cfg, launch_conf, local)
+    if local:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        if not os.environ.get("PYSPARK_GATEWAY_PORT"):
+            # the JVM we start (and its Python workers) inherit this: glibc gives each
+            # thread that allocates natively (Arrow buffers, netty) its own 64 MiB arena,
+            # hundreds of MiB of RSS in Spark's many threads; two arenas cost no time here
+            os.environ.setdefault("MALLOC_ARENA_MAX", str(LOCAL_MALLOC_ARENAS))
         if "spark.driver.memory" not in cfg.conf and not launch_conf.contains(
                 "spark.driver.memory"):
-            # in local mode the executors live in the driver JVM: Spark's 1g default makes
-            # the co-occurrence aggregation spill; take a third of the machine, up to 8g
-            extra["spark.driver.memory"] = f"{local_driver_memory_gb()}g"
+            # in local mode the executors live in the driver JVM: the heap is what the
+            # run's stages need at once, from its settings (a heap sized from the machine
+            # is filled by garbage before the JVM collects it)
+            plan = local_memory_plan(config or Config(spark=cfg), local_cores(master))
+            extra["spark.driver.memory"] = f"{plan['heap'] >> 20}m"
+            logger.info("local driver heap %d MiB: %d running tasks x %d MiB, factorization "
+                        "results %d MiB, vocabulary %d MiB (spark.driver.memory overrides it)",
+                        plan["heap"] >> 20, local_cores(master), TASK_EXECUTION_BYTES >> 20,
+                        plan["driver_result"] >> 20, plan["user"] >> 20)
     builder = (
         SparkSession.builder.appName(cfg.app_name)
         .master(master)
@@ -88,48 +137,106 @@ QUIET_LOG4J2 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "conf",
                             "log4j2-quiet.properties")
 
 
-def _console_conf(cfg: SparkConfig, launch_conf) -> dict[str, str]:
-    """Settings for the console: progress bar and, when the JVM is ours to start, log level."""
-    if cfg.verbose:
-        return {"spark.ui.showConsoleProgress": "true"}
-    logging.getLogger("py4j").setLevel(logging.ERROR)
-    out = {"spark.ui.showConsoleProgress": "false"}
+def _console_conf(cfg: SparkConfig, launch_conf, local: bool = False) -> dict[str, str]:
+    """Settings for the console (progress bar and, when the JVM is ours to start, log level)
+    and, for a local JVM of ours, its HotSpot options (:data:`LOCAL_JAVA_OPTIONS`); for any
+    JVM of ours, the class archive of :mod:`latentspark.jvmcache` when it is built."""
+    out = {"spark.ui.showConsoleProgress": "true" if cfg.verbose else "false"}
+    if not cfg.verbose:
+        logging.getLogger("py4j").setLevel(logging.ERROR)
+    option = "spark.driver.extraJavaOptions"
+    # under spark-submit the driver JVM runs already; never replace the user's own options
+    if (os.environ.get("PYSPARK_GATEWAY_PORT") or option in cfg.conf
+            or launch_conf.contains(option)):
+        return out
+    java = list(LOCAL_JAVA_OPTIONS) if local else []
     # a package inside a zip (--py-files) has no file to point log4j at; the options are
     # split on spaces
-    if (_java_options_are_ours(cfg, launch_conf) and os.path.isfile(QUIET_LOG4J2)
-            and " " not in QUIET_LOG4J2):
-        out[JAVA_OPTIONS] = f"-Dlog4j2.configurationFile=file:{QUIET_LOG4J2}"
+    if not cfg.verbose and os.path.isfile(QUIET_LOG4J2) and " " not in QUIET_LOG4J2:
+        java.insert(0, f"-Dlog4j2.configurationFile=file:{QUIET_LOG4J2}")
+    from latentspark import jvmcache
+
+    java += jvmcache.java_options()
+    if java:
+        out[option] = " ".join(java)
     return out
 
 
-JAVA_OPTIONS = "spark.driver.extraJavaOptions"
+def local_cores(master: str) -> int:
+    """Task slots of a local master: ``local`` 1, ``local[N]`` / ``local[N,F]`` N, else all.
 
-
-def _java_options_are_ours(cfg: SparkConfig, launch_conf) -> bool:
-    """Whether latentspark may set the driver JVM's options: it starts that JVM (not
-    spark-submit) and the user set none of their own."""
-    return not (os.environ.get("PYSPARK_GATEWAY_PORT") or JAVA_OPTIONS in cfg.conf
-                or launch_conf.contains(JAVA_OPTIONS))
-
-
-def _with_class_archive(extra: dict[str, str], cfg: SparkConfig, launch_conf) -> None:
-    """Add the class archive of :mod:`latentspark.jvmcache`, if built, to the JVM options."""
-    from latentspark import jvmcache
-
-    if not _java_options_are_ours(cfg, launch_conf):
-        return
-    options = [o for o in (extra.get(JAVA_OPTIONS), *jvmcache.java_options()) if o]
-    if options:
-        extra[JAVA_OPTIONS] = " ".join(options)
-
-
-def local_driver_memory_gb() -> int:
-    """A third of the physical memory, between 1 and 8 GiB."""
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
+    Examples
+    --------
+    >>> local_cores("local"), local_cores("local[3]"), local_cores("local[4, 2]")
+    (1, 3, 4)
+    """
+    m = re.fullmatch(r"local(?:\[\s*(\d+|\*)\s*(?:,\s*\d+\s*)?\])?", master.strip())
+    if m is not None and m.group(1) is None and "[" not in master:
         return 1
-    return int(max(1, min(8, total // 3 // 2**30)))
+    if m is not None and m.group(1) != "*":
+        return max(1, int(m.group(1)))
+    # local[*] (and anything else): the cores this process may use
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else os.cpu_count() or 1)
+
+
+def local_memory_plan(config: Config, cores: int) -> dict[str, int]:
+    """The heap a local driver JVM (driver and executor in one) needs for a run, in bytes.
+
+    What the heap must hold at once, whichever stage runs:
+
+    * ``execution``: ``cores x TASK_EXECUTION_BYTES`` (128 MiB) for the running tasks'
+      shuffle writes and sorts (the counting stage's partial rows, the word counts), plus
+      twice the factorization's per-pass result (``driver_result`` of
+      :func:`latentspark.stages.embeddings.memory_plan` at ``vocab.max_size`` words: the
+      ``k x k`` Gram records arrive and are handed to Python). Sorts and shuffles spill to
+      disk beyond it and the cached tokens and co-occurrence rows (memory and disk) are
+      evicted to disk, so nothing here grows with the corpus;
+    * ``user``: ``VOCAB_WORD_BYTES x vocab.max_size`` for the driver's vocabulary (the
+      collected words and counts, the hash table's broadcast blocks).
+
+    Spark keeps ``RESERVED_BYTES`` (300 MiB) for itself and gives execution and storage
+    ``MEMORY_FRACTION`` (0.6) of the rest, the driver's objects the other 0.4, so::
+
+        heap = 300 MiB + max(execution / 0.6, user / 0.4)
+
+    rounded up to 128 MiB and at least 1 GiB. With 2 cores and the defaults (400,000 words,
+    dimension 100) that is 1 GiB; with 8 cores 2 GiB. The factor-
+    ization's own check (:func:`latentspark.stages.embeddings.check_memory`) then passes on
+    this heap for every vocabulary up to ``vocab.max_size``.
+
+    Parameters
+    ----------
+    config : Config
+        The run's settings.
+    cores : int
+        Task slots of the local master (:func:`local_cores`).
+
+    Returns
+    -------
+    dict
+        ``heap`` (bytes, what ``spark.driver.memory`` is set to), ``execution``, ``user``,
+        ``counting_tasks`` (the execution part of the running tasks) and ``driver_result``.
+    """
+    from latentspark.stages.embeddings import memory_plan
+
+    cores = max(1, int(cores))
+    words = config.vocab.max_size
+    factor = memory_plan(words, config, config.factorize.tasks or 3 * cores,
+                         config.cooccur.blocks or 2 * cores)
+    counting = cores * TASK_EXECUTION_BYTES
+    execution = counting + 2 * factor["driver_result"]
+    user = VOCAB_WORD_BYTES * words
+    heap = RESERVED_BYTES + max(execution / MEMORY_FRACTION, user / (1 - MEMORY_FRACTION))
+    heap = max(HEAP_FLOOR_BYTES, -(-int(heap) // HEAP_STEP_BYTES) * HEAP_STEP_BYTES)
+    return {"heap": heap, "execution": int(execution), "user": int(user),
+            "counting_tasks": counting, "driver_result": int(factor["driver_result"])}
+
+
+def local_driver_memory(config: Config | None = None, master: str = "local[*]") -> str:
+    """The planned local driver heap as a ``spark.driver.memory`` value (``"1024m"``), for
+    benchmarks that give a peer the heap latentspark takes."""
+    return f"{local_memory_plan(config or Config(), local_cores(master))['heap'] >> 20}m"
 
 
 def _apply_runtime(spark, cfg: SparkConfig) -> None:
@@ -137,4 +244,9 @@ def _apply_runtime(spark, cfg: SparkConfig) -> None:
     partitions = cfg.shuffle_partitions or 2 * spark.sparkContext.defaultParallelism
     spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(cfg.arrow_batch_lines))
+    # Spark's 64 MiB default lets one batch carry a whole factorization piece: the kernels'
+    # temporaries then reach ~1 GiB per Python worker
+    spark.conf.set("spark.sql.execution.arrow.maxBytesPerBatch", f"{cfg.arrow_batch_mb}m")
+    if "spark.sql.files.maxPartitionBytes" not in cfg.conf:
+        spark.conf.set("spark.sql.files.maxPartitionBytes", str(INPUT_PARTITION_BYTES))
 

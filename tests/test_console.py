@@ -42,7 +42,8 @@ def test_cli_stdout_has_no_progress_bar_or_warn_lines(tmp_path):
     assert "INFO latentspark.stages" in out.stderr  # our own log lines stay, on stderr
 
 
-def test_verbose_brings_spark_console_back():
+def test_verbose_brings_spark_console_back(monkeypatch):
+    monkeypatch.setenv("LATENTSPARK_JVM_ARCHIVE", "0")  # its options: the next test's
     args = build_parser().parse_args(["vocab", "--verbose"])
     cfg = resolve_config(args, environ={})
     assert cfg.spark.verbose
@@ -90,33 +91,26 @@ def test_a_stage_gets_a_progress_line_with_rows(spark, caplog, monkeypatch):
 def test_the_class_archive_joins_the_jvm_options_only_when_built_and_ours(tmp_path,
                                                                        monkeypatch):
     from latentspark import jvmcache
-    from latentspark.session import _with_class_archive
 
     monkeypatch.setenv("LATENTSPARK_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv(jvmcache.ENV_SWITCH, raising=False)
     monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
     path = jvmcache.archive_path()
     assert path is not None and path.parent == tmp_path and path.suffix == ".jsa"
-    extra = _console_conf(SparkConfig(), _Conf())
-    _with_class_archive(extra, SparkConfig(), _Conf())
-    assert extra["spark.driver.extraJavaOptions"].endswith(QUIET_LOG4J2)  # none built yet
+    option = "spark.driver.extraJavaOptions"
+    before = _console_conf(SparkConfig(), _Conf())[option].split(" ")  # none built yet
+    assert not any("SharedArchiveFile" in o for o in before)
     path.write_bytes(b"")
-    _with_class_archive(extra, SparkConfig(), _Conf())
-    options = extra["spark.driver.extraJavaOptions"].split(" ")
-    assert options[0].endswith(QUIET_LOG4J2)
-    assert options[1:] == [f"-XX:SharedArchiveFile={path}", *jvmcache.QUIET]
+    after = _console_conf(SparkConfig(), _Conf())[option].split(" ")
+    assert after == before + [f"-XX:SharedArchiveFile={path}", *jvmcache.QUIET]
     # verbose: no log4j file, the archive still
-    verbose = {}
-    _with_class_archive(verbose, SparkConfig(verbose=True), _Conf())
-    assert verbose == {"spark.driver.extraJavaOptions": f"-XX:SharedArchiveFile={path} "
-                       + " ".join(jvmcache.QUIET)}
-    # the user's own options, spark-submit's JVM, or the switch off: nothing added
-    for cfg, env in ((SparkConfig(conf={"spark.driver.extraJavaOptions": "-Dx=1"}), {}),
+    verbose = _console_conf(SparkConfig(verbose=True), _Conf())[option]
+    assert verbose == f"-XX:SharedArchiveFile={path} " + " ".join(jvmcache.QUIET)
+    # the user's own options, spark-submit's JVM, or the switch off: no archive
+    for cfg, env in ((SparkConfig(conf={option: "-Dx=1"}), {}),
                      (SparkConfig(), {"PYSPARK_GATEWAY_PORT": "1"}),
                      (SparkConfig(), {jvmcache.ENV_SWITCH: "0"})):
         with monkeypatch.context() as m:
             for key, value in env.items():
                 m.setenv(key, value)
-            out = {}
-            _with_class_archive(out, cfg, _Conf())
-            assert out == {}
+            assert "SharedArchiveFile" not in _console_conf(cfg, _Conf()).get(option, "")

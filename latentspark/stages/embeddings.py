@@ -21,6 +21,8 @@ from latentspark.errors import ConfigError, InputError
 
 logger = logging.getLogger(__name__)
 
+#: bytes of per-entry temporaries a factorization kernel holds per byte of its Arrow batch
+BATCH_TEMPORARIES = 16
 #: the settings that shape the vectors
 SECTIONS = ("corpus", "tokenize", "vocab", "cooccur", "factorize")
 
@@ -38,8 +40,10 @@ def memory_plan(vocab_size: int, cfg: Config, tasks: int = 6, blocks: int = 0) -
     record per task (a ``k x k`` Gram), summed on the driver or, above 64 MiB, first by
     ``sqrt(tasks)`` tasks. Each task holds its piece's output rows (float64 and float32) plus
     bounded gathers and batches of Gram matrices, and up to two in-memory copies of factors
-    small enough to be copied whole; each host's page cache holds the factor the
-    running pass reads, memory-mapped and shared by its Python workers.
+    small enough to be copied whole, and the per-entry temporaries of one Arrow batch of rows
+    (about 16 times the batch, ``spark.arrow_batch_mb``: measured about 1 GiB per worker with
+    Spark's 64 MiB batches, which hold a whole piece); each host's page cache holds the factor
+    the running pass reads, memory-mapped and shared by its Python workers.
     """
     from latentspark.blocks import (
         DIRECT_SUM_BYTES,
@@ -65,7 +69,8 @@ def memory_plan(vocab_size: int, cfg: Config, tasks: int = 6, blocks: int = 0) -
         # plus in-memory copies of the (small) factors a pass reads: the design, and the
         # warm start of conjugate gradients
         "worker": piece_rows * width * (8 + 4 + 8) + 3 * GATHER_BYTES + GRAM_BYTES
-        + 2 * min(WHOLE_FACTOR_BYTES, 4 * vocab_size * width),
+        + 2 * min(WHOLE_FACTOR_BYTES, 4 * vocab_size * width)
+        + BATCH_TEMPORARIES * (cfg.spark.arrow_batch_mb << 20),
         "host_cache": 2 * 4 * vocab_size * width,
     }
 
