@@ -46,7 +46,8 @@ METHODS = {"both": ("3cosadd", "3cosmul"), "3cosadd": ("3cosadd",), "3cosmul": (
 #: measured by ``benchmarks/neighbours.py`` (results/neighbours.md) with Annoy at ``search_k``
 #: 15,000 (recall@10 0.99): exact search costs time in proportion to the vocabulary per word,
 #: Annoy about a constant, and they met at 2.3M words of GloVe's 50 dimensions (115M) and
-#: 0.83M words of dimension 100 (83M); the smaller one, rounded down.
+#: 0.83M words of dimension 100 (83M); the smaller one, rounded down. With the cache-sized
+#: tiles they meet later (2.5M x 50, 1.2M x 100): the bound is kept on the safe side.
 EXACT_MAX_CELLS = 80_000_000
 
 

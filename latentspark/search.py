@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from latentspark.index import LoadedIndex, Shard
-from latentspark.vecmath import NEG, empty_top_k, fold_top_k, sorted_top_k, unit_rows
+from latentspark.vecmath import NEG, empty_top_k, fold_top_k, fold_top_k_t, sorted_top_k, unit_rows
 
 EPS_3COSMUL = 1e-3
 
@@ -236,13 +236,50 @@ def analogies_annoy(ix: LoadedIndex, a: np.ndarray, b: np.ndarray, c: np.ndarray
     return out
 
 
+#: scores in a neighbour search's tile (8 MiB of float32: 4,096 rows x the default chunk of
+#: 512 queries): small enough to stay in the cache between the product that writes it and the
+#: fold that reads it; the 32,768 x 512 tiles before (64 MiB) were 1.2-1.3x slower per word
+#: on GloVe (benchmarks/results/neighbours.md)
+TILE_CELLS = 2**21
+
+
+def _tile_rows(block_rows: int, rows: int, chunk: int) -> int:
+    """Rows per product: at most ``block_rows`` and ``TILE_CELLS / chunk``, at least 32."""
+    return max(1, min(block_rows, max(32, TILE_CELLS // max(chunk, 1)), rows))
+
+
+def _fold_block(best: np.ndarray, best_score: np.ndarray, query: np.ndarray, qids: np.ndarray,
+                vectors: np.ndarray, start: int, s: int, shards: int, tile: int,
+                buffer: np.ndarray) -> None:
+    """Fold one shard's rows ``start..`` of ``vectors`` into the queries' running best.
+
+    Each tile of at most ``tile`` rows is multiplied by the queries into ``buffer`` (rows x
+    queries, so :func:`~latentspark.vecmath.fold_top_k_t` reads it in the layout the product
+    wrote), a query of this shard's own row is set to ``-inf``, and the tile is folded.
+    """
+    m = query.shape[0]
+    mine = np.flatnonzero(qids % shards == s)
+    local_all = qids[mine] // shards
+    for t0 in range(0, vectors.shape[0], tile):
+        block = np.asarray(vectors[t0:t0 + tile])
+        b = block.shape[0]
+        scores = np.matmul(block, query.T, out=buffer[:b * m].reshape(b, m))
+        local = local_all - (start + t0)
+        hit = (local >= 0) & (local < b)
+        scores[local[hit], mine[hit]] = NEG
+        gids = np.arange(start + t0, start + t0 + b, dtype=np.int64) * shards + s
+        fold_top_k_t(best, best_score, scores, gids)
+
+
 def neighbours_exact(ix: LoadedIndex, ids: np.ndarray, k: int, block_rows: int = 32_768,
                      chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` most cosine-similar words of each word (itself excluded), by brute force.
 
-    Each chunk of queries is multiplied (float32 BLAS) by one block of a shard's mapped unit
-    vectors at a time into a reused score buffer, and :func:`~latentspark.vecmath.fold_top_k`
-    keeps the running best: memory ``4 x chunk x block_rows`` bytes, whatever the vocabulary.
+    Each chunk of queries is multiplied (float32 BLAS) by a tile of at most ``block_rows``
+    of a shard's mapped unit vectors at a time, into a reused score buffer of at most
+    :data:`TILE_CELLS` scores (small enough to stay in the cache), and
+    :func:`~latentspark.vecmath.fold_top_k_t` keeps the running best: memory bounded by the
+    tile, whatever the vocabulary.
 
     Returns
     -------
@@ -256,18 +293,15 @@ def neighbours_exact(ix: LoadedIndex, ids: np.ndarray, k: int, block_rows: int =
     best, best_score = empty_top_k(q, k)
     if q == 0:
         return best, best_score
-    rows = min(block_rows, max(s.vectors.shape[0] for s in ix.shards))
-    buffer = np.empty((min(chunk, q), rows), np.float32)
+    n = ix.spec.shards
+    tile = _tile_rows(block_rows, max(s.vectors.shape[0] for s in ix.shards), min(chunk, q))
+    buffer = np.empty(tile * min(chunk, q), np.float32)
     for q0 in range(0, q, chunk):
         q1 = min(q, q0 + chunk)
         query = ix.unit(ids[q0:q1])
-        queries = np.arange(q1 - q0)
-        for s, start, gids, vectors in _blocks(ix, ix.spec.vocab_size, block_rows):
-            # the block product straight into the buffer: no allocation per block
-            scores = np.matmul(query, np.asarray(vectors).T,
-                               out=buffer[:q1 - q0, :vectors.shape[0]])
-            _mask(scores, queries, ids[q0:q1], ix, s, start)
-            fold_top_k(best[q0:q1], best_score[q0:q1], scores, gids)
+        for s, shard in enumerate(ix.shards):
+            _fold_block(best[q0:q1], best_score[q0:q1], query, ids[q0:q1], shard.vectors, 0,
+                        s, n, tile, buffer)
     return sorted_top_k(best, best_score)
 
 
@@ -316,7 +350,8 @@ def neighbours_in_shard(query: np.ndarray, ids: np.ndarray, shard: Shard, s: int
     candidates, search_k : int
         Annoy mode: candidates taken from the shard, and Annoy's ``search_k``.
     block_rows, chunk : int
-        Exact mode: shard rows and queries per block product.
+        Exact mode: at most this many shard rows per block product (also at most
+        :data:`TILE_CELLS` scores), and queries per block product.
 
     Returns
     -------
@@ -341,21 +376,12 @@ def neighbours_in_shard(query: np.ndarray, ids: np.ndarray, shard: Shard, s: int
             best[r, :top.size] = cand[top]
             best_score[r, :top.size] = sims[top]
         return sorted_top_k(best, best_score)
-    rows = min(block_rows, max(vectors.shape[0], 1))
-    buffer = np.empty((min(chunk, q), rows), np.float32)
-    own = ids % shards == s
+    tile = _tile_rows(block_rows, vectors.shape[0], min(chunk, q))
+    buffer = np.empty(tile * min(chunk, q), np.float32)
     for q0 in range(0, q, chunk):
         q1 = min(q, q0 + chunk)
-        for start in range(0, vectors.shape[0], block_rows):
-            block = np.asarray(vectors[start:start + block_rows])
-            scores = np.matmul(query[q0:q1], block.T, out=buffer[:q1 - q0, :block.shape[0]])
-            # a query of this shard excludes itself
-            mine = np.flatnonzero(own[q0:q1])
-            local = ids[q0:q1][mine] // shards - start
-            hit = (local >= 0) & (local < block.shape[0])
-            scores[mine[hit], local[hit]] = NEG
-            gids = np.arange(start, start + block.shape[0], dtype=np.int64) * shards + s
-            fold_top_k(best[q0:q1], best_score[q0:q1], scores, gids)
+        _fold_block(best[q0:q1], best_score[q0:q1], np.ascontiguousarray(query[q0:q1]),
+                    ids[q0:q1], vectors, 0, s, shards, tile, buffer)
     return sorted_top_k(best, best_score)
 
 

@@ -124,6 +124,61 @@ def fold_top_k(best: np.ndarray, best_score: np.ndarray, scores: np.ndarray,
     _merge_top_k(best, best_score, rows[r], ids[cols[r, c]], vals[r, c])
 
 
+def fold_top_k_t(best: np.ndarray, best_score: np.ndarray, scores_t: np.ndarray,
+                 ids: np.ndarray) -> None:
+    """:func:`fold_top_k` for a block of scores laid out candidates x queries, in place.
+
+    The same result as ``fold_top_k(best, best_score, scores_t.T, ids)``, faster: the group
+    maxima are one contiguous ``np.maximum`` reduction over whole rows of queries (a product
+    ``block @ queries.T`` writes this layout), about half the time of the strided groups over
+    the other layout. Group ``j`` of a block of ``b`` rows holds rows ``j, j + g, ...`` with
+    ``g = b / GROUP``; a block whose row count is not a multiple of :data:`GROUP` is folded
+    in two parts.
+
+    Parameters
+    ----------
+    best, best_score : numpy.ndarray
+        ``q x k`` running best ids and scores (from :func:`empty_top_k`).
+    scores_t : numpy.ndarray
+        ``b x q`` scores (``-inf`` for excluded pairs), C-contiguous rows.
+    ids : numpy.ndarray
+        The ``b`` candidates' ids.
+
+    Examples
+    --------
+    >>> best, score = empty_top_k(1, 2)
+    >>> fold_top_k_t(best, score, np.array([[0.5], [0.9], [0.5]], "f4"), np.array([7, 8, 3]))
+    >>> best.tolist(), score.tolist()
+    ([[8, 3]], [[0.8999999761581421, 0.5]])
+    """
+    q, k = best.shape
+    width = scores_t.shape[0]
+    if k == 0 or width == 0 or q == 0:
+        return
+    whole = width - width % GROUP
+    if whole < width:  # the ragged tail: few rows, so the plain fold on its transpose
+        fold_top_k(best, best_score, scores_t[whole:].T, ids[whole:])
+        if whole == 0:
+            return
+    groups = whole // GROUP
+    # member i of group j is row j + i * groups: a (GROUP, groups, q) view, reduced over axis 0
+    gmax = np.maximum.reduce(scores_t[:whole].reshape(GROUP, groups, q), axis=0)
+    threshold = best_score.min(axis=1)
+    hit = gmax >= threshold
+    if groups > k and np.count_nonzero(hit) > 2 * k * q:
+        # the k-th largest group maximum is a lower bound of the block's k-th best score
+        kth = np.partition(gmax, groups - k, axis=0)[groups - k]
+        threshold = np.maximum(threshold, kth)
+        np.greater_equal(gmax, threshold, out=hit)
+    group, rows = np.nonzero(hit)
+    if group.size == 0:
+        return
+    cand = group[:, None] + groups * np.arange(GROUP)
+    vals = scores_t[cand, rows[:, None]]
+    r, c = np.nonzero(vals >= threshold[rows][:, None])
+    _merge_top_k(best, best_score, rows[r], ids[cand[r, c]], vals[r, c])
+
+
 def sorted_top_k(ids: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The running best in order: highest score first, ties by id; empty slots get id ``-1``.
 

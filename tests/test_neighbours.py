@@ -11,7 +11,7 @@ from latentspark import search
 from latentspark.config import Config
 from latentspark.evaluation import EXACT_MAX_CELLS, search_mode
 from latentspark.index import IndexSpec, LoadedIndex, Shard
-from latentspark.vecmath import empty_top_k, fold_top_k, sorted_top_k, top_k
+from latentspark.vecmath import empty_top_k, fold_top_k, fold_top_k_t, sorted_top_k, top_k
 
 
 def brute_top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -33,8 +33,14 @@ def planted_unit(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
     return pool[rng.integers(len(pool), size=n)]
 
 
+def fold_t(best, best_score, scores, ids):
+    """:func:`fold_top_k_t` on the candidates x queries copy of ``scores``."""
+    fold_top_k_t(best, best_score, np.ascontiguousarray(scores.T), ids)
+
+
+@pytest.mark.parametrize("fold", [fold_top_k, fold_t], ids=["queries_x_rows", "rows_x_queries"])
 @pytest.mark.parametrize("seed", range(6))
-def test_fold_equals_sorting_every_row(seed):
+def test_fold_equals_sorting_every_row(seed, fold):
     rng = np.random.default_rng(seed)
     q, n = int(rng.integers(1, 40)), int(rng.integers(1, 700))
     k = int(rng.integers(1, 25))
@@ -46,7 +52,7 @@ def test_fold_equals_sorting_every_row(seed):
     start = 0
     while start < n:
         width = int(rng.integers(1, 300))
-        fold_top_k(best, best_score, scores[:, start:start + width], ids[start:start + width])
+        fold(best, best_score, scores[:, start:start + width], ids[start:start + width])
         start += width
     got, got_score = sorted_top_k(best, best_score)
     by_id = np.empty_like(scores)
@@ -58,14 +64,15 @@ def test_fold_equals_sorting_every_row(seed):
     assert (got[:, want.shape[1]:] == -1).all()
 
 
-def test_fold_raises_a_first_block_threshold_and_keeps_ties_by_id():
+@pytest.mark.parametrize("fold", [fold_top_k, fold_t], ids=["queries_x_rows", "rows_x_queries"])
+def test_fold_raises_a_first_block_threshold_and_keeps_ties_by_id(fold):
     # 200 columns (7 groups): the first block must be cut to its own top 3 via group maxima
     scores = np.zeros((2, 200), np.float32)
     scores[0, [150, 3, 77]] = [0.9, 0.5, 0.5]
     scores[0, 190] = 0.5
     scores[1, :] = 0.25
     best, best_score = empty_top_k(2, 3)
-    fold_top_k(best, best_score, scores, np.arange(200))
+    fold(best, best_score, scores, np.arange(200))
     ids, sims = sorted_top_k(best, best_score)
     assert ids.tolist() == [[150, 3, 77], [0, 1, 2]]
     assert sims.tolist() == [[pytest.approx(0.9), 0.5, 0.5], [0.25, 0.25, 0.25]]
