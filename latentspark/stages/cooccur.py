@@ -84,7 +84,7 @@ def _run(spark, cfg: Config, force: bool, source, vocab: Published, store) -> Pu
                 with st.timed("count_and_write"):
                     # each reduce task writes its block=k/ folder itself
                     nnz, total = write_cooccurrences(spark, lines, words, counts, c,
-                                                     st.data_path)
+                                                     st.data_path, tokenizer=cfg.tokenize)
         finally:
             if kept is not None:
                 kept.unpersist()
