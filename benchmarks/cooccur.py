@@ -856,8 +856,8 @@ def render_markdown(result: dict[str, Any]) -> str:
         lines += [
             "",
             "*One read*: `latentspark cooccur` on an empty run root, so that it builds the "
-            "vocabulary and then counts the tokenised corpus the vocab stage kept persisted "
-            f"(tokens reused: {single['reused_tokens']}); its counting time is the vocab "
+            "vocabulary and then counts the corpus lines the vocab stage kept persisted "
+            f"(lines reused: {single['reused_tokens']}); its counting time is the vocab "
             f"stage ({_secs(single['vocab_stage_s'])}) plus `count_and_write` "
             f"({_secs(single['stage_s'])}, {_rate(single['corpus_tokens'], single['stage_s'])} "
             "tokens/s counting alone). The two-process path above takes "
@@ -1071,7 +1071,7 @@ def _stage_figures(run: MeasuredRun, manifest: dict[str, Any]) -> dict[str, Any]
 def _single_read(args: argparse.Namespace, cli: list[str], root: Path, out: Path
                  ) -> dict[str, Any]:
     """``latentspark cooccur`` on an empty run root: the vocabulary and the counts built in
-    one process, the counting pass reusing the vocab stage's tokenised corpus (one read)."""
+    one process, the counting pass reusing the lines the vocab stage kept (one read)."""
     print("[4/4] latentspark cooccur on an empty root (vocab + counts, one read) ...",
           flush=True)
     single_root = root / "single-read"

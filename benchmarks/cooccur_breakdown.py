@@ -55,16 +55,15 @@ def breakdown(
     from latentspark.cooccurrence import (
         PARTIAL_ROWS_DDL,
         count_cooccurrences,
-        make_batch_counter,
+        make_text_counter,
         payload_arrays,
-        token_hashes,
-        vocab_table,
         write_cooccurrences,
     )
-    from latentspark.corpus import read_corpus, resolve_input, tokenize
+    from latentspark.corpus import read_corpus, resolve_input, token_column, tokenize
     from latentspark.session import get_session
     from latentspark.stages.vocab import run as run_vocab
     from latentspark.vocabulary import load_vocabulary
+    from latentspark.wordtable import WordTable, ascii_tokens, string_buffers
 
     cfg = load_config(
         overrides=[
@@ -79,10 +78,15 @@ def breakdown(
     source = resolve_input(spark, cfg.corpus)
     lines = read_corpus(spark, cfg.corpus, source)
     tokens = tokenize(lines, cfg.tokenize)
-    # what the counting job hands to Python: the JVM's token hashes
-    inputs = tokens.where(F.size("tokens") >= 2).select(*token_hashes(F.col("tokens")))
-    table_bc = spark.sparkContext.broadcast(vocab_table(spark, words))
-    kernel = make_batch_counter(table_bc, None, cfg.cooccur)
+    # what the counting job hands to Python (text_fast_path): ASCII lines as text, the
+    # others tokenised by the JVM
+    text = F.col("text")
+    ascii_line = F.octet_length(text) == F.length(text)
+    inputs = lines.select(F.when(ascii_line, text).alias("text"),
+                          F.when(~ascii_line, token_column(text, cfg.tokenize)).alias("tokens"))
+    table = WordTable.from_arrow(words)
+    table_bc = spark.sparkContext.broadcast(table)
+    kernel = make_text_counter(table_bc, cfg.cooccur, cfg.tokenize.lowercase)
 
     def one_row(records: int, entries: int) -> pa.RecordBatch:
         return pa.RecordBatch.from_arrays(
@@ -91,7 +95,17 @@ def breakdown(
         )
 
     def receive_only(batches):
-        yield one_row(0, sum(len(pc.list_flatten(b.column("hashes"))) for b in batches))
+        yield one_row(0, sum(b.num_rows for b in batches))
+
+    def ids_only(batches):
+        n = 0
+        for b in batches:
+            t = pc.drop_null(b.column("text"))
+            buf, starts, lengths, _ = ascii_tokens(*string_buffers(t))
+            n += int((table.lookup(buf, starts, lengths) >= 0).sum())
+            n += int((table.lookup_arrow(pc.list_flatten(pc.drop_null(b.column("tokens"))))
+                      >= 0).sum())
+        yield one_row(0, n)
 
     def count_only(batches):
         records = entries = 0
@@ -104,17 +118,20 @@ def breakdown(
     counted = inputs.mapInArrow(count_only, counts_ddl)
     steps = [
         ("read lines (gunzip, UTF-8 check)", lines),
-        ("+ tokenize (NFKC, lower, regex)", tokens.select(F.size("tokens"))),
-        ("+ hand tokens to Python (Arrow)", inputs.mapInArrow(receive_only, counts_ddl)),
+        ("+ JVM tokenizes the lines that are not ASCII", inputs),
+        ("+ hand lines to Python (Arrow)", inputs.mapInArrow(receive_only, counts_ddl)),
+        ("+ split ASCII lines, look tokens up (numpy)", inputs.mapInArrow(ids_only, counts_ddl)),
         ("+ count pairs in numpy", counted),
         ("+ hand partial rows back to the JVM", inputs.mapInArrow(kernel, PARTIAL_ROWS_DDL)),
     ]
     out = [(name, _timed(df)) for name, df in steps]
-    full = count_cooccurrences(spark, tokens, words, counts, cfg.cooccur)
+    full = count_cooccurrences(spark, tokens, words, counts, cfg.cooccur,
+                               tokenizer=cfg.tokenize)
     out.append(("+ shuffle by block, sort by row, sum in numpy", _timed(full)))
     t0 = time.perf_counter()
     dest = f"{root}/breakdown-output-{time.time_ns()}"
-    write_cooccurrences(spark, tokens, words, counts, cfg.cooccur, dest)
+    write_cooccurrences(spark, tokens, words, counts, cfg.cooccur, dest,
+                        tokenizer=cfg.tokenize)
     out.append(("+ write block=k/ Parquet with pyarrow (the whole stage)",
                 time.perf_counter() - t0))
     shuffled = counted.agg(F.sum("records"), F.sum("entries")).first()

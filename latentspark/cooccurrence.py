@@ -35,7 +35,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from latentspark import schemas
-from latentspark.config import CooccurConfig
+from latentspark.config import DEFAULT_TOKEN_PATTERN, CooccurConfig, TokenizeConfig
 
 logger = logging.getLogger(__name__)
 
@@ -735,6 +735,77 @@ def make_batch_counter(table, keep_prob: np.ndarray | None, cfg: CooccurConfig):
     return count_batches
 
 
+def make_text_counter(table, cfg: CooccurConfig, lowercase: bool = True):
+    """Build the ``mapInArrow`` function that counts pairs from raw ASCII text and tokens.
+
+    The fast path of :func:`count_cooccurrences` for the default token rule: ASCII lines
+    arrive as text and are split in numpy (:func:`latentspark.wordtable.ascii_tokens`); the
+    other lines arrive tokenised by the JVM. Both kinds of tokens become ids with one
+    :class:`~latentspark.wordtable.WordTable` look-up of their bytes.
+
+    Parameters
+    ----------
+    table : WordTable or pyspark.Broadcast
+        The vocabulary (:meth:`WordTable.from_arrow`), or a broadcast of it.
+    cfg : CooccurConfig
+        With ``subsample = 0`` (subsampling draws need the JVM's token arrays).
+    lowercase : bool
+        ``tokenize.lowercase``.
+
+    Returns
+    -------
+    callable
+        ``f(batches) -> batches``; input batches have ``text: string`` (null for a line that
+        is not ASCII) and ``tokens: list<string>`` (null for an ASCII line); output as for
+        :func:`make_batch_counter`.
+    """
+    scale = weight_scale(cfg.window, cfg.weighting, cfg.dynamic_window)
+    weights = distance_weights(cfg.window, cfg.weighting, cfg.dynamic_window)
+    if scale > 1:  # whole numbers: sums are exact and independent of their order
+        weights = np.rint(weights * scale)
+    dense_words, buffer_pairs = cfg.dense_words, cfg.buffer_pairs
+    token = uuid.uuid4().hex  # names this table in the workers' cache
+
+    def count_text(batches):
+        import pyarrow.compute as pc
+
+        from latentspark.wordtable import ascii_tokens, string_buffers
+
+        vocab = _worker_table(table, token)
+        counter = PairCounter(len(vocab), weights, dense_words, buffer_pairs)
+
+        def to_batches(rows, cols, vals):
+            for i in range(0, rows.size, _EMIT_ROWS):
+                j = i + _EMIT_ROWS
+                yield row_payloads(rows[i:j], cols[i:j], vals[i:j], PAYLOAD_CAP)
+
+        for batch in batches:
+            ids, line, lines = [], [], 0
+            text = batch.column("text")
+            if text.null_count < len(text):
+                text = pc.drop_null(text) if text.null_count else text
+                buf, starts, lengths, at = ascii_tokens(*string_buffers(text), lowercase)
+                ids.append(vocab.lookup(buf, starts, lengths))
+                line.append(at)
+                lines = len(text)
+            tokens = batch.column("tokens")
+            if tokens.null_count < len(tokens):
+                tokens = pc.drop_null(tokens) if tokens.null_count else tokens
+                ids.append(vocab.lookup_arrow(pc.list_flatten(tokens)))
+                # after the ASCII lines: each line's tokens stay together, in order
+                line.append(pc.list_parent_indices(tokens).to_numpy().astype(np.int64) + lines)
+            if not ids:
+                continue
+            ids, line = np.concatenate(ids), np.concatenate(line)
+            kept = ids >= 0
+            for part in counter.add(ids[kept], line[kept]):
+                yield from to_batches(*part)
+        for part in counter.finish():
+            yield from to_batches(*part)
+
+    return count_text
+
+
 def make_row_merger(vocab_size: int, scale: float = 1.0, exact: bool = False,
                     dest: str | None = None, blocks: int = 0):
     """Build the ``mapInArrow`` function that sums one block's partial rows.
@@ -900,12 +971,39 @@ def _by_block(spark, df, blocks: int):
     return df.repartition(blocks, pkey).sortWithinPartitions("row")
 
 
-def _partial_rows_by_block(spark, tokens_df, words, counts: np.ndarray, cfg: CooccurConfig):
+def text_fast_path(tokens_df, cfg: CooccurConfig, tokenizer: TokenizeConfig | None) -> bool:
+    """Whether the counting job may split ASCII lines itself (:func:`make_text_counter`).
+
+    Only with the default token rule (what the numpy splitter implements), no subsampling
+    (its draws hash the JVM's token arrays) and the raw ``text`` column at hand.
+    """
+    return (tokenizer is not None and tokenizer.mode == "regex"
+            and tokenizer.pattern == DEFAULT_TOKEN_PATTERN and cfg.subsample == 0
+            and "text" in tokens_df.columns and "tokens" in tokens_df.columns)
+
+
+def _partial_rows_by_block(spark, tokens_df, words, counts: np.ndarray, cfg: CooccurConfig,
+                           tokenizer: TokenizeConfig | None = None):
     """The counting tasks' partial rows, shuffled so that partition ``k`` holds block ``k``
     in row order (see :func:`count_cooccurrences` for the parameters)."""
     from pyspark.sql import functions as F
 
     sc = spark.sparkContext
+    if text_fast_path(tokens_df, cfg, tokenizer):
+        from latentspark.corpus import token_column
+        from latentspark.wordtable import WordTable
+
+        table_bc = sc.broadcast(WordTable.from_arrow(words))
+        text = F.col("text")
+        ascii_line = F.octet_length(text) == F.length(text)
+        # the JVM tokenises only the lines that are not ASCII (the CASE evaluates the
+        # tokens expression for those alone); the rest travel as raw text
+        lines = tokens_df.select(
+            F.when(ascii_line, text).alias("text"),
+            F.when(~ascii_line, token_column(text, tokenizer)).alias("tokens"))
+        partial = lines.mapInArrow(make_text_counter(table_bc, cfg, tokenizer.lowercase),
+                                   PARTIAL_ROWS_DDL)
+        return _by_block(spark, partial, resolve_blocks(spark, cfg))
     # numbers, not strings, go to the workers: 16 bytes per word
     table_bc = sc.broadcast(vocab_table(spark, words))
     keep_bc = None
@@ -921,7 +1019,7 @@ def _partial_rows_by_block(spark, tokens_df, words, counts: np.ndarray, cfg: Coo
 
 
 def count_cooccurrences(spark, tokens_df, words, counts: np.ndarray, cfg: CooccurConfig,
-                        exact: bool = False):
+                        exact: bool = False, tokenizer: TokenizeConfig | None = None):
     """Co-occurrence counts of a tokenised corpus, one row block per partition.
 
     Parameters
@@ -938,6 +1036,10 @@ def count_cooccurrences(spark, tokens_df, words, counts: np.ndarray, cfg: Cooccu
     exact : bool
         Give ``weight: double`` sums multiplied by :func:`weight_scale` (whole numbers), the
         form :func:`merge_blocks` adds up exactly, instead of the published ``float``.
+    tokenizer : TokenizeConfig, optional
+        The settings that made ``tokens_df``'s ``tokens`` from its ``text``: with the
+        default token rule the ASCII lines are split in numpy instead of by the JVM's regex
+        (:func:`text_fast_path`); the counts are the same.
 
     Returns
     -------
@@ -952,12 +1054,13 @@ def count_cooccurrences(spark, tokens_df, words, counts: np.ndarray, cfg: Cooccu
     write_cooccurrences : the same counts written straight to ``block=k/`` files.
     """
     scale = weight_scale(cfg.window, cfg.weighting, cfg.dynamic_window)
-    return _partial_rows_by_block(spark, tokens_df, words, counts, cfg).mapInArrow(
+    return _partial_rows_by_block(spark, tokens_df, words, counts, cfg, tokenizer).mapInArrow(
         make_row_merger(len(words), scale, exact=exact), EXACT_DDL if exact else COOCCUR_DDL)
 
 
 def write_cooccurrences(spark, tokens_df, words, counts: np.ndarray, cfg: CooccurConfig,
-                        dest: str, exact: bool = False) -> tuple[int, float]:
+                        dest: str, exact: bool = False,
+                        tokenizer: TokenizeConfig | None = None) -> tuple[int, float]:
     """Count co-occurrences and write them as ``dest/block=k/part-00000.parquet``.
 
     The same counts, layout and schema as :func:`count_cooccurrences` written by Spark and
@@ -966,7 +1069,7 @@ def write_cooccurrences(spark, tokens_df, words, counts: np.ndarray, cfg: Cooccu
 
     Parameters
     ----------
-    spark, tokens_df, words, counts, cfg, exact
+    spark, tokens_df, words, counts, cfg, exact, tokenizer
         As for :func:`count_cooccurrences`.
     dest : str
         Folder (Hadoop URI or local path) to write the blocks to; a block with no entry gets
@@ -980,7 +1083,7 @@ def write_cooccurrences(spark, tokens_df, words, counts: np.ndarray, cfg: Cooccu
     """
     scale = weight_scale(cfg.window, cfg.weighting, cfg.dynamic_window)
     blocks = resolve_blocks(spark, cfg)
-    stats = _partial_rows_by_block(spark, tokens_df, words, counts, cfg).mapInArrow(
+    stats = _partial_rows_by_block(spark, tokens_df, words, counts, cfg, tokenizer).mapInArrow(
         make_row_merger(len(words), scale, exact=exact, dest=dest, blocks=blocks),
         "block INT, rows BIGINT, total DOUBLE").collect()  # one row per non-empty block
     seen = sorted(r["block"] for r in stats)

@@ -416,7 +416,23 @@ def tokenize(df, cfg: TokenizeConfig):
     """
     from pyspark.sql import functions as F
 
-    text = F.col("text")
+    return df.withColumn("tokens", token_column(F.col("text"), cfg))
+
+
+def token_column(text, cfg: TokenizeConfig):
+    """The ``array<string>`` tokens of a string column, as :func:`tokenize` computes them.
+
+    Parameters
+    ----------
+    text : pyspark.sql.Column
+    cfg : TokenizeConfig
+
+    Returns
+    -------
+    pyspark.sql.Column
+    """
+    from pyspark.sql import functions as F
+
     if cfg.nfkc:
         nfkc = F.reflect(F.lit(_NFKC[0]), F.lit(_NFKC[1]), text, F.lit(True))
         # NFKC leaves ASCII as it is: a line of one byte per character (most lines) skips
@@ -431,7 +447,7 @@ def tokenize(df, cfg: TokenizeConfig):
         # (?U): Java's UNICODE_CHARACTER_CLASS, so \s is every Unicode space (NBSP, thin
         # and ideographic spaces...), not ASCII's six, and none ends up inside a word
         tokens = F.array_remove(F.split(text, r"(?U)\s+"), "")
-    return df.withColumn("tokens", tokens)
+    return tokens
 
 
 def _check_pattern(pattern: str) -> None:

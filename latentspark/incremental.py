@@ -242,7 +242,8 @@ def _count_part(spark, cfg: Config, source: CorpusInput, part: Part, fp: str,
                               cfg.tokenize)
             with st.timed("count"):
                 count_cooccurrences(spark, tokens, vocab_words, vocab_counts, cfg.cooccur,
-                                    exact=True).write.parquet(st.data_path)
+                                    exact=True, tokenizer=cfg.tokenize
+                                    ).write.parquet(st.data_path)
             files_into_blocks(store.fs, st.data_path, cfg.cooccur.blocks)
         else:
             empty = schemas.ddl(schemas.COOCCUR_EXACT)
@@ -441,7 +442,8 @@ def _run_incremental(spark, cfg: Config, force_vocab: bool, force_counts: bool,
                 good = [path for p in parts for path in p.good_files]
                 tokens = tokenize(read_corpus(spark, cfg.corpus, source, good), cfg.tokenize)
                 count_cooccurrences(spark, tokens, vocab_words, vocab_counts,
-                                    cfg.cooccur).write.parquet(st.data_path)
+                                    cfg.cooccur, tokenizer=cfg.tokenize
+                                    ).write.parquet(st.data_path)
             files_into_blocks(cstore.fs, st.data_path, cfg.cooccur.blocks)
             stats = spark.read.parquet(st.data_path).agg(
                 F.count(F.lit(1)).alias("nnz"), F.sum("weight").alias("total")).first()

@@ -44,7 +44,7 @@ def write_corpus(root, lines: list[list[str]], n_files: int, fmt: str) -> str:
     return str(root)
 
 
-def spark_counts(spark, path: str, overrides: list[str], partitions: int):
+def spark_counts(spark, path: str, overrides: list[str], partitions: int, fast: bool = False):
     cfg = load_config(overrides=[f"corpus.path={json.dumps(path)}", *overrides])
     source = resolve_input(spark, cfg.corpus)
     lines = read_corpus(spark, cfg.corpus, source)
@@ -53,7 +53,9 @@ def spark_counts(spark, path: str, overrides: list[str], partitions: int):
     vocab_rows = [tuple(r) for r in vocab.collect()]
     words = pa.array([r[1] for r in vocab_rows], pa.string())
     counts = np.array([r[2] for r in vocab_rows])
-    cooc = count_cooccurrences(spark, tokens, words, counts, cfg.cooccur)
+    # fast: ASCII lines split in numpy (text_fast_path), the others by the JVM
+    cooc = count_cooccurrences(spark, tokens, words, counts, cfg.cooccur,
+                               tokenizer=cfg.tokenize if fast else None)
     blocks = resolve_blocks(spark, cfg.cooccur)
     tagged = cooc.withColumn("partition", F.spark_partition_id())
     rows = tagged.collect()
@@ -88,6 +90,7 @@ def test_counts_equal_brute_force(spark, tmp_path_factory, lines, window, weight
     path = write_corpus(root, lines, n_files, fmt)
     blocks = data.draw(st.integers(1, 5), label="blocks")
     dense = data.draw(st.sampled_from([0, 3, 1024]), label="dense_words")
+    fast = data.draw(st.booleans(), label="fast")
     overrides = [f"cooccur.window={window}", f'cooccur.weighting="{weighting}"',
                  f"cooccur.blocks={blocks}", f"cooccur.dense_words={dense}",
                  f"vocab.min_count={min_count}", "vocab.max_size=10",
@@ -95,13 +98,40 @@ def test_counts_equal_brute_force(spark, tmp_path_factory, lines, window, weight
     # the reference sees the lines in file order; vocab and counts do not depend on order
     ordered = [line for i in range(n_files) for line in lines[i::n_files]]
     want_vocab = reference_vocab(ordered, min_count, 10)
-    vocab, got = spark_counts(spark, path, overrides, partitions)
+    vocab, got = spark_counts(spark, path, overrides, partitions, fast)
     assert vocab == want_vocab
     ids = {w: i for i, w, _ in want_vocab}
     want = reference_cooccur(ordered, ids, window, weighting)
     assert set(got) == set(want)
     for key, value in want.items():
         assert got[key] == pytest.approx(value, rel=1e-5)
+
+
+def test_text_fast_path_counts_what_the_jvm_tokenizer_counts(spark, tmp_path):
+    """ASCII lines split in numpy and the rest by the JVM: the counts of the JVM path alone,
+    on text with case, apostrophes, digits, NFKC ligatures and non-ASCII words."""
+    from latentspark.cooccurrence import text_fast_path
+
+    rng = np.random.default_rng(11)
+    pieces = ["the", "The", "CAT", "don't", "'q'", "a''b", "café", "\ufb01nd", "find", "x1",
+              "\u03a3\u0391\u03a3", "na\u00efve", "  ", "-", "ok'", "\u0130s", "9", "it's", "\t"]
+    texts = [" ".join(rng.choice(pieces, size=rng.integers(0, 16))) for _ in range(600)]
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "a.txt").write_text("".join(t + "\n" for t in texts))
+    cfg = load_config(overrides=[f"corpus.path={json.dumps(str(tmp_path / 'c'))}",
+                                 "vocab.min_count=1", "cooccur.blocks=3", "cooccur.window=4",
+                                 "cooccur.dense_words=4"])
+    tokens = tokenize(read_corpus(spark, cfg.corpus, resolve_input(spark, cfg.corpus)),
+                      cfg.tokenize)
+    vocab = select_vocabulary(word_counts(tokens), 1, 100).collect()
+    words = pa.array([r["word"] for r in vocab], pa.string())
+    counts = np.array([r["count"] for r in vocab])
+    assert text_fast_path(tokens, cfg.cooccur, cfg.tokenize)
+    jvm = count_cooccurrences(spark, tokens, words, counts, cfg.cooccur).collect()
+    fast = count_cooccurrences(spark, tokens, words, counts, cfg.cooccur,
+                               tokenizer=cfg.tokenize).collect()
+    assert len(jvm) > 50
+    assert sorted(map(tuple, fast)) == sorted(map(tuple, jvm))
 
 
 def test_dynamic_window_and_many_partitions(spark, tmp_path):

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pickle
+import re
+
 import numpy as np
+import pyarrow as pa
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from latentspark.cooccurrence import (
@@ -16,6 +20,7 @@ from latentspark.cooccurrence import (
     row_payloads,
     token_uniforms,
 )
+from latentspark.wordtable import WordTable, ascii_tokens, string_buffers
 from tests.reference import reference_cooccur
 
 
@@ -140,3 +145,55 @@ def test_partial_rows_merge_to_the_sums(entries, runs, cap, batch_records):
     assert [(r, c) for r, c, _ in got] == sorted(want)  # one entry each, in (row, col) order
     for r, c, w in got:
         assert w == pytest.approx(want[r, c])
+
+
+# ---------------------------------------------------------------------------------------------
+# the numpy tokenizer and the byte-keyed vocabulary table of the counting fast path
+
+ASCII_TOKEN = re.compile(r"[A-Za-z0-9]+(?:'[A-Za-z0-9]+)*")
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(st.text(alphabet="aZ09'' \t\r.-_~\x00\x7f", max_size=25), min_size=1,
+                      max_size=8),
+       skip=st.integers(0, 2), lowercase=st.booleans())
+def test_ascii_tokens_equal_the_java_pattern_on_ascii(lines, skip, lowercase):
+    """On ASCII text the default pattern's matches are exactly what ascii_tokens finds."""
+    arr = pa.array(lines, pa.string()).slice(min(skip, len(lines) - 1))
+    buf, starts, lengths, line = ascii_tokens(*string_buffers(arr), lowercase)
+    got = [(int(i), bytes(buf[s:s + n]).decode())
+           for s, n, i in zip(starts, lengths, line, strict=True)]
+    want = [(i, t.lower() if lowercase else t) for i, text in enumerate(arr.to_pylist())
+            for t in ASCII_TOKEN.findall(text)]
+    assert got == want
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(words=st.lists(st.text(max_size=20), unique=True, max_size=40),
+       queries=st.lists(st.text(max_size=20), max_size=40), collide=st.booleans())
+def test_word_table_finds_exactly_the_words(words, queries, collide, monkeypatch_hashes):
+    """Ids of words, -1 otherwise, even when every hash is equal (bytes decide)."""
+    monkeypatch_hashes(collide)
+    table = WordTable.from_words(words)
+    table = pickle.loads(pickle.dumps(table))  # as the workers receive it
+    ids = {w: i for i, w in enumerate(words)}
+    probe = queries + words + [w + "x" for w in words] + [w[:-1] for w in words]
+    assert table.lookup_strings(probe).tolist() == [ids.get(q, -1) for q in probe]
+
+
+@pytest.fixture
+def monkeypatch_hashes(monkeypatch):
+    """``f(True)`` makes every byte hash 7: all words and tokens share one home slot."""
+    import latentspark.wordtable as wt
+
+    real = wt.byte_hashes
+
+    def constant(buf, starts, lengths):
+        h, first = real(buf, starts, lengths)
+        return np.full_like(h, 7), first
+
+    def use(collide: bool) -> None:
+        monkeypatch.setattr(wt, "byte_hashes", constant if collide else real)
+
+    return use

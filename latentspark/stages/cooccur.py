@@ -76,15 +76,15 @@ def _run(spark, cfg: Config, force: bool, source, vocab: Published, store) -> Pu
         # the vocabulary was just built from this corpus: count the tokens it kept
         kept = vocab_stage.take_tokens(cfg, source)
         if kept is not None:
-            logger.info("cooccur: counting the tokenised corpus the vocab stage kept")
+            logger.info("cooccur: counting the corpus lines the vocab stage kept")
         try:
             with spark_errors(f"corpus {source.path}"):
-                lines = kept if kept is not None else tokenize(
-                    read_corpus(spark, cfg.corpus, source), cfg.tokenize)
+                lines = tokenize(kept if kept is not None else
+                                 read_corpus(spark, cfg.corpus, source), cfg.tokenize)
                 with st.timed("count_and_write"):
                     # each reduce task writes its block=k/ folder itself
                     nnz, total = write_cooccurrences(spark, lines, words, counts, c,
-                                                     st.data_path)
+                                                     st.data_path, tokenizer=cfg.tokenize)
         finally:
             if kept is not None:
                 kept.unpersist()
@@ -101,7 +101,7 @@ def _run(spark, cfg: Config, force: bool, source, vocab: Published, store) -> Pu
             "layout": LAYOUT,
             "schema": schemas.describe(schemas.COOCCUR),
             "corpus_tokens": vocab.manifest.get("corpus_tokens"),
-            # True: counted from the vocab stage's tokenised corpus, not read again
+            # True: counted from the lines the vocab stage kept, not read again
             "reused_tokens": kept is not None,
             "tokens_per_second": round(vocab.manifest.get("corpus_tokens", 0) / seconds)
             if seconds else None,

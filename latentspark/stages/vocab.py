@@ -23,7 +23,7 @@ SECTIONS = ("corpus", "tokenize", "vocab")
 #: the settings that shape the tokenised corpus
 TOKEN_SECTIONS = ("corpus", "tokenize")
 
-#: the tokenised corpus the last vocabulary build of this process read, left persisted (in
+#: the corpus lines the last vocabulary build of this process read, left persisted (in
 #: Spark's storage, memory and disk) for the counting stage that follows: (key, DataFrame)
 _HANDOFF: dict[str, tuple] = {}
 
@@ -33,11 +33,11 @@ def _tokens_key(cfg: Config, source: CorpusInput) -> str:
 
 
 def take_tokens(cfg: Config, source: CorpusInput):
-    """The tokenised corpus a vocabulary build just read, if it is this corpus's.
+    """The corpus lines a vocabulary build just read, if they are this corpus's.
 
     ``latentspark run`` and the pipeline build the vocabulary and then count: the vocab
-    stage keeps its tokenised corpus persisted (``MEMORY_AND_DISK``, in Spark's storage),
-    so that the counting pass reads and tokenises nothing. The caller owns the returned
+    stage keeps the lines it read and checked persisted (``MEMORY_AND_DISK``, in Spark's
+    storage), so that the counting pass reads no file again. The caller owns the returned
     DataFrame and unpersists it when done; a second call returns ``None``.
 
     Parameters
@@ -49,7 +49,8 @@ def take_tokens(cfg: Config, source: CorpusInput):
     Returns
     -------
     pyspark.sql.DataFrame or None
-        ``tokens: array<string>``, one row per context unit; ``None`` when the last build
+        ``text: string``, one row per context unit (:func:`~latentspark.corpus.tokenize`
+        gives its tokens); ``None`` when the last build
         read another corpus or other settings (it is then released), or none was kept.
     """
     entry = _HANDOFF.pop("tokens", None)
@@ -63,7 +64,7 @@ def take_tokens(cfg: Config, source: CorpusInput):
 
 
 def release_tokens() -> None:
-    """Unpersist the tokenised corpus kept for a counting pass, if any."""
+    """Unpersist the corpus lines kept for a counting pass, if any."""
     entry = _HANDOFF.pop("tokens", None)
     if entry is not None:
         entry[1].unpersist()
@@ -82,7 +83,7 @@ def run(spark, cfg: Config, force: bool = False,
     source : CorpusInput, optional
         The corpus already resolved by the caller (saves listing it again).
     keep_tokens : bool
-        Keep the tokenised corpus persisted for a counting pass that follows in this process
+        Keep the corpus lines persisted for a counting pass that follows in this process
         (:func:`take_tokens`), so the corpus is read once; a vocabulary built alone does not
         pay for it.
 
@@ -133,19 +134,21 @@ def run(spark, cfg: Config, force: bool = False,
             with st.timed("check_lines"):
                 skipped = check_lines(spark, cfg.corpus, source)
             release_tokens()  # one kept corpus at a time
-            tokens = tokenize(read_corpus(spark, cfg.corpus, source), cfg.tokenize)
+            lines = read_corpus(spark, cfg.corpus, source)
             if keep_tokens:
-                # kept for the counting pass (take_tokens): the corpus is read and tokenised
-                # once
-                tokens = tokens.select("tokens").persist(StorageLevel.MEMORY_AND_DISK)
+                # kept for the counting pass (take_tokens): the corpus is read once. The
+                # checked lines are kept, not their tokens: the counting pass splits the
+                # ASCII lines itself (cooccurrence.text_fast_path), far faster than the
+                # JVM hashes kept token arrays
+                lines = lines.select("text").persist(StorageLevel.MEMORY_AND_DISK)
             try:
-                kept, totals, n_tokens = _count(st, tokens)
+                kept, totals, n_tokens = _count(st, tokenize(lines, cfg.tokenize))
             except BaseException:
                 if keep_tokens:
-                    tokens.unpersist()
+                    lines.unpersist()
                 raise
             if keep_tokens:
-                _HANDOFF["tokens"] = (_tokens_key(cfg, source), tokens)
+                _HANDOFF["tokens"] = (_tokens_key(cfg, source), lines)
         st.manifest.update({
             **corpus_provenance(cfg, source),
             # bad_records = "skip": the files whose lines (or all of them) were left out

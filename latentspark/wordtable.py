@@ -1,0 +1,340 @@
+"""Token ids straight from UTF-8 bytes, in numpy: the counting job's fast tokenizer and look-up.
+
+Two pieces, both vectorised over whole Arrow buffers (never a Python loop per token):
+
+* :func:`ascii_tokens` splits ASCII lines with the default token rule
+  (:data:`latentspark.config.DEFAULT_TOKEN_PATTERN`): on ASCII text the Java pattern
+  ``[\\p{L}\\p{N}]+(?:'[\\p{L}\\p{N}]+)*`` matches exactly the maximal runs of bytes that are
+  letters or digits, or an apostrophe with a letter or digit on both sides in its line; NFKC
+  leaves ASCII as it is, and Spark's ``lower`` lower-cases ASCII byte by byte. So the counting
+  job hands ASCII lines to Python as raw text and the JVM tokenises only the others (most
+  lines of most corpora are ASCII; the regex was the stage's largest cost);
+* :class:`WordTable` maps tokens (byte ranges of a buffer) to vocabulary ids with an
+  open-addressing table over a 64-bit hash of their bytes, and checks every hit against the
+  word's bytes, so a token is never mistaken for another word, whatever the hashes do.
+
+A token's bytes are read eight at a time through an unaligned ``uint64`` view of a padded
+copy of the buffer (:func:`_words8`): a token of up to 8 bytes is one load and one mask.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_U64 = np.uint64
+#: byte -> is an ASCII letter or digit
+_ALNUM = np.zeros(256, dtype=bool)
+_ALNUM[np.r_[48:58, 65:91, 97:123]] = True
+#: byte -> the byte lower-cased (ASCII letters only, as Spark's ``lower`` does on ASCII)
+_LOWER = np.arange(256, dtype=np.uint8)
+_LOWER[65:91] += 32
+_APOSTROPHE = 39
+#: MASKS[k]: the low k bytes of a little-endian uint64 (k = 0..8)
+_MASKS = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], dtype=_U64)
+_MIX1 = _U64(0xBF58476D1CE4E5B9)
+_MIX2 = _U64(0x94D049BB133111EB)
+_GOLDEN = _U64(0x9E3779B97F4A7C15)
+
+
+def _mix(z: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser, in place where it can be (``uint64``, wrapping)."""
+    z ^= z >> _U64(30)
+    z *= _MIX1
+    z ^= z >> _U64(27)
+    z *= _MIX2
+    z ^= z >> _U64(31)
+    return z
+
+
+def _words8(buf: np.ndarray) -> np.ndarray:
+    """An unaligned ``uint64`` view of ``buf``: element ``i`` holds bytes ``i .. i + 7``.
+
+    ``buf`` must end with 8 padding bytes; the view has ``buf.size - 7`` elements.
+    """
+    return np.ndarray((buf.size - 7,), dtype="<u8", buffer=buf, offset=0, strides=(1,))
+
+
+def _padded(data: np.ndarray, lut: np.ndarray | None = None) -> np.ndarray:
+    """A copy of ``data`` (``uint8``) with 8 zero bytes after it, mapped through ``lut``."""
+    out = np.zeros(data.size + 8, dtype=np.uint8)
+    if lut is None:
+        out[:data.size] = data
+    else:
+        np.take(lut, data, out=out[:data.size])
+    return out
+
+
+def _chunk(words8: np.ndarray, starts: np.ndarray, lengths: np.ndarray, c: int) -> np.ndarray:
+    """Bytes ``8c .. 8c + 7`` of each token (``uint64``, zero past its end)."""
+    rest = np.clip(lengths - 8 * c, 0, 8)
+    return words8[starts + 8 * c] & _MASKS[rest]
+
+
+def byte_hashes(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """A 64-bit hash of each byte range ``buf[s : s + n]``, and its first 8 bytes.
+
+    Parameters
+    ----------
+    buf : numpy.ndarray
+        ``uint8`` bytes followed by 8 padding bytes (see :func:`_padded`).
+    starts, lengths : numpy.ndarray
+        ``int64`` start and length of each range.
+
+    Returns
+    -------
+    hashes : numpy.ndarray
+        ``uint64`` hashes; equal ranges hash alike, in any buffer.
+    first : numpy.ndarray
+        ``uint64`` bytes 0 .. 7 of each range (zero past its end), kept for the exact check.
+    """
+    words8 = _words8(buf)
+    first = _chunk(words8, starts, lengths, 0)
+    with np.errstate(over="ignore"):
+        h = _mix(first ^ (lengths.astype(_U64) * _GOLDEN))
+        # most tokens fit in 8 bytes: the next chunks touch only the longer ones
+        c, longer = 1, np.flatnonzero(lengths > 8)
+        while longer.size:
+            h[longer] = _mix(h[longer] ^ _chunk(words8, starts[longer], lengths[longer], c))
+            c += 1
+            longer = longer[lengths[longer] > 8 * c]
+    return h, first
+
+
+def ascii_tokens(data: np.ndarray, offsets: np.ndarray, lowercase: bool = True
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Split ASCII lines into tokens with the default token rule.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        ``uint8`` bytes of the lines, one after the other (an Arrow string array's data).
+    offsets : numpy.ndarray
+        Line ``i`` is ``data[offsets[i] : offsets[i + 1]]``; ``offsets[0]`` may be non-zero.
+    lowercase : bool
+        Lower-case the tokens (``tokenize.lowercase``).
+
+    Returns
+    -------
+    buf : numpy.ndarray
+        The lines' bytes (lower-cased if asked) with 8 padding bytes, which the token
+        ranges index.
+    starts, lengths : numpy.ndarray
+        ``int64`` start in ``buf`` and length of each token, in line order.
+    line : numpy.ndarray
+        ``int64`` index of each token's line.
+
+    Examples
+    --------
+    >>> text = b"Don't 'quote' a''b x'"
+    >>> buf, s, n, line = ascii_tokens(np.frombuffer(text, np.uint8), np.array([0, 21]))
+    >>> [bytes(buf[i:i + k]).decode() for i, k in zip(s, n)]
+    ["don't", 'quote', 'a', 'b', 'x']
+    """
+    offsets = np.asarray(offsets, dtype=np.int64)
+    lo, hi = int(offsets[0]), int(offsets[-1])
+    raw = np.asarray(data[lo:hi], dtype=np.uint8)
+    n = raw.size
+    empty = np.zeros(0, np.int64)
+    buf = _padded(raw, _LOWER if lowercase else None)
+    if n == 0:
+        return buf, empty, empty, empty
+    # first[i]: byte i starts a line (index n closes the last one), so that no run of token
+    # bytes joins two lines
+    first = np.zeros(n + 1, dtype=bool)
+    first[offsets[:-1] - lo] = True
+    first[n] = True
+    alnum = _ALNUM[raw]
+    # an apostrophe belongs to a token only between two letters or digits of its line
+    inner = raw[1:-1] == _APOSTROPHE
+    inner &= alnum[:-2]
+    inner &= alnum[2:]
+    inner &= ~first[1:-2]
+    inner &= ~first[2:-1]
+    tok = alnum.copy()
+    tok[1:-1] |= inner
+    # a token starts where token bytes start after a non-token byte or a line start, and
+    # ends before a non-token byte or a line end
+    cont = np.empty(n, dtype=bool)  # byte i continues the run of byte i - 1
+    cont[0] = False
+    np.logical_and(tok[1:], tok[:-1], out=cont[1:])
+    cont &= ~first[:-1]
+    starts = np.flatnonzero(tok & ~cont)
+    nxt = np.append(cont[1:], False)
+    lasts = np.flatnonzero(tok & ~nxt)
+    line = np.searchsorted(offsets - lo, starts, side="right") - 1
+    return buf, starts, lasts - starts + 1, line
+
+
+class WordTable:
+    """The vocabulary as an open-addressing table over hashes of the words' UTF-8 bytes.
+
+    A look-up hashes each token's bytes (:func:`byte_hashes`), probes the table from the
+    slot the hash's top bits name, and accepts a word only when its hash, length and bytes
+    all equal the token's: two words sharing a hash are two keys, and a token that only
+    shares a word's hash is not that word. Memory: the words' bytes, 16 bytes a word and
+    at least two ``int32`` slots a word; built once per worker process.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        ``uint8`` UTF-8 bytes of the words, one after the other.
+    offsets : numpy.ndarray
+        Word ``i`` is ``data[offsets[i] : offsets[i + 1]]`` and has id ``i``.
+
+    Examples
+    --------
+    >>> t = WordTable.from_words(["the", "cat", "internationalization"])
+    >>> t.lookup_strings(["cat", "dog", "the", "internationalisation",
+    ...                   "internationalization"]).tolist()
+    [1, -1, 0, -1, 2]
+    """
+
+    def __init__(self, data: np.ndarray, offsets: np.ndarray) -> None:
+        offsets = np.asarray(offsets, dtype=np.int64)
+        self.buf = _padded(np.asarray(data[offsets[0]:offsets[-1]], dtype=np.uint8))
+        self.starts = offsets[:-1] - offsets[0]
+        self.lengths = np.diff(offsets)
+        self.hashes, self._first = byte_hashes(self.buf, self.starts, self.lengths)
+        self._slots: np.ndarray | None = None
+
+    @classmethod
+    def from_arrow(cls, words) -> WordTable:
+        """The table of a pyarrow string array of words in id order."""
+        data, offsets = string_buffers(words)
+        return cls(data, offsets)
+
+    @classmethod
+    def from_words(cls, words: list[str]) -> WordTable:
+        """The table of Python strings in id order."""
+        import pyarrow as pa
+
+        return cls.from_arrow(pa.array(words, pa.string()))
+
+    def __len__(self) -> int:
+        return int(self.lengths.size)
+
+    def __getstate__(self) -> dict:
+        # the slots are rebuilt where they are used
+        end = int(self.starts[-1] + self.lengths[-1]) if len(self) else 0
+        return {"data": self.buf[:end], "offsets": np.append(self.starts, end)}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["data"], state["offsets"])
+
+    @property
+    def bits(self) -> int:
+        """log2 of the slot count: at least twice the words, so probe runs stay short."""
+        return max(4, int(2 * max(len(self), 1) - 1).bit_length())
+
+    def _home(self, hashes: np.ndarray) -> np.ndarray:
+        return (hashes >> _U64(64 - self.bits)).astype(np.int64)
+
+    def _build(self) -> np.ndarray:
+        """Place every word in the first free slot from its home slot, in id order."""
+        size = 1 << self.bits
+        mask = size - 1
+        slots = np.full(size, -1, np.int32)
+        pos = self._home(self.hashes)
+        todo = np.arange(len(self))
+        while todo.size:
+            p = pos[todo]
+            free = slots[p] < 0
+            # of several words wanting one free slot the first takes it; the rest probe on
+            taken, first = np.unique(p[free], return_index=True)
+            won = todo[free][first]
+            slots[taken] = won
+            placed = np.zeros(len(self), bool)
+            placed[won] = True
+            todo = todo[~placed[todo]]
+            pos[todo] = (pos[todo] + 1) & mask
+        return slots
+
+    def _same_bytes(self, buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
+                    first: np.ndarray, words: np.ndarray) -> np.ndarray:
+        """Whether each token (of equal hash) has exactly the bytes of its candidate word;
+        ``first`` holds the tokens' first 8 bytes."""
+        same = lengths == self.lengths[words]
+        same &= first == self._first[words]
+        c, longer = 1, np.flatnonzero(same & (lengths > 8))
+        while longer.size:
+            w = words[longer]
+            ok = (_chunk(_words8(buf), starts[longer], lengths[longer], c)
+                  == _chunk(_words8(self.buf), self.starts[w], self.lengths[w], c))
+            same[longer[~ok]] = False
+            c += 1
+            longer = longer[ok & (lengths[longer] > 8 * c)]
+        return same
+
+    def lookup(self, buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """Vocabulary id of each token ``buf[s : s + n]``, or -1.
+
+        Parameters
+        ----------
+        buf : numpy.ndarray
+            ``uint8`` bytes with 8 padding bytes at the end.
+        starts, lengths : numpy.ndarray
+            ``int64`` token ranges in ``buf``.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``int64`` ids.
+        """
+        out = np.full(starts.size, -1, np.int64)
+        if not len(self) or not starts.size:
+            return out
+        if self._slots is None:
+            self._slots = self._build()
+        slots = self._slots
+        mask = slots.size - 1
+        hashes, first = byte_hashes(buf, starts, lengths)
+        todo = np.arange(starts.size)
+        pos = self._home(hashes)
+        while todo.size:
+            row = slots[pos]
+            full = row >= 0
+            at = np.where(full, row, 0)
+            hit = full & (self.hashes[at] == hashes[todo])
+            maybe = np.flatnonzero(hit)
+            t = todo[maybe]
+            hit[maybe] = self._same_bytes(buf, starts[t], lengths[t], first[t], at[maybe])
+            out[todo[hit]] = row[hit]
+            # an occupied slot holding another word: probe the next one; empty: absent
+            on = full & ~hit
+            todo, pos = todo[on], (pos[on] + 1) & mask
+        return out
+
+    def lookup_arrow(self, strings) -> np.ndarray:
+        """Vocabulary id of each value of a pyarrow string array (nulls: -1)."""
+        data, offsets = string_buffers(strings)
+        lo = int(offsets[0]) if offsets.size else 0
+        buf = _padded(np.asarray(data[lo:int(offsets[-1])] if offsets.size else data[:0]))
+        ids = self.lookup(buf, offsets[:-1] - lo, np.diff(offsets))
+        if strings.null_count:
+            ids[~np.asarray(strings.is_valid())] = -1
+        return ids
+
+    def lookup_strings(self, words: list[str]) -> np.ndarray:
+        """Vocabulary id of each Python string, or -1."""
+        import pyarrow as pa
+
+        return self.lookup_arrow(pa.array(words, pa.string()))
+
+
+def string_buffers(strings) -> tuple[np.ndarray, np.ndarray]:
+    """The data bytes (``uint8``) and offsets (``int64``, one more than values) of a pyarrow
+    string or large string array, without copying the data."""
+    import pyarrow as pa
+
+    if isinstance(strings, pa.ChunkedArray):
+        strings = strings.combine_chunks()
+    large = pa.types.is_large_string(strings.type)
+    width = 8 if large else 4
+    bufs = strings.buffers()
+    n = len(strings)
+    offsets = np.frombuffer(bufs[1], np.int64 if large else np.int32, n + 1,
+                            strings.offset * width).astype(np.int64)
+    data = (np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None and bufs[2].size
+            else np.zeros(0, np.uint8))
+    return data, offsets
