@@ -247,6 +247,29 @@ def _apply_runtime(spark, cfg: SparkConfig) -> None:
     # Spark's 64 MiB default lets one batch carry a whole factorization piece: the kernels'
     # temporaries then reach ~1 GiB per Python worker
     spark.conf.set("spark.sql.execution.arrow.maxBytesPerBatch", f"{cfg.arrow_batch_mb}m")
-    if "spark.sql.files.maxPartitionBytes" not in cfg.conf:
-        spark.conf.set("spark.sql.files.maxPartitionBytes", str(INPUT_PARTITION_BYTES))
+    key = "spark.sql.files.maxPartitionBytes"
+    # only where nobody chose a split size: not the config, not spark-submit's --conf, not a
+    # value already set on the running session
+    if (key not in cfg.conf and not spark.sparkContext.getConf().contains(key)
+            and conf_bytes(spark.conf.get(key)) == SPARK_PARTITION_BYTES):
+        spark.conf.set(key, str(INPUT_PARTITION_BYTES))
+
+
+#: Spark's own default of ``spark.sql.files.maxPartitionBytes``
+SPARK_PARTITION_BYTES = 128 << 20
+
+
+def conf_bytes(value: str) -> int:
+    """A Spark size setting in bytes (``"134217728b"``, ``"128MB"``, ``"200000"``); -1 if
+    unreadable.
+
+    Examples
+    --------
+    >>> conf_bytes("134217728b"), conf_bytes("128MB"), conf_bytes("200000"), conf_bytes("x")
+    (134217728, 134217728, 200000, -1)
+    """
+    m = re.fullmatch(r"\s*(\d+)\s*([kmgt]?)i?b?\s*", str(value).lower())
+    if m is None:
+        return -1
+    return int(m.group(1)) << {"": 0, "k": 10, "m": 20, "g": 30, "t": 40}[m.group(2)]
 

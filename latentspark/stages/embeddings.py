@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 
 import numpy as np
 
@@ -76,11 +75,10 @@ def memory_plan(vocab_size: int, cfg: Config, tasks: int = 6, blocks: int = 0) -
 
 
 def _parse_bytes(text: str) -> int:
-    units = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
-    m = re.fullmatch(r"\s*(\d+)\s*([kmgt]?)b?\s*", text.lower())
-    if not m:
-        return 0
-    return int(m.group(1)) * (units[m.group(2)] if m.group(2) else 1)
+    """A Spark size setting in bytes, 0 if unreadable."""
+    from latentspark.session import conf_bytes
+
+    return max(0, conf_bytes(text))
 
 
 def available_memory() -> int:
