@@ -487,6 +487,13 @@ class RowMerger:
         return rows, cols, vals
 
 
+
+def _payload_batches(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray):
+    """A counter's sorted entries as partial-row batches of at most ``_EMIT_ROWS`` entries."""
+    for i in range(0, rows.size, _EMIT_ROWS):
+        j = i + _EMIT_ROWS
+        yield row_payloads(rows[i:j], cols[i:j], vals[i:j], PAYLOAD_CAP)
+
 class VocabTable:
     """The vocabulary as a table of token hashes: the per-batch look-up structure.
 
@@ -532,32 +539,20 @@ class VocabTable:
 
     @property
     def bits(self) -> int:
-        """log2 of the slot count: at least twice the words, so probe runs stay short."""
-        return max(4, int(2 * max(len(self), 1) - 1).bit_length())
+        """log2 of the slot count (:func:`latentspark.wordtable.slot_bits`)."""
+        from latentspark.wordtable import slot_bits
+
+        return slot_bits(len(self))
 
     def _slot(self, hashes: np.ndarray) -> np.ndarray:
         return (hashes.view(np.uint64) >> np.uint64(64 - self.bits)).astype(np.int64)
 
     def _build(self) -> np.ndarray:
-        """Place every word in the first free slot from its home slot (in id-table order, so
-        the layout is the same in every worker); a slot holds the word's row in the arrays."""
-        size = 1 << self.bits
-        mask = size - 1
-        slots = np.full(size, -1, np.int32)
-        pos = self._slot(self.hashes)
-        todo = np.arange(len(self))
-        while todo.size:
-            p = pos[todo]
-            free = slots[p] < 0
-            # of several words wanting one free slot, the first takes it; the rest probe on
-            taken, first = np.unique(p[free], return_index=True)
-            won = todo[free][first]
-            slots[taken] = won
-            placed = np.zeros(len(self), bool)
-            placed[won] = True
-            todo = todo[~placed[todo]]
-            pos[todo] = (pos[todo] + 1) & mask
-        return slots
+        """Place every word in the first free slot from its home slot; a slot holds the
+        word's row in the arrays."""
+        from latentspark.wordtable import place_in_slots
+
+        return place_in_slots(self._slot(self.hashes), self.bits)
 
     def lookup(self, hashes: np.ndarray, checks: np.ndarray) -> np.ndarray:
         """Vocabulary id of each token, or -1.
@@ -707,11 +702,6 @@ def make_batch_counter(table, keep_prob: np.ndarray | None, cfg: CooccurConfig):
         keep = keep_prob.value if hasattr(keep_prob, "value") else keep_prob
         counter = PairCounter(len(vocab), weights, dense_words, buffer_pairs)
 
-        def to_batches(rows, cols, vals):
-            for i in range(0, rows.size, _EMIT_ROWS):
-                j = i + _EMIT_ROWS
-                yield row_payloads(rows[i:j], cols[i:j], vals[i:j], PAYLOAD_CAP)
-
         for batch in batches:
             hashes = batch.column("hashes")
             flat = pc.list_flatten(hashes)
@@ -728,9 +718,9 @@ def make_batch_counter(table, keep_prob: np.ndarray | None, cfg: CooccurConfig):
                 u = token_uniforms(line_hash, position, seed)
                 kept &= u < keep[np.where(kept, ids, 0)]
             for part in counter.add(ids[kept], line[kept]):
-                yield from to_batches(*part)
+                yield from _payload_batches(*part)
         for part in counter.finish():
-            yield from to_batches(*part)
+            yield from _payload_batches(*part)
 
     return count_batches
 
@@ -774,11 +764,6 @@ def make_text_counter(table, cfg: CooccurConfig, lowercase: bool = True):
         vocab = _worker_table(table, token)
         counter = PairCounter(len(vocab), weights, dense_words, buffer_pairs)
 
-        def to_batches(rows, cols, vals):
-            for i in range(0, rows.size, _EMIT_ROWS):
-                j = i + _EMIT_ROWS
-                yield row_payloads(rows[i:j], cols[i:j], vals[i:j], PAYLOAD_CAP)
-
         for batch in batches:
             ids, line, lines = [], [], 0
             text = batch.column("text")
@@ -799,9 +784,9 @@ def make_text_counter(table, cfg: CooccurConfig, lowercase: bool = True):
             ids, line = np.concatenate(ids), np.concatenate(line)
             kept = ids >= 0
             for part in counter.add(ids[kept], line[kept]):
-                yield from to_batches(*part)
+                yield from _payload_batches(*part)
         for part in counter.finish():
-            yield from to_batches(*part)
+            yield from _payload_batches(*part)
 
     return count_text
 

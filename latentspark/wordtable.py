@@ -166,6 +166,59 @@ def ascii_tokens(data: np.ndarray, offsets: np.ndarray, lowercase: bool = True
     return buf, starts, lasts - starts + 1, line
 
 
+
+def slot_bits(n: int) -> int:
+    """log2 of an open-addressing table's slot count for ``n`` keys: at least twice the
+    keys, so that probe runs stay short.
+
+    Examples
+    --------
+    >>> slot_bits(0), slot_bits(8), slot_bits(9)
+    (4, 4, 5)
+    """
+    return max(4, int(2 * max(n, 1) - 1).bit_length())
+
+
+def place_in_slots(home: np.ndarray, bits: int) -> np.ndarray:
+    """Linear probing, vectorised: key ``i`` takes the first free slot from ``home[i]``.
+
+    Keys are placed in index order (of several wanting one free slot the first takes it;
+    the rest probe on), so the layout is the same in every worker.
+
+    Parameters
+    ----------
+    home : numpy.ndarray
+        ``int64`` home slot of each key, below ``2**bits``.
+    bits : int
+        log2 of the slot count (:func:`slot_bits`).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``int32`` slots holding a key's index, or -1 where free.
+
+    Examples
+    --------
+    >>> place_in_slots(np.array([3, 3, 0]), 2).tolist()
+    [2, 1, -1, 0]
+    """
+    size = 1 << bits
+    mask = size - 1
+    slots = np.full(size, -1, np.int32)
+    pos = np.array(home, np.int64)
+    todo = np.arange(pos.size)
+    while todo.size:
+        p = pos[todo]
+        free = slots[p] < 0
+        taken, first = np.unique(p[free], return_index=True)
+        won = todo[free][first]
+        slots[taken] = won
+        placed = np.zeros(pos.size, bool)
+        placed[won] = True
+        todo = todo[~placed[todo]]
+        pos[todo] = (pos[todo] + 1) & mask
+    return slots
+
 class WordTable:
     """The vocabulary as an open-addressing table over hashes of the words' UTF-8 bytes.
 
@@ -224,31 +277,15 @@ class WordTable:
 
     @property
     def bits(self) -> int:
-        """log2 of the slot count: at least twice the words, so probe runs stay short."""
-        return max(4, int(2 * max(len(self), 1) - 1).bit_length())
+        """log2 of the slot count (:func:`slot_bits`)."""
+        return slot_bits(len(self))
 
     def _home(self, hashes: np.ndarray) -> np.ndarray:
         return (hashes >> _U64(64 - self.bits)).astype(np.int64)
 
     def _build(self) -> np.ndarray:
         """Place every word in the first free slot from its home slot, in id order."""
-        size = 1 << self.bits
-        mask = size - 1
-        slots = np.full(size, -1, np.int32)
-        pos = self._home(self.hashes)
-        todo = np.arange(len(self))
-        while todo.size:
-            p = pos[todo]
-            free = slots[p] < 0
-            # of several words wanting one free slot the first takes it; the rest probe on
-            taken, first = np.unique(p[free], return_index=True)
-            won = todo[free][first]
-            slots[taken] = won
-            placed = np.zeros(len(self), bool)
-            placed[won] = True
-            todo = todo[~placed[todo]]
-            pos[todo] = (pos[todo] + 1) & mask
-        return slots
+        return place_in_slots(self._home(self.hashes), self.bits)
 
     def _same_bytes(self, buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
                     first: np.ndarray, words: np.ndarray) -> np.ndarray:
