@@ -568,21 +568,14 @@ class VocabTable:
             return out
         if self._slots is None:
             self._slots = self._build()
-        slots = self._slots
-        mask = slots.size - 1
+        from latentspark.wordtable import probe_slots
+
         hashes = np.asarray(hashes, np.int64)
         checks = np.asarray(checks, np.int32)
-        todo = np.arange(hashes.size)
-        pos = self._slot(hashes)
-        while todo.size:
-            row = slots[pos]
-            full = row >= 0
-            at = np.where(full, row, 0)
-            hit = full & (self.hashes[at] == hashes[todo]) & (self.checks[at] == checks[todo])
-            out[todo[hit]] = self.ids[row[hit]]
-            # an occupied slot holding another key: probe the next one; an empty one: absent
-            on = full & ~hit
-            todo, pos = todo[on], (pos[on] + 1) & mask
+        rows = probe_slots(self._slots, self._slot(hashes), lambda t, row: (
+            (self.hashes[row] == hashes[t]) & (self.checks[row] == checks[t])))
+        found = rows >= 0
+        out[found] = self.ids[rows[found]]
         return out
 
 

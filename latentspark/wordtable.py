@@ -219,6 +219,47 @@ def place_in_slots(home: np.ndarray, bits: int) -> np.ndarray:
         pos[todo] = (pos[todo] + 1) & mask
     return slots
 
+
+def probe_slots(slots: np.ndarray, home: np.ndarray, same) -> np.ndarray:
+    """Linear-probing look-up of many queries at once in a table of :func:`place_in_slots`.
+
+    Parameters
+    ----------
+    slots : numpy.ndarray
+        The table: a key's index per slot, -1 where free.
+    home : numpy.ndarray
+        ``int64`` home slot of each query.
+    same : callable
+        ``same(queries, keys)``: whether each query (index into ``home``) is the key at that
+        index; called only on occupied slots.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``int64`` key index of each query, -1 where absent.
+
+    Examples
+    --------
+    >>> keys = np.array([30, 31, 20])
+    >>> slots = place_in_slots(np.array([3, 3, 0]), 2)
+    >>> queries = np.array([31, 20, 99])
+    >>> probe_slots(slots, np.array([3, 0, 3]), lambda q, k: keys[k] == queries[q]).tolist()
+    [1, 2, -1]
+    """
+    out = np.full(home.size, -1, np.int64)
+    mask = slots.size - 1
+    todo, pos = np.arange(home.size), np.asarray(home, np.int64)
+    while todo.size:
+        row = slots[pos]
+        full = np.flatnonzero(row >= 0)
+        hit = np.zeros(todo.size, bool)
+        hit[full] = same(todo[full], row[full])
+        out[todo[hit]] = row[hit]
+        # an occupied slot holding another key: probe the next one; an empty one: absent
+        on = (row >= 0) & ~hit
+        todo, pos = todo[on], (pos[on] + 1) & mask
+    return out
+
 class WordTable:
     """The vocabulary as an open-addressing table over hashes of the words' UTF-8 bytes.
 
@@ -323,24 +364,16 @@ class WordTable:
             return out
         if self._slots is None:
             self._slots = self._build()
-        slots = self._slots
-        mask = slots.size - 1
         hashes, first = byte_hashes(buf, starts, lengths)
-        todo = np.arange(starts.size)
-        pos = self._home(hashes)
-        while todo.size:
-            row = slots[pos]
-            full = row >= 0
-            at = np.where(full, row, 0)
-            hit = full & (self.hashes[at] == hashes[todo])
-            maybe = np.flatnonzero(hit)
-            t = todo[maybe]
-            hit[maybe] = self._same_bytes(buf, starts[t], lengths[t], first[t], at[maybe])
-            out[todo[hit]] = row[hit]
-            # an occupied slot holding another word: probe the next one; empty: absent
-            on = full & ~hit
-            todo, pos = todo[on], (pos[on] + 1) & mask
-        return out
+
+        def same(t: np.ndarray, row: np.ndarray) -> np.ndarray:
+            hit = self.hashes[row] == hashes[t]
+            maybe = np.flatnonzero(hit)  # equal hashes: compare the bytes
+            t = t[maybe]
+            hit[maybe] = self._same_bytes(buf, starts[t], lengths[t], first[t], row[maybe])
+            return hit
+
+        return probe_slots(self._slots, self._home(hashes), same)
 
     def lookup_arrow(self, strings) -> np.ndarray:
         """Vocabulary id of each value of a pyarrow string array (nulls: -1)."""
