@@ -52,9 +52,10 @@ def spark():
     from latentspark import jvmcache
 
     builder = SparkSession.builder
-    if jvmcache.java_options():  # the class archive scripts/setup.sh built: a faster start
-        builder = builder.config("spark.driver.extraJavaOptions",
-                                 " ".join(jvmcache.java_options()))
+    # the class archive scripts/setup.sh built (a faster start), and the serial collector a
+    # local latentspark JVM gets (G1's concurrent threads only compete for the 2 cores)
+    java = ["-XX:+UseSerialGC", *jvmcache.java_options()]
+    builder = builder.config("spark.driver.extraJavaOptions", " ".join(java))
     session = (
         builder.master("local[2]")
         .appName("latentspark-tests")
@@ -64,6 +65,10 @@ def spark():
         .config("spark.default.parallelism", "2")
         .config("spark.driver.memory", "2g")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        # the test tables have a few hundred rows: compiling each query's generated Java
+        # costs more CPU than it saves (about 20% of a small pipeline's wall time on 2
+        # cores); the jobs tests start in subprocesses still run Spark's default, codegen
+        .config("spark.sql.codegen.wholeStage", "false")
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
