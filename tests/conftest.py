@@ -35,11 +35,13 @@ def small_dimension(monkeypatch):
     """The test corpora have a few dozen words, fewer than the default dimension (100): every
     test factorizes to 2 dimensions with one power iteration (the range finder's 22 columns
     already hold such a matrix's top directions; the default 3 would add 8 Spark passes to
-    every factorization) unless it sets its own. The environment variables reach the jobs a
+    every factorization) unless it sets its own; and, like the shared session, Spark SQL
+    without generated code (see :func:`spark`). The environment variables reach the jobs a
     test starts in subprocesses too."""
-    for key, value in (("DIM", "2"), ("POWER_ITERS", "1")):
-        if f"LATENTSPARK__FACTORIZE__{key}" not in os.environ:
-            monkeypatch.setenv(f"LATENTSPARK__FACTORIZE__{key}", value)
+    for key, value in (("FACTORIZE__DIM", "2"), ("FACTORIZE__POWER_ITERS", "1"),
+                       ("SPARK__CONF", '{"spark.sql.codegen.wholeStage" = "false"}')):
+        if f"LATENTSPARK__{key}" not in os.environ:
+            monkeypatch.setenv(f"LATENTSPARK__{key}", value)
 
 
 @pytest.fixture(scope="session")
