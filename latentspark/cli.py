@@ -394,7 +394,7 @@ def _index_options(p: argparse.ArgumentParser) -> None:
 def _eval_options(p: argparse.ArgumentParser, *, files: bool = True) -> None:
     _index_options(p)
     g = p.add_argument_group("evaluation shortcuts")
-    g.add_argument("--mode", dest=f"{_KEY}evaluate.mode", choices=("auto", "exact", "annoy"),
+    g.add_argument("--mode", dest=f"{_KEY}evaluate.mode", choices=("auto", "exact", "annoy", "ivf"),
                    help="search mode (evaluate.mode)")
     g.add_argument("-k", dest=f"{_KEY}evaluate.k", type=int, help="neighbours per word "
                    "(evaluate.k)")

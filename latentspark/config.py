@@ -216,10 +216,13 @@ class EvaluateConfig:
     """Evaluation: analogies, word similarity, neighbours."""
 
     mode: str = _opt("auto", "exact: blocked matrix products over all candidates; annoy: "
-                     "candidates from the index, re-ranked exactly; auto: exact, except "
-                     "annoy for neighbour lists when words x dimensions exceed the measured "
-                     "crossover, 80 million (see the guide)",
-                     choices=("auto", "exact", "annoy"))
+                     "candidates from the index, re-ranked exactly; ivf (neighbour lists "
+                     "only, analogies and pairs stay exact): each word scores the words of "
+                     "its ivf_probes nearest k-means clusters, approximate; auto: exact, "
+                     "except for the bulk neighbour export and neighbour lists: ivf above 4 "
+                     "million words x dimensions (the measured crossover), annoy above 400 "
+                     "million (see the guide)",
+                     choices=("auto", "exact", "annoy", "ivf"))
     analogies: list = _opt([], "analogy files in questions-words.txt format (': section' "
                            "headers), paths or URIs")
     similarity: list = _opt([], "word-pair files (word, word, score; tab or space separated, "
@@ -254,6 +257,13 @@ class EvaluateConfig:
                            lo=256, hi=10_000_000)
     query_chunk: int = _opt(512, "exact mode: queries scored together in one block product",
                             lo=1, hi=100_000)
+    ivf_clusters: int = _opt(0, "ivf mode: spherical k-means clusters of the index's words "
+                             "(each Python worker fits them, seeded by evaluate.seed, and keeps "
+                             "clusters x dimensions centroids); 0: about the square root of "
+                             "the words", lo=0, hi=65_536)
+    ivf_probes: int = _opt(0, "ivf mode: clusters each word's neighbours are searched in (at "
+                           "most ivf_clusters): more is slower and closer to exact; 0: the "
+                           "measured default, a fixed share of the clusters", lo=0, hi=65_536)
     partitions: int = _opt(0, "tasks for the question, pair and neighbour jobs; 0 means the "
                            "default parallelism", lo=0, hi=100_000)
     worker_vectors_mb: int = _opt(4096, "neighbour lists: the most index data (MiB) one Python "

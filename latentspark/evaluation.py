@@ -25,6 +25,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -50,29 +51,67 @@ METHODS = {"both": ("3cosadd", "3cosmul"), "3cosadd": ("3cosadd",), "3cosmul": (
 #: tiles they meet later (2.5M x 50, 1.2M x 100): the bound is kept on the safe side.
 EXACT_MAX_CELLS = 80_000_000
 
+#: Above this many words x dimensions, ``auto`` exports neighbours with the inverted file
+#: (``ivf``) instead of exact search: below it exact is both exact and about as fast, since
+#: each worker first fits its clusters (benchmarks/neighbours.py, results/neighbours.md).
+IVF_MIN_CELLS = 4_000_000
+
+#: Above this, ``auto`` goes to Annoy: ivf scores a fixed share of the words per query, so
+#: its cost per word still grows with the vocabulary, at about a fifth of exact's (the share
+#: of scores it computes, :data:`IVF_PROBE_SHARE` plus the larger clusters being probed more
+#: often): an estimate, five times exact's measured crossover with Annoy, not a measurement.
+IVF_MAX_CELLS = 5 * EXACT_MAX_CELLS
+
+#: ``evaluate.ivf_probes = 0``: this share of the clusters is probed (recall@10 about 0.99 on
+#: GloVe 6B 50d and the corpus24m model, benchmarks/results/neighbours.md)
+IVF_PROBE_SHARE = 0.15
+
 
 def search_mode(cfg: Config, spec: IndexSpec, neighbours: bool = True) -> str:
-    """The search mode ``evaluate.mode`` stands for, ``"exact"`` or ``"annoy"``.
+    """The search mode ``evaluate.mode`` stands for, ``"exact"``, ``"annoy"`` or ``"ivf"``.
 
     ``auto`` is exact for analogies and pairs (``neighbours=False``: the mode whose answers
-    equal gensim's) and, for neighbour lists and the bulk export, exact while the index's
-    words x dimensions are at most :data:`EXACT_MAX_CELLS`, Annoy above.
+    equal gensim's; ``ivf`` too is exact there) and, for neighbour lists and the bulk export,
+    exact while the index's words x dimensions are at most :data:`IVF_MIN_CELLS`, the
+    inverted file (``ivf``) up to :data:`IVF_MAX_CELLS`, Annoy above.
 
     Examples
     --------
     >>> from latentspark.config import Config
+    >>> small = IndexSpec("", "", dim=50, shards=2, vocab_size=20_000, files={})
     >>> glove = IndexSpec("", "", dim=50, shards=2, vocab_size=400_000, files={})
     >>> big = IndexSpec("", "", dim=300, shards=2, vocab_size=3_000_000, files={})
-    >>> search_mode(Config(), glove), search_mode(Config(), big)
-    ('exact', 'annoy')
-    >>> search_mode(Config(), big, neighbours=False)
+    >>> search_mode(Config(), small), search_mode(Config(), glove), search_mode(Config(), big)
+    ('exact', 'ivf', 'annoy')
+    >>> search_mode(Config(), glove, neighbours=False)
     'exact'
     """
     mode = cfg.evaluate.mode
+    if not neighbours:
+        return "exact" if mode in ("auto", "ivf") else mode
     if mode != "auto":
         return mode
-    small = spec.vocab_size * spec.dim <= EXACT_MAX_CELLS
-    return "exact" if not neighbours or small else "annoy"
+    cells = spec.vocab_size * spec.dim
+    return "exact" if cells <= IVF_MIN_CELLS else "ivf" if cells <= IVF_MAX_CELLS else "annoy"
+
+
+def ivf_plan(cfg: Config, words: int) -> tuple[int, int]:
+    """Clusters and probes of ivf mode over ``words`` candidates, defaults resolved.
+
+    ``evaluate.ivf_clusters = 0`` gives about the square root of the words (at least 1, at most
+    the words); ``evaluate.ivf_probes = 0`` gives :data:`IVF_PROBE_SHARE` of the clusters;
+    probes never exceed clusters.
+
+    Examples
+    --------
+    >>> ivf_plan(Config(), 400_000)
+    (632, 95)
+    """
+    e = cfg.evaluate
+    clusters = e.ivf_clusters or int(round(words ** 0.5))
+    clusters = max(1, min(clusters, words))
+    probes = e.ivf_probes or int(np.ceil(IVF_PROBE_SHARE * clusters))
+    return clusters, max(1, min(probes, clusters))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -343,14 +382,37 @@ def _pair_kernel(spec: IndexSpec):
     return run
 
 
+#: each Python worker's fitted clusters: ``(index cache key, shard or -1, clusters, seed)``;
+#: one entry (the index, or the target shard of a sharded search) so the copy stays bounded
+_CLUSTERS: dict[tuple[str, int, int, int], Any] = {}
+
+
+def clusters_of(key: tuple[str, int, int, int], vectors, gids: np.ndarray):
+    """This worker's clusters of ``vectors`` (fitted once per key, see :data:`_CLUSTERS`)."""
+    from latentspark import search
+
+    if key not in _CLUSTERS:
+        _CLUSTERS.clear()
+        t0 = time.perf_counter()
+        _CLUSTERS[key] = search.build_clusters(vectors, gids, key[2], key[3])
+        logger.info("ivf: %d clusters of %d words fitted in %.2f s", key[2], gids.size,
+                    time.perf_counter() - t0)
+    return _CLUSTERS[key]
+
+
 def _neighbour_kernel(spec: IndexSpec, mode: str, k: int, candidates: int, block_rows: int,
-                      chunk: int, recall: bool = False):
+                      chunk: int, recall: bool = False, ivf: tuple[int, int, int] = (1, 1, 1)):
     """Neighbour lists (``word, rank, neighbour, similarity`` rows) or, with ``recall``, one
-    ``id, recall`` row per word comparing Annoy with exact search."""
+    ``id, recall`` row per word comparing Annoy with exact search. ``ivf``: clusters, probes
+    and seed of ivf mode."""
     from latentspark import search
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         ix = open_index(spec, annoy=recall or mode == "annoy")
+        if mode == "ivf":
+            everything = np.arange(spec.vocab_size, dtype=np.int64)
+            cl = clusters_of((spec.cache_key(), -1, ivf[0], ivf[2]), ix.unit(everything),
+                             everything)
         for batch in batches:
             ids = batch.column("id").to_numpy().astype(np.int64)
             if recall:
@@ -362,6 +424,8 @@ def _neighbour_kernel(spec: IndexSpec, mode: str, k: int, candidates: int, block
                 continue
             if mode == "exact":
                 nbr, sim = search.neighbours_exact(ix, ids, k, block_rows, chunk)
+            elif mode == "ivf":
+                nbr, sim = search.neighbours_ivf(cl, ix.unit(ids), ids, k, ivf[1], chunk)
             else:
                 nbr, sim = search.neighbours_annoy(ix, ids, k, candidates)
             valid = (nbr >= 0).reshape(-1)
@@ -658,6 +722,8 @@ def neighbours_of(spark, spec: IndexSpec, cfg: Config, ids: list[int] | None):
     """
     e = cfg.evaluate
     mode = search_mode(cfg, spec)
+    if mode == "ivf" and e.mode == "auto" and ids is not None:
+        mode = "exact"  # a few listed words: fitting clusters would cost more than it saves
     if _index_bytes(spec, mode) > e.worker_vectors_mb * 2**20:
         return sharded_neighbours(spark, spec, cfg, ids, mode)
     if ids is None:
@@ -666,7 +732,8 @@ def neighbours_of(spark, spec: IndexSpec, cfg: Config, ids: list[int] | None):
     else:
         df = spark.createDataFrame(pa.table({"id": pa.array(ids, pa.int64())}).to_pandas())
         df = df.repartition(_partitions(spark, cfg, len(ids), 500))
-    kernel = _neighbour_kernel(spec, mode, e.k, e.candidates, e.block_rows, e.query_chunk)
+    kernel = _neighbour_kernel(spec, mode, e.k, e.candidates, e.block_rows, e.query_chunk,
+                               ivf=(*ivf_plan(cfg, spec.vocab_size), e.seed))
     return df.mapInArrow(kernel, schemas.ddl(NEIGHBOUR_SCHEMA))
 
 
@@ -721,8 +788,12 @@ def sharded_neighbours(spark, spec: IndexSpec, cfg: Config, ids: list[int] | Non
         listed = [(t, q, 0, 0, group) for t in range(n) for q, group in sorted(by_shard.items())]
         pieces = spark.createDataFrame(listed, PIECE_DDL).repartition(
             _partitions(spark, cfg, len(listed), 1))
+    # ivf: each target shard gets its share of the clusters, probed in the same proportion
+    clusters, probes = ivf_plan(cfg, spec.vocab_size)
+    per_shard = max(1, -(-clusters // n))
+    ivf = (per_shard, max(1, min(per_shard, round(per_shard * probes / clusters))), e.seed)
     kernel = _shard_kernel(spec, mode, e.k, e.candidates, e.block_rows, e.query_chunk,
-                           e.worker_vectors_mb * 2**20)
+                           e.worker_vectors_mb * 2**20, ivf)
     best = Window.partitionBy("id").orderBy(F.col("similarity").desc(), F.col("neighbour"))
     top = (pieces.mapInArrow(kernel, CANDIDATE_DDL)
            .withColumn("rank", F.row_number().over(best)).where(F.col("rank") <= e.k))
@@ -738,7 +809,7 @@ def sharded_neighbours(spark, spec: IndexSpec, cfg: Config, ids: list[int] | Non
 
 
 def _shard_kernel(spec: IndexSpec, mode: str, k: int, candidates: int, block_rows: int,
-                  chunk: int, budget: int):
+                  chunk: int, budget: int, ivf: tuple[int, int, int] = (1, 1, 1)):
     """Candidate ``id, neighbour, similarity`` rows of each piece of :data:`PIECE_DDL`."""
     from latentspark import search
     from latentspark.index import open_shard
@@ -758,9 +829,16 @@ def _shard_kernel(spec: IndexSpec, mode: str, k: int, candidates: int, block_row
                 query = np.asarray(open_shard(spec, qs, False, budget).vectors[local])
                 target = open_shard(spec, piece["shard"], mode == "annoy", budget)
                 ids = local * n + qs
-                nbr, sim = search.neighbours_in_shard(query, ids, target, piece["shard"], n, k,
-                                                      mode, candidates, spec.search_k,
-                                                      block_rows, chunk)
+                if mode == "ivf":
+                    t = piece["shard"]
+                    rows = np.arange(target.vectors.shape[0], dtype=np.int64)
+                    cl = clusters_of((spec.cache_key(), t, ivf[0], ivf[2]), target.vectors,
+                                     rows * n + t)
+                    nbr, sim = search.neighbours_ivf(cl, query, ids, k, ivf[1], chunk)
+                else:
+                    nbr, sim = search.neighbours_in_shard(
+                        query, ids, target, piece["shard"], n, k, mode, candidates,
+                        spec.search_k, block_rows, chunk)
                 valid = (nbr >= 0).reshape(-1)
                 yield pa.RecordBatch.from_arrays(
                     [pa.array(np.repeat(ids, k)[valid]), pa.array(nbr.reshape(-1)[valid]),

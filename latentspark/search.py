@@ -2,7 +2,7 @@
 
 Every function here takes a :class:`~latentspark.index.LoadedIndex` and numpy arrays of word
 ids for a batch of queries, and returns numpy arrays; the Spark jobs in
-:mod:`latentspark.evaluation` call them on each Arrow batch. Two modes:
+:mod:`latentspark.evaluation` call them on each Arrow batch. Three modes:
 
 ``exact``
     blocked matrix products: the queries of a chunk times a block of each shard's unit vectors,
@@ -10,6 +10,9 @@ ids for a batch of queries, and returns numpy arrays; the Spark jobs in
 ``annoy``
     each shard's Annoy index proposes candidates, which are then scored exactly (and so ranked
     by the true cosine, whatever the approximate distances were).
+``ivf`` (neighbour lists only)
+    an inverted file: the words are grouped by spherical k-means (:func:`build_clusters`) and
+    each query scores the words of its few nearest clusters, exactly (:func:`neighbours_ivf`).
 
 Analogy ``a : b :: c : ?`` scores a candidate ``d`` (all vectors of unit length) by
 
@@ -400,3 +403,201 @@ def recall_at_k(exact: np.ndarray, approx: np.ndarray) -> np.ndarray:
     """
     hits = (exact[:, :, None] == approx[:, None, :]).any(axis=2) & (exact >= 0)
     return hits.sum(axis=1) / np.maximum((exact >= 0).sum(axis=1), 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# inverted file (IVF): k-means clusters of the candidates, each query scores a few of them
+
+
+@dataclass
+class Clusters:
+    """Candidates grouped by spherical k-means cluster, for :func:`neighbours_ivf`.
+
+    Attributes
+    ----------
+    centroids : numpy.ndarray
+        ``clusters x dim`` unit centroids (float32).
+    vectors : numpy.ndarray
+        The candidates' unit vectors in cluster order (cluster 0's first), float32.
+    ids : numpy.ndarray
+        Their global ids, in the same order.
+    bounds : numpy.ndarray
+        ``clusters + 1`` offsets: cluster ``c`` is rows ``bounds[c]:bounds[c + 1]``.
+    """
+
+    centroids: np.ndarray
+    vectors: np.ndarray
+    ids: np.ndarray
+    bounds: np.ndarray
+
+    _by_id: np.ndarray | None = None
+
+    def position(self, gids: np.ndarray) -> np.ndarray:
+        """Row of each global id in :attr:`vectors` (``-1`` where it is not a candidate)."""
+        gids = np.asarray(gids, np.int64)
+        if self.ids.size == 0:
+            return np.full(gids.shape, -1, np.int64)
+        if self._by_id is None:
+            self._by_id = np.argsort(self.ids, kind="stable")
+        at = np.minimum(np.searchsorted(self.ids[self._by_id], gids), self.ids.size - 1)
+        return np.where(self.ids[self._by_id[at]] == gids, self._by_id[at], -1)
+
+
+#: rows scored per block while assigning words to centroids (bounds the score matrix)
+ASSIGN_ROWS = 16_384
+
+
+def _assign(unit: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Nearest centroid (highest cosine, lower number on ties) of each row, in blocks."""
+    out = np.empty(unit.shape[0], np.int64)
+    for b in range(0, unit.shape[0], ASSIGN_ROWS):
+        out[b:b + ASSIGN_ROWS] = (np.asarray(unit[b:b + ASSIGN_ROWS]) @ centroids.T).argmax(1)
+    return out
+
+
+def build_clusters(unit: np.ndarray, gids: np.ndarray, clusters: int, seed: int,
+                   iters: int = 10, sample_per_cluster: int = 64) -> Clusters:
+    """Spherical k-means over unit vectors, seeded, and the candidates sorted by cluster.
+
+    The centroids are fitted by ``iters`` Lloyd steps on a seeded sample of at most
+    ``sample_per_cluster x clusters`` rows (starting from ``clusters`` of them; an emptied
+    cluster restarts from a sampled row), then every row is assigned to its nearest centroid
+    once. Deterministic: the same vectors, ``clusters`` and ``seed`` give the same clusters
+    (one BLAS thread, as in a Spark task).
+
+    Parameters
+    ----------
+    unit : numpy.ndarray
+        ``n x dim`` unit vectors (may be memory-mapped).
+    gids : numpy.ndarray
+        Their global ids.
+    clusters : int
+        Clusters wanted (at most ``n``).
+    seed : int
+        Seed of the sample and the starting centroids.
+    iters, sample_per_cluster : int
+        Lloyd steps, and sampled rows per cluster while fitting.
+
+    Returns
+    -------
+    Clusters
+
+    Examples
+    --------
+    >>> u = unit_rows(np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], "f4"))
+    >>> c = build_clusters(u, np.arange(4), 2, seed=1)
+    >>> sorted(sorted(c.ids[c.bounds[i]:c.bounds[i + 1]].tolist()) for i in range(2))
+    [[0, 1], [2, 3]]
+    """
+    n = unit.shape[0]
+    clusters = max(1, min(clusters, n))
+    rng = np.random.default_rng(seed)
+    take = np.sort(rng.choice(n, min(n, sample_per_cluster * clusters), replace=False))
+    sample = np.asarray(unit[take], np.float32)
+    cent = sample[rng.choice(sample.shape[0], clusters, replace=False)].copy()
+    for _ in range(iters):
+        assign = _assign(sample, cent)
+        sums = np.zeros_like(cent)
+        np.add.at(sums, assign, sample)
+        empty = np.bincount(assign, minlength=clusters) == 0
+        cent = unit_rows(sums)
+        cent[empty] = sample[rng.choice(sample.shape[0], int(empty.sum()), replace=False)]
+    assign = _assign(unit, cent)
+    order = np.argsort(assign, kind="stable")
+    bounds = np.searchsorted(assign[order], np.arange(clusters + 1)).astype(np.int64)
+    return Clusters(cent, np.ascontiguousarray(np.asarray(unit)[order], np.float32),
+                    np.asarray(gids, np.int64)[order], bounds)
+
+
+def neighbours_ivf(cl: Clusters, query: np.ndarray, qids: np.ndarray, k: int, probes: int,
+                   chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` most cosine-similar candidates of each query among its ``probes`` nearest
+    clusters (approximate; each query's own id excluded).
+
+    Work is grouped by cluster, not by query: every query picks the ``probes`` centroids of
+    highest cosine; then for each cluster, the queries that probe it are multiplied by its
+    members in one product (tiles of at most :data:`TILE_CELLS` scores) and folded into their
+    running best (:func:`~latentspark.vecmath.fold_top_k_t`, ties by lower id, so the answer
+    does not depend on the order of the clusters).
+
+    Parameters
+    ----------
+    cl : Clusters
+        The candidates, from :func:`build_clusters`.
+    query : numpy.ndarray
+        ``q x dim`` unit vectors of the queries.
+    qids : numpy.ndarray
+        Their global ids (each is excluded from its own list).
+    k, probes : int
+        Neighbours per query, and clusters each query scores.
+    chunk : int
+        Queries whose centroid scores are computed together (memory ``chunk x clusters``).
+
+    Returns
+    -------
+    neighbours, similarity : numpy.ndarray
+        ``q x k`` global ids (``-1`` where fewer candidates were probed) and cosines, best
+        first, ties by lower id.
+    """
+    q = qids.size
+    best, best_score = empty_top_k(q, k)
+    nc = cl.centroids.shape[0]
+    probes = max(1, min(probes, nc))
+    if q == 0 or cl.ids.size == 0:
+        return best, best_score
+    query = np.ascontiguousarray(query, np.float32)
+    # which clusters each query probes: the top ``probes`` centroids, the nearest one first
+    # (the set is what matters, and the nearest one goes first: see below)
+    probe = np.empty((q, probes), np.int32)
+    for q0 in range(0, q, chunk):
+        sc = query[q0:q0 + chunk] @ cl.centroids.T
+        part = (np.argpartition(-sc, probes - 1, axis=1)[:, :probes] if probes < nc
+                else np.tile(np.arange(nc), (sc.shape[0], 1)))
+        r = np.arange(sc.shape[0])
+        near = np.argmax(np.take_along_axis(sc, part, 1), axis=1)
+        head = part[r, near]
+        part[r, near] = part[:, 0]
+        part[:, 0] = head
+        probe[q0:q0 + chunk] = part
+    own = cl.position(qids)  # each query's row among the candidates, to exclude it
+    # every query's nearest cluster first, then the others: the first pass sets each query's
+    # running k-th best high, so the folds of the rest merge few candidates
+    for part in (probe[:, :1], probe[:, 1:]):
+        _scan_clusters(cl, query, own, part, best, best_score)
+    return sorted_top_k(best, best_score)
+
+
+def _scan_clusters(cl: Clusters, query: np.ndarray, own: np.ndarray, probe: np.ndarray,
+                   best: np.ndarray, best_score: np.ndarray) -> None:
+    """Fold every ``(query, probed cluster)`` pair of ``probe`` into the running best, one
+    cluster at a time (see :func:`neighbours_ivf`)."""
+    q, width = probe.shape
+    nc = cl.centroids.shape[0]
+    if width == 0:
+        return
+    flat = probe.ravel()
+    by_cluster = np.argsort(flat, kind="stable")
+    rows_all = (by_cluster // width).astype(np.int64)
+    starts = np.searchsorted(flat[by_cluster], np.arange(nc + 1))
+    for c in range(nc):
+        lo, hi = int(cl.bounds[c]), int(cl.bounds[c + 1])
+        rows = rows_all[starts[c]:starts[c + 1]]
+        if hi == lo or rows.size == 0:
+            continue
+        m = hi - lo
+        # tiles: queries in groups, members in blocks, at most TILE_CELLS scores each
+        per = max(1, min(rows.size, TILE_CELLS // min(m, TILE_CELLS)))
+        tile = max(1, min(m, TILE_CELLS // per))
+        for r0 in range(0, rows.size, per):
+            sub = rows[r0:r0 + per]
+            qv = query[sub]
+            sub_best, sub_score = best[sub], best_score[sub]
+            local_own = own[sub]
+            for t0 in range(lo, hi, tile):
+                t1 = min(hi, t0 + tile)
+                scores = cl.vectors[t0:t1] @ qv.T
+                loc = local_own - t0
+                hit = np.flatnonzero((loc >= 0) & (loc < t1 - t0))
+                scores[loc[hit], hit] = NEG
+                fold_top_k_t(sub_best, sub_score, scores, cl.ids[t0:t1])
+            best[sub], best_score[sub] = sub_best, sub_score

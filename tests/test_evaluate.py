@@ -156,18 +156,28 @@ def test_similarity_matches_scipy_on_reference_cosines(setup, tmp_path):
     assert (bad["file"], bad["line"]) == (str(pairs), 8)
 
 
-@pytest.mark.parametrize(("mode", "budget_mb"), [("exact", 4096), ("annoy", 4096),
-                                               ("exact", 0), ("annoy", 0)])
-def test_bulk_neighbours_equal_brute_force(setup, tmp_path, mode, budget_mb):
-    # budget 0: every task maps one query and one target shard, Spark merges the candidates
-    root = tmp_path / "run"
+def export_neighbours(setup, root: Path, mode: str, budget_mb: int, *extra: str):
+    """``latentspark neighbours --all`` (k = 4) into ``root``; its Parquet table."""
     code = main(["neighbours", "--all", "-q", "--root", str(root), "--embeddings",
                  str(setup["emb"]), "--mode", mode, "-k", "4", "--set", "index.n_trees=10",
                  "--set", "index.shards=3", "--set", "evaluate.candidates=500", "--set",
-                 "evaluate.block_rows=300", "--set", f"evaluate.worker_vectors_mb={budget_mb}"])
+                 "evaluate.block_rows=300", "--set", f"evaluate.worker_vectors_mb={budget_mb}",
+                 *extra])
     assert code == 0
     [version] = (root / "neighbours").iterdir()
-    table = pq.read_table(version / "data")
+    return pq.read_table(version / "data")
+
+
+# ivf probing every one of its clusters searches every word: exact answers
+ALL_PROBED = ("--set", "evaluate.ivf_clusters=12", "--set", "evaluate.ivf_probes=12")
+
+
+@pytest.mark.parametrize(("mode", "budget_mb", "extra"), [
+    ("exact", 4096, ()), ("annoy", 4096, ()), ("exact", 0, ()), ("annoy", 0, ()),
+    ("ivf", 4096, ALL_PROBED), ("ivf", 0, ALL_PROBED)])
+def test_bulk_neighbours_equal_brute_force(setup, tmp_path, mode, budget_mb, extra):
+    # budget 0: every task maps one query and one target shard, Spark merges the candidates
+    table = export_neighbours(setup, tmp_path / "run", mode, budget_mb, *extra)
     assert table.column_names == ["word", "rank", "neighbour", "similarity"]
     assert table.num_rows == V * 4
     got = {(r["word"], r["rank"]): (r["neighbour"], r["similarity"]) for r in table.to_pylist()}
@@ -178,6 +188,33 @@ def test_bulk_neighbours_equal_brute_force(setup, tmp_path, mode, budget_mb):
             neighbour, sim = got[(words[i], rank + 1)]
             assert neighbour == words[ids[i, rank]]
             assert sim == pytest.approx(sims[i, rank], abs=1e-5)
+
+
+@pytest.mark.parametrize("budget_mb", [4096, 0])
+def test_ivf_export_schema_recall_and_determinism(setup, tmp_path, budget_mb):
+    extra = ("--set", "evaluate.ivf_clusters=16", "--set", "evaluate.ivf_probes=6")
+    first = export_neighbours(setup, tmp_path / "a", "ivf", budget_mb, *extra)
+    again = export_neighbours(setup, tmp_path / "b", "ivf", budget_mb, *extra)
+    exact = export_neighbours(setup, tmp_path / "c", "exact", budget_mb)
+    assert first.schema == exact.schema
+    assert first.num_rows == exact.num_rows == V * 4
+
+    def lists(table):
+        rows = sorted(table.to_pylist(), key=lambda r: (r["word"], r["rank"]))
+        return {w: [(r["neighbour"], r["similarity"]) for r in rows if r["word"] == w]
+                for w in {r["word"] for r in rows}}
+
+    a, b, want = lists(first), lists(again), lists(exact)
+    assert a == b  # seeded clusters: the same answer twice
+    assert all(w not in [n for n, _ in a[w]] for w in a)  # never itself
+    hits = [len({n for n, _ in a[w]} & {n for n, _ in want[w]}) / 4 for w in want]
+    # 6 of 16 clusters of 8-dimensional Gaussian noise (no neighbourhoods): well above
+    # chance (6/16), below exact
+    assert 0.6 < np.mean(hits) < 1.0
+    manifest = json.loads((next((tmp_path / "a" / "neighbours").iterdir()) /
+                           "manifest.json").read_text())
+    assert manifest["mode"] == "ivf"
+    assert manifest["ivf"]["probes"] == 6
 
 
 def test_recall_and_word_lists_in_report(setup, tmp_path):

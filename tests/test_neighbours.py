@@ -8,8 +8,15 @@ import numpy as np
 import pytest
 
 from latentspark import search
-from latentspark.config import Config
-from latentspark.evaluation import EXACT_MAX_CELLS, search_mode
+from latentspark.config import Config, load_config
+from latentspark.errors import ConfigError
+from latentspark.evaluation import (
+    EXACT_MAX_CELLS,
+    IVF_MAX_CELLS,
+    IVF_MIN_CELLS,
+    ivf_plan,
+    search_mode,
+)
 from latentspark.index import IndexSpec, LoadedIndex, Shard
 from latentspark.vecmath import empty_top_k, fold_top_k, fold_top_k_t, sorted_top_k, top_k
 
@@ -140,24 +147,110 @@ def test_top_k_with_exclusions_equals_brute_force():
     assert np.array_equal(got_score, want_score.astype(np.float32))
 
 
-def test_auto_mode_is_exact_below_the_crossover_and_for_analogies():
+def test_auto_mode_is_exact_below_the_crossover_ivf_above_and_exact_for_analogies():
     cfg = Config()
     assert cfg.evaluate.mode == "auto"
 
     def spec(words: int, dim: int) -> IndexSpec:
         return IndexSpec("mem", "v", dim=dim, shards=2, vocab_size=words, files={})
 
-    at = spec(EXACT_MAX_CELLS // 100, 100)
-    above = spec(EXACT_MAX_CELLS // 100 + 1, 100)
-    assert search_mode(cfg, at) == "exact"
+    assert search_mode(cfg, spec(IVF_MIN_CELLS // 100, 100)) == "exact"
+    assert search_mode(cfg, spec(IVF_MIN_CELLS // 100 + 1, 100)) == "ivf"
+    assert search_mode(cfg, spec(IVF_MAX_CELLS // 100, 100)) == "ivf"
+    above = spec(IVF_MAX_CELLS // 100 + 1, 100)
     assert search_mode(cfg, above) == "annoy"
     assert search_mode(cfg, above, neighbours=False) == "exact"
+    assert EXACT_MAX_CELLS < IVF_MAX_CELLS
     # the measured cases: GloVe's 400,000 x 50 and the corpus24m model's 80,376 x 100
-    assert search_mode(cfg, spec(400_000, 50)) == search_mode(cfg, spec(80_376, 100)) == "exact"
+    assert search_mode(cfg, spec(400_000, 50)) == search_mode(cfg, spec(80_376, 100)) == "ivf"
     cfg.evaluate.mode = "exact"
     assert search_mode(cfg, spec(10**9, 300)) == "exact"
     cfg.evaluate.mode = "annoy"
     assert search_mode(cfg, spec(10, 2)) == "annoy"
+    cfg.evaluate.mode = "ivf"  # analogies and pairs stay exact
+    assert (search_mode(cfg, spec(10, 2)), search_mode(cfg, spec(10, 2), False)) == ("ivf",
+                                                                                   "exact")
+
+
+def test_ivf_plan_defaults_and_bounds():
+    cfg = Config()
+    clusters, probes = ivf_plan(cfg, 400_000)
+    assert clusters == 632 and 1 <= probes < clusters
+    assert ivf_plan(cfg, 1) == (1, 1)
+    cfg.evaluate.ivf_clusters, cfg.evaluate.ivf_probes = 50, 80
+    assert ivf_plan(cfg, 1000) == (50, 50)  # probes never exceed clusters
+    assert ivf_plan(cfg, 20) == (20, 20)  # nor clusters the words
+
+
+@pytest.mark.parametrize(("key", "value"), [("evaluate.ivf_clusters", -1),
+                                            ("evaluate.ivf_probes", 70_000),
+                                            ("evaluate.ivf_clusters", "many"),
+                                            ("evaluate.mode", "ivf2")])
+def test_ivf_settings_are_validated_naming_the_key(key, value):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(None, [f"{key}={value}"])
+
+
+def clustered_unit(rng: np.random.Generator, n: int, dim: int, centres: int) -> np.ndarray:
+    """Unit vectors scattered around random centres (a space with neighbourhoods, as real
+    embeddings have)."""
+    c = rng.normal(size=(centres, dim))
+    x = c[rng.integers(centres, size=n)] + 0.6 * rng.normal(size=(n, dim))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_ivf_probing_every_cluster_equals_brute_force_on_planted_ties(monkeypatch):
+    # every cluster probed: the answer must be exact, ties by lower id included; small
+    # tiles so that both the queries and a cluster's members are split
+    monkeypatch.setattr(search, "TILE_CELLS", 64)
+    rng = np.random.default_rng(4)
+    unit = planted_unit(rng, 500, 8)
+    ids = np.concatenate([np.arange(0, 500, 3), [499]]).astype(np.int64)
+    cl = search.build_clusters(unit, np.arange(500), 7, seed=3)
+    assert np.array_equal(np.sort(cl.ids), np.arange(500))
+    got, got_sim = search.neighbours_ivf(cl, unit[ids], ids, 12, probes=7, chunk=16)
+    want, want_sim = reference_neighbours(unit, ids, 12)
+    assert np.array_equal(got, want)
+    assert np.array_equal(got_sim, want_sim.astype(np.float32))
+
+
+def test_ivf_recall_against_brute_force_on_a_clustered_space():
+    rng = np.random.default_rng(8)
+    unit = clustered_unit(rng, 6000, 16, 60)
+    ids = np.arange(0, 6000, 5, dtype=np.int64)
+    want, want_sim = reference_neighbours(unit, ids, 10)
+    cl = search.build_clusters(unit, np.arange(6000), 77, seed=1)
+    got, got_sim = search.neighbours_ivf(cl, unit[ids], ids, 10, probes=12)
+    recall = search.recall_at_k(want, got)
+    assert recall.mean() >= 0.99
+    assert (got != ids[:, None]).all()  # never itself
+    # what it found is scored exactly and ranked like exact search
+    np.testing.assert_allclose(got_sim, np.einsum("qd,qkd->qk", unit[ids], unit[got]),
+                               atol=1e-5)
+    assert (np.diff(got_sim, axis=1) <= 0).all()
+    # fewer probes, lower recall: the probes do the work
+    few, _ = search.neighbours_ivf(cl, unit[ids], ids, 10, probes=1)
+    assert search.recall_at_k(want, few).mean() < recall.mean()
+
+
+def test_ivf_is_deterministic_and_pads_with_minus_one():
+    rng = np.random.default_rng(2)
+    unit = clustered_unit(rng, 800, 8, 10)
+    gids = np.arange(800, dtype=np.int64) * 3 + 1  # a shard's global ids
+    a = search.build_clusters(unit, gids, 20, seed=5)
+    b = search.build_clusters(unit, gids, 20, seed=5)
+    for name in ("centroids", "vectors", "ids", "bounds"):
+        assert np.array_equal(getattr(a, name), getattr(b, name))
+    q = np.arange(0, 800, 7)
+    one = search.neighbours_ivf(a, unit[q], gids[q], 5, 4)
+    two = search.neighbours_ivf(b, unit[q], gids[q], 5, 4, chunk=3)
+    assert np.array_equal(one[0], two[0]) and np.array_equal(one[1], two[1])
+    assert set(one[0].ravel().tolist()) <= set(gids.tolist())
+    # more neighbours asked than a single tiny cluster holds: -1 and -inf past the end
+    tiny = search.build_clusters(unit[:3], gids[:3], 1, seed=5)
+    nbr, sim = search.neighbours_ivf(tiny, unit[:3], gids[:3], 4, 1)
+    assert (nbr[:, 2:] == -1).all() and np.isneginf(sim[:, 2:]).all()
+    assert sorted(nbr[0, :2].tolist()) == sorted(gids[1:3].tolist())
 
 
 @pytest.mark.parametrize(("shards", "block_rows", "chunk"), [(1, 4096, 512), (3, 37, 16)])
