@@ -95,6 +95,9 @@ GRIDS: dict[str, tuple[str, ...]] = {
         "factorize.negatives=1,2,10,15",
         "factorize.wals_iterations=0,4,8",
         "factorize.ridge=0,0.01,0.1",
+        "factorize.remove_top=1,2,3",
+        "factorize.negative_pmi=true",
+        "factorize.observed_power=0.5,0.75",
     ),
     # a smoke test: one factorization lever and one counting lever
     "tiny": ("factorize.eig=0.0", "cooccur.window=2"),

@@ -164,6 +164,12 @@ class FactorizeConfig:
     cg_tolerance: float = _opt(1e-3, "ppmi_wals with cg_steps: stop a row's conjugate "
                                "gradients once its residual is below this fraction of its "
                                "right-hand side", lo=0.0, hi=1.0)
+    negative_pmi: bool = _opt(False, "ppmi_wals: fit the observed pairs' PMI unclipped "
+                              "(negative values kept, as SGNS's optimum keeps them) instead "
+                              "of positive PMI; unobserved pairs are still pulled to 0")
+    observed_power: float = _opt(1.0, "ppmi_wals: observed pairs weigh X_ij ** this (plus "
+                                 "their negative-sample weight); below 1 the most frequent "
+                                 "pairs dominate less", lo=0.0, hi=1.0)
     ridge: float = _opt(1e-3, "ppmi_wals: L2 penalty on each vector, times its word's "
                         "co-occurrence mass", lo=0.0, hi=1e6)
     oversample: int = _opt(20, "ppmi_svd, ppmi_wals: extra columns of the random projection",
@@ -172,6 +178,10 @@ class FactorizeConfig:
                             "(each is two passes over the matrix)", lo=0, hi=100)
     warm_start: bool = _opt(False, "pipeline, glove and ppmi_wals: start from the LATEST "
                             "model's vectors for the words it shares (no SVD start)")
+    remove_top: int = _opt(0, "every method: post-process the vectors by 'all-but-the-top' "
+                           "(Mu and Viswanath 2018): subtract their mean and their projections "
+                           "on this many leading principal directions; 0: off; below dim",
+                           lo=0, hi=4095)
     tasks: int = _opt(0, "tasks of every factorization pass: each co-occurrence block is cut "
                       "into ceil(tasks / cooccur.blocks) row ranges, one task each, whatever "
                       "the files are; 0 means 3 x spark.default.parallelism", lo=0, hi=1_000_000)

@@ -98,14 +98,15 @@ def glove_weight(x: np.ndarray, x_max: float, alpha: float) -> np.ndarray:
 
 
 def pmi_values(x: np.ndarray, log_row: np.ndarray, log_col_alpha: np.ndarray,
-               log_z: float, shift: float) -> np.ndarray:
+               log_z: float, shift: float, clip: bool = True) -> np.ndarray:
     """Positive shifted PMI with smoothed context probabilities.
 
     ``max(0, log x - log r_i - log(c_j ** cds) + log Z - log k)`` where ``r`` are row sums,
     ``c`` column sums and ``Z = sum_j c_j ** cds``; the caller passes the logs already
-    gathered per entry and ``shift = log k``.
+    gathered per entry and ``shift = log k``. ``clip=False`` keeps negative values.
     """
-    return np.maximum(0.0, np.log(x) - log_row - log_col_alpha + (log_z - shift))
+    pmi = np.log(x) - log_row - log_col_alpha + (log_z - shift)
+    return np.maximum(0.0, pmi) if clip else pmi
 
 
 class Design:
@@ -1055,6 +1056,78 @@ def combine(spark, out: Factor, parts: list[tuple[Factor, np.ndarray | None]]) -
     return out
 
 
+def top_directions(mean: np.ndarray, gram: np.ndarray, count: float, d: int) -> np.ndarray:
+    """The ``d`` leading principal directions (``k x d``, orthonormal columns) of vectors whose
+    mean is ``mean`` and whose uncentred Gram ``sum_i x_i x_i^T`` over ``count`` rows is
+    ``gram``: the top eigenvectors of their covariance, a ``k x k`` problem."""
+    cov = gram / max(count, 1.0) - np.outer(mean, mean)
+    vals, vecs = np.linalg.eigh((cov + cov.T) / 2)
+    order = np.argsort(-vals, kind="stable")[:d]
+    return vecs[:, order]
+
+
+def all_but_the_top(x: np.ndarray, d: int) -> np.ndarray:
+    """Mu and Viswanath's (2018) post-processing of word vectors, on one array.
+
+    Subtracts the mean vector and the projections on the ``d`` leading principal directions
+    of the centred vectors. All-zero rows (words without a vector) stay zero and take no part
+    in the mean or the directions. The reference of :func:`remove_top_directions`.
+
+    Examples
+    --------
+    >>> x = np.array([[3.0, 2.0], [-1.0, 2.0], [3.0, 0.0], [-1.0, 0.0], [0.0, 0.0]])
+    >>> np.abs(all_but_the_top(x, 1)).round(6).tolist()   # mean (1, 1), top direction (1, 0)
+    [[0.0, 1.0], [0.0, 1.0], [0.0, 1.0], [0.0, 1.0], [0.0, 0.0]]
+    """
+    x = np.asarray(x, dtype=np.float64)
+    used = np.any(x != 0, axis=1)
+    if d <= 0 or not used.any():
+        return x.copy()
+    y = x[used]
+    mean = y.mean(axis=0)
+    u = top_directions(mean, y.T @ y, float(len(y)), d)
+    out = np.zeros_like(x)
+    centred = y - mean
+    out[used] = centred - (centred @ u) @ u.T
+    return out
+
+
+def remove_top_directions(spark, factor: Factor, out: Factor, d: int) -> Factor:
+    """:func:`all_but_the_top` on a distributed factor, written as ``out``.
+
+    One pass sums each piece's non-zero rows, their ``k x k`` Gram and their number (the
+    driver gets ``k x k``); the driver finds the directions (``k x k`` eigenproblem); a second
+    pass writes ``(x - mean)(I - U U^T)`` for the non-zero rows (zero rows stay zero).
+    """
+    k = factor.cols
+    keep = [factor.uri, out.uri]
+
+    def moments(piece, ids):
+        y = FactorReader(factor, keep).value(piece)
+        y = y[np.any(y != 0, axis=1)]
+        return None, {"sum": y.sum(axis=0), "gram": y.T @ y, "n": np.array([float(len(y))])}
+
+    agg = map_pieces(spark, factor.layout, moments, None, {"sum": (k,), "gram": (k, k),
+                                                           "n": (1,)})
+    n = float(np.asarray(agg["n"]).ravel()[0])
+    if d <= 0 or n == 0:
+        return factor
+    mean = agg["sum"] / n
+    u = top_directions(mean, agg["gram"], n, d)
+    project = np.eye(k) - u @ u.T
+    shift = mean @ project
+
+    def apply(piece, ids):
+        y = FactorReader(factor, keep).value(piece)
+        used = np.any(y != 0, axis=1)
+        y = y @ project - shift
+        y[~used] = 0.0
+        return (y if used.any() else None), {}
+
+    map_pieces(spark, factor.layout, apply, out, {})
+    return out
+
+
 def to_numpy(factor: Factor) -> np.ndarray:
     """The whole factor as one array on the driver: for tests and small vocabularies only."""
     reader = FactorReader(factor)
@@ -1258,10 +1331,13 @@ def _wals_kernel(ids, lengths, cols, x, s, readers, data):
     log_rows = np.repeat(log_ids, lengths)
     transpose = data["transpose"]
     log_own, log_other = (log_cols, log_rows) if transpose else (log_rows, log_cols)
-    target = pmi_values(x, log_own, cds * log_other, log_z, data["shift"])
+    target = pmi_values(x, log_own, cds * log_other, log_z, data["shift"],
+                        clip=not data.get("negative_pmi", False))
     # row scale of the background weight: r_i for words, P(j) for contexts
     background = data["k"] * np.exp(log_own + cds * log_other - log_z)
-    weight = x + background
+    power = data.get("observed_power", 1.0)
+    seen = x if power == 1.0 else x ** power          # the observed pairs' own weight
+    weight = seen + background
     p_ids = np.where(s > 0, np.exp(cds * log_ids - log_z), 0.0)
     scale = p_ids if transpose else s
     design = Design(readers["design"])
@@ -1272,7 +1348,7 @@ def _wals_kernel(ids, lengths, cols, x, s, readers, data):
         start = readers["start"].gather(ids).astype(np.float64)
         if readers["start"].factor.transform is not None:
             start = start @ readers["start"].factor.transform
-    sol, _, pred = solve_rows(lengths, cols, weight * target / x, x, design, l2,
+    sol, _, pred = solve_rows(lengths, cols, weight * target / seen, seen, design, l2,
                               extra_gram=(data["k"] * data["gram"], scale), free_last=False,
                               predictions=True, start=start, cg_steps=data.get("cg_steps", 0),
                               cg_tol=data.get("cg_tol", 1e-3))
@@ -1290,7 +1366,8 @@ def ppmi_wals(spark, matrix: Matrix, dim: int, *, cds: float, neg: float,
               iterations: int, l2: float, eig: float, add_contexts: bool, oversample: int,
               power_iters: int, seed: int, tolerance: float = 0.0,
               progress: Callable[[dict], None] | None = None,
-              init: Factor | None = None, cg_steps: int = 0, cg_tol: float = 1e-3) -> Factors:
+              init: Factor | None = None, cg_steps: int = 0, cg_tol: float = 1e-3,
+              negative_pmi: bool = False, observed_power: float = 1.0) -> Factors:
     """Weighted least-squares factorization of positive PMI over *all* word pairs.
 
     Minimises ``sum_ij (X_ij + k r_i P(j)) (w_i . c_j - PPMI_ij)^2 + l2 sum_i r_i
@@ -1313,6 +1390,12 @@ def ppmi_wals(spark, matrix: Matrix, dim: int, *, cds: float, neg: float,
     each row's previous vector (the SVD start's ``U S^1/2`` and ``V S^1/2`` at first; see
     :func:`solve_rows`) instead of exactly; with ``init`` the first words pass stays exact
     (there is no previous word vector to start from).
+
+    ``negative_pmi`` fits the observed pairs' PMI unclipped (SGNS's optimum keeps negative
+    values for pairs seen less often than chance) instead of PPMI; the unobserved pairs are
+    still pulled towards 0, and the SVD start is still PPMI's. ``observed_power`` weights
+    the observed pairs ``X_ij ** observed_power + k r_i P(j)`` (below 1: frequent pairs
+    dominate less).
     """
     history: list[dict] = []
     pmi = PMI.of(matrix, cds, 0.0)
@@ -1325,7 +1408,8 @@ def ppmi_wals(spark, matrix: Matrix, dim: int, *, cds: float, neg: float,
         iterations = max(iterations, 1)
         contexts = init
     shared = {**pmi.shared(), "k": float(neg), "l2": l2, "cg_steps": int(cg_steps),
-              "cg_tol": float(cg_tol)}
+              "cg_tol": float(cg_tol), "negative_pmi": bool(negative_pmi),
+              "observed_power": float(observed_power)}
     # each side's previous iterate: CG's warm start (none for the words after ``init``)
     previous_words = None if init is not None else u.with_transform(np.diag(np.sqrt(s)))
     gram = gram_of(spark, contexts, matrix.sums,

@@ -97,6 +97,62 @@ def dense_ppmi(x: np.ndarray, cds: float, neg: float) -> np.ndarray:
     return np.where(x > 0, np.maximum(pmi, 0), 0.0)
 
 
+def dense_pmi(x: np.ndarray, cds: float) -> np.ndarray:
+    """PMI of the observed pairs, negative values kept; 0 for unobserved pairs."""
+    s = x.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pmi = np.log(x) - np.log(s)[:, None] - cds * np.log(s)[None, :] + np.log(
+            np.sum(s ** cds))
+    return np.where(x > 0, pmi, 0.0)
+
+
+def test_all_but_the_top_removes_a_planted_dominant_direction():
+    rng = np.random.default_rng(11)
+    n, k = 400, 6
+    signal = rng.standard_normal((n, k)) * 0.1
+    common = np.zeros(k)
+    common[2] = 1.0                                      # every vector shares it, strongly
+    x = signal + 3.0 + np.outer(rng.standard_normal(n) * 5.0, common)
+    x[7] = 0.0                                           # a word without a vector
+    got = fz.all_but_the_top(x, 1)
+    used = np.ones(n, bool)
+    used[7] = False
+    assert not got[7].any()
+    np.testing.assert_allclose(got[used].mean(axis=0), 0.0, atol=1e-12)
+    # the planted direction is gone and what remains is the centred signal, nearly untouched
+    assert np.abs(got[used] @ common).max() < 0.05
+    centred = signal[used] - signal[used].mean(axis=0)
+    keep = np.arange(k) != 2
+    np.testing.assert_allclose(got[used][:, keep], centred[:, keep], atol=0.05)
+    # and without it the dominant direction is what a cosine sees first
+    before = x[used] - x[used].mean(axis=0)
+    assert np.abs(before @ common).mean() > 10 * np.abs(got[used] @ common).mean()
+    np.testing.assert_array_equal(fz.all_but_the_top(x, 0), x)
+
+
+def test_remove_top_directions_equals_the_numpy_reference(spark, tmp_path):
+    rng = np.random.default_rng(12)
+    n, dim = 40, 6
+    x = rng.poisson(3.0, (n, n)) * (rng.random((n, n)) < 0.4)
+    x = np.float32(x + x.T)
+    x[0] = x[:, 0] = 0                                  # a word with no co-occurrence at all
+    rows = matrix(spark, tmp_path, x, blocks=2, tasks=4)
+    try:
+        got = fz.ppmi_svd(spark, rows, dim, cds=0.75, shift=0.0, eig=0.5, add_contexts=True,
+                          oversample=n, power_iters=1, seed=7)
+        before = fz.to_numpy(got.vectors)
+        after = fz.to_numpy(fz.remove_top_directions(spark, got.vectors,
+                                                     rows.factor("abtt", dim), 2))
+    finally:
+        rows.unpersist()
+    # the factor is stored as float32: the reference starts from the same stored values
+    expect = fz.all_but_the_top(before, 2)
+    np.testing.assert_allclose(after, expect, atol=1e-5)
+    assert not after[0].any() and after[1:].any()
+    assert np.abs(after[1:].mean(axis=0)).max() < 1e-5
+    assert not np.allclose(after, before, atol=1e-2)
+
+
 @pytest.mark.parametrize(("eig", "add_contexts", "neg"), [(0.5, False, 1.0), (1.0, True, 2.0)])
 def test_ppmi_svd_equals_dense_numpy_svd(spark, tmp_path, eig, add_contexts, neg):
     rng = np.random.default_rng(3)
@@ -123,10 +179,13 @@ def test_ppmi_svd_equals_dense_numpy_svd(spark, tmp_path, eig, add_contexts, neg
     assert not vectors[0].any()
 
 
-@pytest.mark.parametrize("cg_steps", [0, 12])
-def test_ppmi_wals_equals_dense_reference(spark, tmp_path, cg_steps):
+@pytest.mark.parametrize(("cg_steps", "negative_pmi", "power"),
+                         [(0, False, 1.0), (12, False, 1.0), (0, True, 1.0), (0, False, 0.5)])
+def test_ppmi_wals_equals_dense_reference(spark, tmp_path, cg_steps, negative_pmi, power):
     """Exact solves, and conjugate gradients run past the 4 unknowns of each row (which
-    then reach the exact solution up to float32 rounding: same tolerances)."""
+    then reach the exact solution up to float32 rounding: same tolerances); with
+    ``negative_pmi`` the observed pairs' targets are their PMI unclipped; with ``power`` the
+    observed pairs weigh ``X_ij ** power``."""
     rng = np.random.default_rng(6)
     n, dim, k, l2 = 30, 4, 5.0, 1e-3
     x = rng.poisson(2.0, (n, n)) * (rng.random((n, n)) < 0.5)
@@ -137,16 +196,21 @@ def test_ppmi_wals_equals_dense_reference(spark, tmp_path, cg_steps):
     try:
         got = fz.ppmi_wals(spark, rows, dim, cds=0.75, neg=k, iterations=2, l2=l2,
                            eig=0.5, add_contexts=True, oversample=n, power_iters=1, seed=3,
-                           cg_steps=cg_steps, cg_tol=1e-12)
+                           cg_steps=cg_steps, cg_tol=1e-12, negative_pmi=negative_pmi,
+                           observed_power=power)
         vectors = fz.to_numpy(got.vectors)
     finally:
         rows.unpersist()
     # the same algorithm with dense matrices: every pair weighted X_ij + k r_i P(j)
     xd = x.astype(np.float64)
     y = dense_ppmi(xd, 0.75, 1.0)
+    start = y                                           # the SVD start is PPMI's either way
+    if negative_pmi:
+        y = dense_pmi(xd, 0.75)
+        assert (y < 0).any()                            # the test has negative targets
     p = sums ** 0.75 / np.sum(sums ** 0.75)
-    weight = xd + k * sums[:, None] * p[None, :]
-    u, s, vt = np.linalg.svd(y)
+    weight = xd ** power + k * sums[:, None] * p[None, :]
+    u, s, vt = np.linalg.svd(start)
     u, v = fz._fix_signs(u[:, :dim], vt[:dim].T)
     w, c = u * np.sqrt(s[:dim]), v * np.sqrt(s[:dim])
 
@@ -234,10 +298,13 @@ def stage(tmp_path, *extra):
                  "--set", "vocab.min_count=2", "--set", "cooccur.window=3", *extra])
 
 
-@pytest.mark.parametrize("method", ["ppmi_wals", "ppmi_svd", "glove"])
-def test_stage_publishes_embeddings_deterministically(spark, tmp_path, method):
+@pytest.mark.parametrize(("method", "extra"), [
+    ("ppmi_wals", ()), ("ppmi_svd", ()), ("glove", ()),
+    ("ppmi_wals", ("--set", "factorize.remove_top=1", "--set", "factorize.negative_pmi=true")),
+])
+def test_stage_publishes_embeddings_deterministically(spark, tmp_path, method, extra):
     args = ("--set", f"factorize.method={method}", "--set", "factorize.dim=4",
-            "--set", "factorize.iterations=3")
+            "--set", "factorize.iterations=3", *extra)
     assert stage(tmp_path, *args) == 0
     assert stage(tmp_path, *args, "--force") == 0
     first, second = published(tmp_path / "run", "embeddings")
@@ -269,6 +336,8 @@ def test_stage_skips_when_up_to_date(spark, tmp_path):
     ("factorize.dim=500", "larger than the vocabulary"),
     ("factorize.x_max=-1", "factorize.x_max"),
     ("factorize.method=nmf", "factorize.method"),
+    ("factorize.remove_top=100", "must be below factorize.dim"),
+    ("factorize.remove_top=-1", "factorize.remove_top"),
 ])
 def test_bad_parameters_are_refused_clearly(spark, tmp_path, capsys, setting, message):
     assert stage(tmp_path, "--set", setting) == 2

@@ -200,7 +200,18 @@ def warm_start_vectors(spark, vocab_data: str, path: str, dim: int, out) -> int:
 
 
 def _factorize(spark, matrix, f, init):
-    """Run the configured method on the cached rows; its vectors stay a distributed factor."""
+    """Run the configured method on the cached rows, then ``remove_top`` if set; the vectors
+    stay a distributed factor."""
+    from latentspark import factorize as fz
+
+    result = _method(spark, matrix, f, init)
+    if f.remove_top:
+        result.vectors = fz.remove_top_directions(
+            spark, result.vectors, matrix.factor("vectors_abtt", f.dim), f.remove_top)
+    return result
+
+
+def _method(spark, matrix, f, init):
     from latentspark import factorize as fz
 
     if f.method == "glove":
@@ -212,7 +223,9 @@ def _factorize(spark, matrix, f, init):
                             iterations=f.wals_iterations, l2=f.ridge, eig=f.eig,
                             add_contexts=f.add_contexts, oversample=f.oversample,
                             power_iters=f.power_iters, seed=f.seed, tolerance=f.tolerance,
-                            init=init, cg_steps=f.cg_steps, cg_tol=f.cg_tolerance)
+                            init=init, cg_steps=f.cg_steps, cg_tol=f.cg_tolerance,
+                            negative_pmi=f.negative_pmi,
+                            observed_power=f.observed_power)
     return fz.ppmi_svd(spark, matrix, f.dim, cds=f.cds, shift=float(np.log(f.neg)), eig=f.eig,
                        add_contexts=f.add_contexts, oversample=f.oversample,
                        power_iters=f.power_iters, seed=f.seed)
@@ -249,6 +262,9 @@ def run(spark, cfg: Config, force: bool = False, cooc: Published | None = None,
     from latentspark import factorize as fz
     from latentspark.stages import cooccur as cooccur_stage
 
+    if cfg.factorize.remove_top >= cfg.factorize.dim:
+        raise ConfigError(f"factorize.remove_top = {cfg.factorize.remove_top} must be below "
+                          f"factorize.dim = {cfg.factorize.dim}")
     cooc = cooc or cooccur_stage.run(spark, cfg, force=False)
     root = RunRoot.from_config(spark, cfg)
     vocab = root.load(VOCAB, cooc.manifest["input"]["vocab_version"])
