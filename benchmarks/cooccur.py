@@ -878,6 +878,19 @@ def render_markdown(result: dict[str, Any]) -> str:
             "included): "
             + "; ".join(f"{name} {_secs(x['cpu_s'])}" for name, x in cpus) + ".",
         ]
+    stages = [st for st in ls.get("spark_stages", []) if st["end_s"] - st["start_s"] >= 0.5]
+    if stages:
+        lines += [
+            "",
+            "Spark stages of `latentspark cooccur` that took 0.5 s or more (from its event "
+            "log; times from its first task; *task time*: executor run time summed over the "
+            "stage's tasks, which the 2 cores share):",
+            "",
+            "| stage | tasks | from | to | task time | longest task |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: |",
+            *(f"| {st['stage']} | {st['tasks']} | {st['start_s']:.1f} s | {st['end_s']:.1f} s "
+              f"| {st['task_run_s']:.1f} s | {st['longest_task_s']:.1f} s |" for st in stages),
+        ]
     m = result["machine"]
     lines += [
         "",
@@ -1062,6 +1075,42 @@ def peer_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def spark_stages(event_dir: Path) -> list[dict[str, Any]]:
+    """Per Spark stage of a run's event log: tasks, when its first task started and its
+    last ended (seconds from the run's first task), summed and longest task run time.
+
+    Parameters
+    ----------
+    event_dir : Path
+        The ``spark.eventLog.dir`` of the run (uncompressed event log).
+
+    Returns
+    -------
+    list of dict
+        One per stage that ran tasks, in stage order.
+    """
+    tasks: dict[int, list[tuple[int, int, int]]] = {}
+    for path in sorted(p for p in event_dir.rglob("*") if p.is_file()):
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if '"SparkListenerTaskEnd"' not in line:
+                    continue
+                event = json.loads(line)
+                info = event["Task Info"]
+                run_ms = (event.get("Task Metrics") or {}).get("Executor Run Time", 0)
+                tasks.setdefault(event["Stage ID"], []).append(
+                    (info["Launch Time"], info["Finish Time"], run_ms))
+    if not tasks:
+        return []
+    t0 = min(t[0] for ts in tasks.values() for t in ts)
+    return [{"stage": stage, "tasks": len(ts),
+             "start_s": round((min(t[0] for t in ts) - t0) / 1e3, 2),
+             "end_s": round((max(t[1] for t in ts) - t0) / 1e3, 2),
+             "task_run_s": round(sum(t[2] for t in ts) / 1e3, 2),
+             "longest_task_s": round(max(t[2] for t in ts) / 1e3, 2)}
+            for stage, ts in sorted(tasks.items())]
+
+
 def _stage_figures(run: MeasuredRun, manifest: dict[str, Any]) -> dict[str, Any]:
     figures = asdict(run)
     figures.update({"version": manifest["version"], "timings": manifest.get("timings", {})})
@@ -1141,11 +1190,18 @@ def bench_main(args: argparse.Namespace, argv: Sequence[str]) -> int:
         )
 
         print(f"[2/4] latentspark cooccur, window {args.window} ...", flush=True)
+        # Spark's event log of the counting run: tasks and time per stage
+        event_dir = Path(tempfile.mkdtemp(prefix="cooccur-events-"))
         cooc_run = run_measured(
-            [*cli, "cooccur", *common, "--set", f"cooccur.window={args.window}"],
+            [*cli, "cooccur", *common, "--set", f"cooccur.window={args.window}",
+             "--set", "spark.conf.spark.eventLog.enabled=true",
+             "--set", "spark.conf.spark.eventLog.compress=false",
+             "--set", f"spark.conf.spark.eventLog.dir=file://{event_dir}"],
             out / "cooccur-latentspark.log",
             args.sample_interval,
         )
+        stages = spark_stages(event_dir)
+        shutil.rmtree(event_dir, ignore_errors=True)
         _require_success(cooc_run, "latentspark cooccur")
         cm = read_manifest(root, "cooccur")
         used_vocab = cm["input"]["vocab_version"]
@@ -1167,6 +1223,7 @@ def bench_main(args: argparse.Namespace, argv: Sequence[str]) -> int:
             "vocab_version": used_vocab,
             "vocab_rebuilt_by_cooccur": used_vocab != vocab_manifest["version"],
             "config": cm.get("config", {}),
+            "spark_stages": stages,
         }
         if ls["vocab_rebuilt_by_cooccur"]:
             print(

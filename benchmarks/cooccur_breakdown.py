@@ -22,10 +22,42 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _timed(df) -> float:
+def _cpu() -> tuple[float, float]:
+    """CPU seconds so far of this process's descendants: the JVM, and the Python workers."""
+    import psutil
+
+    jvm = py = 0.0
+    for p in psutil.Process().children(recursive=True):
+        try:
+            t = p.cpu_times()
+            name = p.name()
+        except psutil.Error:
+            continue
+        if name == "java":
+            jvm += t.user + t.system
+        else:
+            py += t.user + t.system + t.children_user + t.children_system
+    return jvm, py
+
+
+def _timed(df) -> tuple[float, float, float]:
+    """Wall seconds of writing ``df`` to the noop sink, and the JVM's and the Python
+    workers' CPU seconds meanwhile."""
+    j0, p0 = _cpu()
     t0 = time.perf_counter()
     df.write.format("noop").mode("overwrite").save()
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    j1, p1 = _cpu()
+    return wall, j1 - j0, p1 - p0
+
+
+def _timed_call(fn) -> tuple[float, float, float]:
+    j0, p0 = _cpu()
+    t0 = time.perf_counter()
+    fn()
+    wall = time.perf_counter() - t0
+    j1, p1 = _cpu()
+    return wall, j1 - j0, p1 - p0
 
 
 def breakdown(
@@ -42,8 +74,8 @@ def breakdown(
 
     Returns
     -------
-    list of (str, float)
-        Step description and cumulative seconds.
+    list of (str, tuple)
+        Step description and its cumulative wall, JVM CPU and Python-worker CPU seconds.
     tuple of int
         Partial-row records the tasks hand to Spark's shuffle, and the entries they hold.
     """
@@ -124,16 +156,16 @@ def breakdown(
         ("+ count pairs in numpy", counted),
         ("+ hand partial rows back to the JVM", inputs.mapInArrow(kernel, PARTIAL_ROWS_DDL)),
     ]
+    # a first pass warms the JVM (class loading, JIT) so that the first step is not charged
+    _timed(lines)
     out = [(name, _timed(df)) for name, df in steps]
     full = count_cooccurrences(spark, tokens, words, counts, cfg.cooccur,
                                tokenizer=cfg.tokenize)
     out.append(("+ shuffle by block, sort by row, sum in numpy", _timed(full)))
-    t0 = time.perf_counter()
     dest = f"{root}/breakdown-output-{time.time_ns()}"
-    write_cooccurrences(spark, tokens, words, counts, cfg.cooccur, dest,
-                        tokenizer=cfg.tokenize)
-    out.append(("+ write block=k/ Parquet with pyarrow (the whole stage)",
-                time.perf_counter() - t0))
+    out.append(("+ write block=k/ Parquet with pyarrow (the whole stage)", _timed_call(
+        lambda: write_cooccurrences(spark, tokens, words, counts, cfg.cooccur, dest,
+                                    tokenizer=cfg.tokenize))))
     shuffled = counted.agg(F.sum("records"), F.sum("entries")).first()
     return out, (int(shuffled[0]), int(shuffled[1]))
 
@@ -162,13 +194,15 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.window}, local Spark. Each line is the time of the query cut off after that "
         "step (cumulative), written to Spark's `noop` sink.",
         "",
-        "| step | cumulative s | step s |",
-        "| --- | ---: | ---: |",
+        "| step | cumulative s | step s | JVM CPU s | Python CPU s | step JVM CPU s | "
+        "step Python CPU s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    prev = 0.0
-    for name, seconds in rows:
-        lines.append(f"| {name} | {seconds:.1f} | {seconds - prev:.1f} |")
-        prev = seconds
+    prev = (0.0, 0.0, 0.0)
+    for name, (wall, jvm, py) in rows:
+        lines.append(f"| {name} | {wall:.1f} | {wall - prev[0]:.1f} | {jvm:.1f} | {py:.1f} | "
+                     f"{jvm - prev[1]:.1f} | {py - prev[2]:.1f} |")
+        prev = (wall, jvm, py)
     lines += [
         "",
         f"The tasks hand Spark {emitted[0]:,} partial-row records holding {emitted[1]:,} "
@@ -176,7 +210,10 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Load average (1, 5, 15 min) at the start: {load_start}, at the end: {load_end}. "
         "Other work on the machine makes single steps meaningless (a step can even come out "
-        "negative): compare only runs made at a low load.",
+        "negative): compare only runs made at a low load. *JVM CPU*: user + system seconds of "
+        "the Spark JVM (all its threads: reading, decompressing, Arrow conversions, the "
+        "shuffle); *Python CPU*: of the Python workers (the numpy kernels), both measured "
+        "around each step. With 2 cores, a step's wall time is at least half its CPU.",
         "",
         "Made with:",
         "",

@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 COOCCUR_DDL = schemas.ddl(schemas.COOCCUR)
 #: per-partition counts kept for incremental merging: weights times weight_scale, exact
 EXACT_DDL = schemas.ddl(schemas.COOCCUR_EXACT)
-PARTIAL_ROWS_DDL = "row INT, cols BINARY, weights BINARY"
+PARTIAL_ROWS_DDL = "row INT, n INT, cols BINARY, weights BINARY"
 #: most entries in one partial-row record: bounds the size of the merging side's Arrow batches
 PAYLOAD_CAP = 2048
 _EMIT_ROWS = 1 << 21
@@ -372,6 +372,14 @@ def row_payloads(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, cap: i
     hands back a binary value as one block of memory, where it would handle a list element
     by element.
 
+    Both travel in as few bytes as is exact: a record's columns, increasing, as ``uint16``
+    steps from the previous one (the first from 0) when every step of the record is below
+    2**16, else as ``int32``; the weights as ``uint32`` when all are whole numbers below
+    2**32, as the scaled counts of :func:`weight_scale` nearly always are, else as
+    ``float64``. That is half the bytes for Spark to copy, shuffle and sort. ``n``, the
+    entries of each record, tells the reader which form a record has, so records of all
+    kinds mix in a batch.
+
     Parameters
     ----------
     rows, cols, weights : numpy.ndarray
@@ -382,8 +390,8 @@ def row_payloads(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, cap: i
     Returns
     -------
     pyarrow.RecordBatch
-        ``row: int32, cols: binary`` (``int32`` values), ``weights: binary`` (``float64``
-        values); :func:`payload_arrays` reads it back.
+        ``row: int32, n: int32, cols: binary, weights: binary``;
+        :func:`payload_arrays` reads it back.
     """
     import pyarrow as pa
 
@@ -394,31 +402,56 @@ def row_payloads(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, cap: i
     bounds = np.append(np.flatnonzero(within % cap == 0), n)
     m = bounds.size - 1
 
-    def blob(values: np.ndarray) -> pa.Array:
-        offsets = (bounds * values.itemsize).astype(np.int32)
+    def blob(values: np.ndarray, offsets: np.ndarray | None = None) -> pa.Array:
+        offsets = (bounds * values.itemsize if offsets is None else offsets).astype(np.int32)
         return pa.Array.from_buffers(pa.binary(), m, [None, pa.py_buffer(offsets),
                                                       pa.py_buffer(values)])
 
     return pa.RecordBatch.from_arrays(
         [pa.array(rows[bounds[:-1]].astype(np.int32)),
-         blob(np.ascontiguousarray(cols, dtype="<i4")),
-         blob(np.ascontiguousarray(weights, dtype="<f8"))],
-        names=["row", "cols", "weights"])
+         pa.array(np.diff(bounds).astype(np.int32)),
+         blob(*_compact_cols(cols, bounds)), blob(_compact_weights(weights))],
+        names=["row", "n", "cols", "weights"])
 
 
-def _blob_values(array, dtype: str) -> tuple[np.ndarray, np.ndarray]:
-    """Values of a ``binary`` Arrow array of packed numbers, and the count in each value."""
-    import pyarrow as pa
+def _compact_cols(cols: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The records' columns as bytes, and each record's byte offset (``bounds``: where
+    records start, and the end): a record whose columns increase by steps below 2**16 holds
+    them as ``uint16`` steps (the first from 0), any other as little-endian ``int32``."""
+    c = np.asarray(cols, dtype=np.int64)
+    n, firsts = c.size, bounds[:-1]
+    if n == 0:
+        return np.zeros(0, np.uint8), np.zeros(bounds.size, np.int64)
+    steps = np.empty_like(c)
+    steps[0] = c[0]
+    np.subtract(c[1:], c[:-1], out=steps[1:])
+    steps[firsts] = c[firsts]
+    small = ((np.minimum.reduceat(steps, firsts) >= 0)
+             & (np.maximum.reduceat(steps, firsts) < 1 << 16))
+    if small.all():
+        return steps.astype("<u2").view(np.uint8), bounds * 2
+    if not small.any():
+        return np.ascontiguousarray(c, dtype="<i4").view(np.uint8), bounds * 4
+    lengths = np.diff(bounds)
+    size = np.where(small, 2, 4)
+    offsets = np.append(0, np.cumsum(lengths * size))
+    item = np.repeat(size, lengths)
+    at = np.repeat(offsets[:-1], lengths) + (np.arange(n) - np.repeat(firsts, lengths)) * item
+    out = np.empty(int(offsets[-1]), np.uint8)
+    two = item == 2
+    out[at[two, None] + np.arange(2)] = steps[two].astype("<u2").view(np.uint8).reshape(-1, 2)
+    out[at[~two, None] + np.arange(4)] = c[~two].astype("<i4").view(np.uint8).reshape(-1, 4)
+    return out, offsets
 
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    item = np.dtype(dtype).itemsize
-    offsets = np.frombuffer(array.buffers()[1], np.int32, len(array) + 1, array.offset * 4)
-    data = array.buffers()[2]
-    start, stop = int(offsets[0]), int(offsets[-1])
-    values = (np.frombuffer(data, dtype, (stop - start) // item, start) if stop > start
-              else np.zeros(0, dtype))
-    return values, np.diff(offsets) // item
+
+def _compact_weights(weights: np.ndarray) -> np.ndarray:
+    """``weights`` as little-endian ``uint32`` when that is exact, else as ``float64``."""
+    w = np.asarray(weights, dtype=np.float64)
+    if w.size and w.min() >= 0 and w.max() < 2.0**32:
+        small = w.astype("<u4")
+        if np.array_equal(small, w):
+            return small
+    return np.ascontiguousarray(w, dtype="<f8")
 
 
 def payload_arrays(batch) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -428,11 +461,56 @@ def payload_arrays(batch) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
     -------
     tuple of numpy.ndarray
         ``rows`` (one per record), ``lengths`` (entries per record), and the records'
-        ``cols`` and ``weights`` one after the other.
+        ``cols`` (``int64``) and ``weights`` (``float64``) one after the other.
     """
-    cols, lengths = _blob_values(batch.column("cols"), "<i4")
-    weights, _ = _blob_values(batch.column("weights"), "<f8")
-    return batch.column("row").to_numpy(), lengths, cols, weights
+    lengths = batch.column("n").to_numpy().astype(np.int64)
+    steps, size = _record_values(batch.column("cols"), lengths, {2: "<u2", 4: "<i4"})
+    cols = steps.astype(np.int64)
+    small = size == 2
+    if small.any():
+        # uint16 steps: a running sum restarted at each record's first entry
+        run = np.cumsum(np.where(small, cols, 0))
+        first = np.minimum(np.cumsum(lengths) - lengths, max(cols.size - 1, 0))
+        base = np.repeat(run[first] - np.where(small[first], cols[first], 0), lengths)
+        cols = np.where(small, run - base, cols)
+    weights, _ = _record_values(batch.column("weights"), lengths, {4: "<u4", 8: "<f8"})
+    return batch.column("row").to_numpy(), lengths, cols, weights.astype(np.float64)
+
+
+def _record_values(array, lengths: np.ndarray, forms: dict[int, str]
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The numbers of a ``binary`` array whose records hold ``lengths`` entries each, every
+    record in one of ``forms`` (bytes an entry to dtype), and each entry's bytes."""
+    import pyarrow as pa
+
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    n = int(lengths.sum())
+    out_type = np.result_type(*forms.values())
+    if n == 0:
+        return np.zeros(0, out_type), np.zeros(0, np.int8)
+    offsets = np.frombuffer(array.buffers()[1], np.int32, len(array) + 1, array.offset * 4)
+    start, stop = int(offsets[0]), int(offsets[-1])
+    data = array.buffers()[2]
+    for size, dtype in forms.items():
+        if stop - start == size * n:  # every record in this form
+            return np.frombuffer(data, dtype, n, start), np.full(n, size, np.int8)
+    # records of two forms, one entry in one or two units of the smaller: gather each
+    # entry's units from where its record puts them (offsets are whole units)
+    unit = min(forms)
+    words = np.frombuffer(data, f"<u{unit}", (stop - start) // unit, start)
+    item = np.repeat(np.diff(offsets) // np.maximum(lengths, 1), lengths)
+    first = np.cumsum(lengths) - lengths
+    at = (np.repeat(offsets[:-1].astype(np.int64) - start, lengths)
+          + (np.arange(n) - np.repeat(first, lengths)) * item) // unit
+    out = np.empty(n, out_type)
+    wide = item != unit
+    out[~wide] = words[at[~wide]]
+    wide_at = at[wide]
+    both = np.dtype(f"<u{2 * unit}")
+    joined = words[wide_at].astype(both) | (words[wide_at + 1].astype(both) << both.type(8 * unit))
+    out[wide] = joined.view(forms[2 * unit])
+    return out, item.astype(np.int8)
 
 
 class RowMerger:

@@ -147,6 +147,49 @@ def test_partial_rows_merge_to_the_sums(entries, runs, cap, batch_records):
         assert w == pytest.approx(want[r, c])
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    parts=st.lists(st.tuples(
+        st.lists(st.tuples(st.integers(0, 9),
+                           st.sampled_from([0, 1, 2, 7, 65535, 65536, 70000, 2**31 - 1]),
+                           st.sampled_from([1.0, 2520.0, 0.5, 2.0**32 - 1, 2.0**32, 3e12,
+                                            0.0])),
+                 min_size=1, max_size=30),
+        st.booleans()), min_size=1, max_size=5),
+    cap=st.integers(1, 4),
+)
+def test_payloads_round_trip_exactly_in_mixed_batches(parts, cap):
+    """Columns travel as 2-byte steps when they can, whole-number weights in 4 bytes; a
+    batch mixing records of every kind (as the shuffle makes it) reads back bit for bit."""
+    import pyarrow as pa
+
+    batches, want = [], []
+    for part, by_col in parts:
+        part = sorted(part, key=(lambda e: e[:2]) if by_col else (lambda e: e[0]))
+        rows, cols, ws = (np.array(x) for x in zip(*part, strict=True))
+        batch = row_payloads(rows, cols, ws, cap)
+        exact = all(w == int(w) and w < 2**32 for w in ws.tolist())
+        bytes_of = {name: sum(len(v) for v in batch.column(name).to_pylist())
+                    for name in ("cols", "weights")}
+        assert bytes_of["weights"] == (4 if exact else 8) * len(part)
+        assert 2 * len(part) <= bytes_of["cols"] <= 4 * len(part)
+        if by_col and max(cols.tolist()) < 2**16:
+            assert bytes_of["cols"] == 2 * len(part)
+        batches.append(batch)
+        want.append((rows, cols, ws))
+    mixed = pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
+    r, lengths, c, w = payload_arrays(mixed)
+    assert lengths.sum() == sum(len(p) for p, _ in parts)
+    assert c.tolist() == np.concatenate([x[1] for x in want]).tolist()
+    assert w.dtype == np.float64
+    assert w.tolist() == np.concatenate([x[2] for x in want]).tolist()
+    # a slice starting inside the batch reads the same records
+    if mixed.num_rows > 1:
+        tail = mixed.slice(1)
+        r2, l2, c2, w2 = payload_arrays(tail)
+        assert w2.tolist() == w[lengths[0]:].tolist() and c2.tolist() == c[lengths[0]:].tolist()
+
+
 # ---------------------------------------------------------------------------------------------
 # the numpy tokenizer and the byte-keyed vocabulary table of the counting fast path
 
