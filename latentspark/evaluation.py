@@ -95,6 +95,14 @@ def search_mode(cfg: Config, spec: IndexSpec, neighbours: bool = True) -> str:
     return "exact" if cells <= IVF_MIN_CELLS else "ivf" if cells <= IVF_MAX_CELLS else "annoy"
 
 
+def list_mode(cfg: Config, spec: IndexSpec, bulk: bool) -> str:
+    """The mode of a neighbour search: :func:`search_mode`, except that ``auto`` searches a
+    few listed words (``bulk=False``) exactly where it would pick ivf for the whole
+    vocabulary: fitting the clusters would cost more than it saves."""
+    mode = search_mode(cfg, spec)
+    return "exact" if mode == "ivf" and cfg.evaluate.mode == "auto" and not bulk else mode
+
+
 def ivf_plan(cfg: Config, words: int) -> tuple[int, int]:
     """Clusters and probes of ivf mode over ``words`` candidates, defaults resolved.
 
@@ -721,9 +729,7 @@ def neighbours_of(spark, spec: IndexSpec, cfg: Config, ids: list[int] | None):
         Word ids; ``None`` means every word (the bulk export).
     """
     e = cfg.evaluate
-    mode = search_mode(cfg, spec)
-    if mode == "ivf" and e.mode == "auto" and ids is not None:
-        mode = "exact"  # a few listed words: fitting clusters would cost more than it saves
+    mode = list_mode(cfg, spec, bulk=ids is None)
     if _index_bytes(spec, mode) > e.worker_vectors_mb * 2**20:
         return sharded_neighbours(spark, spec, cfg, ids, mode)
     if ids is None:
@@ -924,7 +930,7 @@ def evaluate_into(spark, spec: IndexSpec, cfg: Config, st, fs) -> dict[str, Any]
                           e.case_insensitive)
         summary: dict[str, Any] = {
             "index": spec.version, "mode": search_mode(cfg, spec, False),
-            "neighbour_mode": search_mode(cfg, spec), "methods": list(methods),
+            "neighbour_mode": list_mode(cfg, spec, bulk=False), "methods": list(methods),
             "restrict_vocab": e.restrict_vocab, "oov": e.oov,
             "case_insensitive": e.case_insensitive,
             "malformed_lines": [asdict(p) for p in analogies.problems + pairs.problems]}

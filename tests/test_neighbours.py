@@ -15,6 +15,7 @@ from latentspark.evaluation import (
     IVF_MAX_CELLS,
     IVF_MIN_CELLS,
     ivf_plan,
+    list_mode,
     search_mode,
 )
 from latentspark.index import IndexSpec, LoadedIndex, Shard
@@ -163,6 +164,9 @@ def test_auto_mode_is_exact_below_the_crossover_ivf_above_and_exact_for_analogie
     assert EXACT_MAX_CELLS < IVF_MAX_CELLS
     # the measured cases: GloVe's 400,000 x 50 and the corpus24m model's 80,376 x 100
     assert search_mode(cfg, spec(400_000, 50)) == search_mode(cfg, spec(80_376, 100)) == "ivf"
+    # a few listed words: auto searches them exactly rather than fit clusters for them
+    assert list_mode(cfg, spec(400_000, 50), bulk=False) == "exact"
+    assert list_mode(cfg, spec(400_000, 50), bulk=True) == "ivf"
     cfg.evaluate.mode = "exact"
     assert search_mode(cfg, spec(10**9, 300)) == "exact"
     cfg.evaluate.mode = "annoy"
@@ -170,6 +174,7 @@ def test_auto_mode_is_exact_below_the_crossover_ivf_above_and_exact_for_analogie
     cfg.evaluate.mode = "ivf"  # analogies and pairs stay exact
     assert (search_mode(cfg, spec(10, 2)), search_mode(cfg, spec(10, 2), False)) == ("ivf",
                                                                                    "exact")
+    assert list_mode(cfg, spec(10, 2), bulk=False) == "ivf"  # asked for: kept
 
 
 def test_ivf_plan_defaults_and_bounds():
