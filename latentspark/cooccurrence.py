@@ -1049,6 +1049,8 @@ def _partial_rows_by_block(spark, tokens_df, words, counts: np.ndarray, cfg: Coo
         from latentspark.corpus import token_column
         from latentspark.wordtable import WordTable
 
+        # the vocabulary's bytes (about 10 per word): bounded by vocab.max_size, like the
+        # id table of the other path
         table_bc = sc.broadcast(WordTable.from_arrow(words))
         text = F.col("text")
         ascii_line = F.octet_length(text) == F.length(text)

@@ -1099,6 +1099,8 @@ def remove_top_directions(spark, factor: Factor, out: Factor, d: int) -> Factor:
     driver gets ``k x k``); the driver finds the directions (``k x k`` eigenproblem); a second
     pass writes ``(x - mean)(I - U U^T)`` for the non-zero rows (zero rows stay zero).
     """
+    if d <= 0:  # nothing to remove: no pass over the factor
+        return factor
     k = factor.cols
     keep = [factor.uri, out.uri]
 
@@ -1110,7 +1112,7 @@ def remove_top_directions(spark, factor: Factor, out: Factor, d: int) -> Factor:
     agg = map_pieces(spark, factor.layout, moments, None, {"sum": (k,), "gram": (k, k),
                                                            "n": (1,)})
     n = float(np.asarray(agg["n"]).ravel()[0])
-    if d <= 0 or n == 0:
+    if n == 0:
         return factor
     mean = agg["sum"] / n
     u = top_directions(mean, agg["gram"], n, d)
