@@ -180,11 +180,36 @@ class FactorizeConfig:
                             "model's vectors for the words it shares (no SVD start)")
     remove_top: int = _opt(0, "every method: post-process the vectors by 'all-but-the-top' "
                            "(Mu and Viswanath 2018): subtract their mean and their projections "
-                           "on this many leading principal directions; 0: off; below dim",
-                           lo=0, hi=4095)
+                           "on this many leading principal directions; 0: off; -1: follow the "
+                           "dimension, (dim / 100) ** 2 rounded (1 at 100, 9 at 300; at least 1, "
+                           "at most dim / 10); below dim",
+                           lo=-1, hi=4095)
     tasks: int = _opt(0, "tasks of every factorization pass: each co-occurrence block is cut "
                       "into ceil(tasks / cooccur.blocks) row ranges, one task each, whatever "
                       "the files are; 0 means 3 x spark.default.parallelism", lo=0, hi=1_000_000)
+
+    def remove_top_depth(self) -> int:
+        """The number of leading directions all-but-the-top removes: ``remove_top``, or for
+        ``-1`` ``(dim / 100) ** 2`` rounded, at least 1 and at most ``dim / 10`` (and below
+        ``dim``).
+
+        Mu and Viswanath suggest ``dim / 100``; on corpus24m-tokens SimLex-999 kept rising up
+        to 8-16 directions at 300 dimensions while 1 stayed the balance at 100
+        (``benchmarks/results/sweep300.md``), so the depth grows faster than the dimension.
+
+        Examples
+        --------
+        >>> [FactorizeConfig(dim=d, remove_top=-1).remove_top_depth()
+        ...  for d in (1, 4, 50, 100, 200, 300, 1000)]
+        [0, 1, 1, 1, 4, 9, 100]
+        >>> FactorizeConfig(dim=300, remove_top=2).remove_top_depth()
+        2
+        """
+        if self.remove_top >= 0:
+            return self.remove_top
+        # the rounding, then the bounds: at least one direction, at most a tenth of them
+        depth = min(max(1, round((self.dim / 100) ** 2)), max(1, self.dim // 10))
+        return min(depth, self.dim - 1)
 
 
 @dataclass

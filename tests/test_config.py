@@ -28,6 +28,10 @@ def test_embeddings_example_loads():
     cfg = load_config(CONF / "embeddings.toml")
     assert (cfg.cooccur.window, cfg.cooccur.dynamic_window) == (5, True)
     assert cfg.factorize.method == "ppmi_wals"
+    # all-but-the-top's depth follows the dimension: 1 at 100 as before, 9 at 300
+    depths = [load_config(CONF / "embeddings.toml", [f"factorize.dim={d}"]).factorize
+              .remove_top_depth() for d in (100, 300)]
+    assert depths == [1, 9]
 
 
 def test_file_then_overrides(tmp_path):

@@ -301,6 +301,7 @@ def stage(tmp_path, *extra):
 @pytest.mark.parametrize(("method", "extra"), [
     ("ppmi_wals", ()), ("ppmi_svd", ()), ("glove", ()),
     ("ppmi_wals", ("--set", "factorize.remove_top=1", "--set", "factorize.negative_pmi=true")),
+    ("ppmi_wals", ("--set", "factorize.remove_top=-1")),    # dim / 100 directions, at least 1
 ])
 def test_stage_publishes_embeddings_deterministically(spark, tmp_path, method, extra):
     args = ("--set", f"factorize.method={method}", "--set", "factorize.dim=4",
@@ -316,6 +317,7 @@ def test_stage_publishes_embeddings_deterministically(spark, tmp_path, method, e
     assert words == vocab.column("word").to_pylist()
     manifest = json.loads((second / "manifest.json").read_text())
     assert manifest["method"] == method and manifest["dim"] == 4
+    assert manifest["remove_top_depth"] == (1 if any("remove_top" in a for a in extra) else 0)
     assert manifest["vocab_size"] == len(words)
     assert manifest["input"]["cooccur_version"] == published(tmp_path / "run", "cooccur")[0].name
     if method == "glove":
@@ -337,7 +339,7 @@ def test_stage_skips_when_up_to_date(spark, tmp_path):
     ("factorize.x_max=-1", "factorize.x_max"),
     ("factorize.method=nmf", "factorize.method"),
     ("factorize.remove_top=100", "must be below factorize.dim"),
-    ("factorize.remove_top=-1", "factorize.remove_top"),
+    ("factorize.remove_top=-2", "factorize.remove_top"),
 ])
 def test_bad_parameters_are_refused_clearly(spark, tmp_path, capsys, setting, message):
     assert stage(tmp_path, "--set", setting) == 2

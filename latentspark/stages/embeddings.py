@@ -205,9 +205,10 @@ def _factorize(spark, matrix, f, init):
     from latentspark import factorize as fz
 
     result = _method(spark, matrix, f, init)
-    if f.remove_top:
+    depth = f.remove_top_depth()
+    if depth:
         result.vectors = fz.remove_top_directions(
-            spark, result.vectors, matrix.factor("vectors_abtt", f.dim), f.remove_top)
+            spark, result.vectors, matrix.factor("vectors_abtt", f.dim), depth)
     return result
 
 
@@ -262,7 +263,7 @@ def run(spark, cfg: Config, force: bool = False, cooc: Published | None = None,
     from latentspark import factorize as fz
     from latentspark.stages import cooccur as cooccur_stage
 
-    if cfg.factorize.remove_top >= cfg.factorize.dim:
+    if cfg.factorize.remove_top_depth() >= cfg.factorize.dim:
         raise ConfigError(f"factorize.remove_top = {cfg.factorize.remove_top} must be below "
                           f"factorize.dim = {cfg.factorize.dim}")
     cooc = cooc or cooccur_stage.run(spark, cfg, force=False)
@@ -324,6 +325,7 @@ def run(spark, cfg: Config, force: bool = False, cooc: Published | None = None,
                       "corpus": cooc.manifest["input"]},
             "method": f.method,
             "parameters": dict(vars(f)),
+            "remove_top_depth": f.remove_top_depth(),
             "warm_start": warm_from,
             "warm_start_shared_words": shared if warm_from else None,
             "dim": f.dim,
