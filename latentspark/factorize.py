@@ -276,7 +276,8 @@ def solve_rows(lengths: np.ndarray, cols: np.ndarray, target: np.ndarray, weight
                design, l2: float | np.ndarray, extra_gram: np.ndarray | tuple | None = None,
                extra_rhs: np.ndarray | None = None, free_last: bool = True,
                predictions: bool = False, start: np.ndarray | None = None,
-               cg_steps: int = 0, cg_tol: float = 1e-3) -> tuple[np.ndarray, ...]:
+               cg_steps: int = 0, cg_tol: float = 1e-3,
+               signed_cg: bool = False) -> tuple[np.ndarray, ...]:
     """Weighted least squares for every row at once, row by row independent.
 
     Row ``r`` gets ``u_r = argmin sum_e weight[e] (design[cols[e]] . u - target[e])^2 +
@@ -307,7 +308,9 @@ def solve_rows(lengths: np.ndarray, cols: np.ndarray, target: np.ndarray, weight
     instead of its ``L k^2`` Gram and ``k^3`` factorization. Started from the previous
     iterate, CG never increases the row's quadratic, so the objective still never
     increases; a system of ``k`` unknowns is solved exactly after ``k`` steps (to rounding).
-    Rows longer than one gather chunk are still solved exactly.
+    Rows longer than one gather chunk are still solved exactly. Negative weights turn CG off
+    unless ``signed_cg`` says every row's whole system is still positive definite (the
+    logistic WALS kernel's: its negative weights only remove part of ``extra_gram``).
 
     Memory is bounded by :data:`GATHER_BYTES` and :data:`GRAM_BYTES`, not by the longest row
     (a row longer than one gather chunk is accumulated chunk by chunk), and ``design`` (an
@@ -350,7 +353,7 @@ def solve_rows(lengths: np.ndarray, cols: np.ndarray, target: np.ndarray, weight
         # a well-posed diagonal only: the identity subtracts from D^-1, which must be sound
         short = (lengths <= WOODBURY_ROWS * k) & (d_lo > 1e-9 * d_hi) & (d_lo > 0)
     use_cg = bool(cg_steps) and start is not None and isinstance(extra_gram, tuple) \
-        and not free_last and not signed
+        and not free_last and (not signed or signed_cg)
     if use_cg:
         shared = (extra_gram[0] + extra_gram[0].T) / 2
         scale = np.broadcast_to(np.asarray(extra_gram[1], dtype=np.float64), (n,))
@@ -1364,12 +1367,92 @@ def _wals_kernel(ids, lengths, cols, x, s, readers, data):
     return sol, loss
 
 
+def _entry_products(lengths: np.ndarray, cols: np.ndarray, own: np.ndarray, design
+                    ) -> np.ndarray:
+    """``design[cols[e]] . own[row of e]`` for every entry, gathered in bounded chunks."""
+    design = _as_design(design)
+    rid = np.repeat(np.arange(len(lengths)), lengths)
+    out = np.zeros(len(cols))
+    step = _entry_step(design.width)
+    for a in range(0, len(cols), step):
+        b = min(a + step, len(cols))
+        g = design(cols[a:b])
+        out[a:b] = np.einsum("ij,ij->i", g, own[rid[a:b]].astype(g.dtype), dtype=np.float64)
+    return out
+
+
+def logistic_pair_loss(x: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    """SGNS's loss of pairs at ``x = w . c``: ``-pos log s(x) - neg log s(-x)``.
+
+    >>> logistic_pair_loss(np.array([0.0]), np.array([1.0]), np.array([1.0])).round(4).tolist()
+    [1.3863]
+    """
+    return pos * np.logaddexp(0.0, -x) + neg * np.logaddexp(0.0, x)
+
+
+def _wals_logistic_kernel(ids, lengths, cols, x, s, readers, data):
+    """One side of ``ppmi_wals`` with the logistic loss: one Newton (IRLS) step per row.
+
+    Objective: ``sum_obs 2 l_ij(w_i . c_j) + sum_unobs B_ij (w_i . c_j)^2 + ridge``, with
+    ``l_ij(x) = -A log s(x) - B log s(-x)`` SGNS's loss of a pair seen ``A = X_ij **
+    observed_power`` times and drawn ``B = k r_i P(j)`` times as a negative, and the unobserved
+    pairs kept on the squared loss's structured pull to 0 (one ``d x d`` matrix). At the
+    current fit ``x0`` (the row's previous vector, ``readers["start"]``), ``2 l`` is replaced by
+    its quadratic model ``h (x - z)^2``: ``h = (A + B) s(x0) s(-x0)``, ``z = x0 - ((A + B)
+    s(x0) - A) / h``. The structured matrix covers *all* pairs with weight ``B``, so an
+    observed pair enters the row's system with weight ``h - B`` (which may be negative: the
+    whole system stays positive definite) and right-hand side ``h z``.
+    """
+    from scipy.special import expit
+
+    t = time.perf_counter()
+    x = x.astype(np.float64)
+    cds, log_z = data["cds"], data["log_z"]
+    with np.errstate(divide="ignore"):
+        log_ids = np.where(s > 0, np.log(np.maximum(s, 1e-300)), 0.0)
+    log_cols = _log_sums(readers, cols)
+    log_rows = np.repeat(log_ids, lengths)
+    transpose = data["transpose"]
+    log_own, log_other = (log_cols, log_rows) if transpose else (log_rows, log_cols)
+    neg = data["k"] * np.exp(log_own + cds * log_other - log_z)     # B: SGNS's negatives
+    power = data.get("observed_power", 1.0)
+    pos = x if power == 1.0 else x ** power                       # A
+    p_ids = np.where(s > 0, np.exp(cds * log_ids - log_z), 0.0)
+    scale = p_ids if transpose else s
+    design = Design(readers["design"])
+    l2 = data["l2"] * s
+    start = readers["start"].gather(ids).astype(np.float64)
+    if readers["start"].factor.transform is not None:
+        start = start @ readers["start"].factor.transform
+    x0 = _entry_products(lengths, cols, start, design)
+    both = pos + neg
+    h = both * expit(x0) * expit(-x0)
+    hz = h * x0 - (both * expit(x0) - pos)          # h z, without dividing by a tiny h
+    weight = h - neg
+    # a weight of exactly 0 would leave h z / weight undefined; a relative 1e-12 changes nothing
+    tiny = 1e-12 * both
+    weight = np.where(np.abs(weight) < tiny, tiny, weight)
+    t = _lap("targets and weights", t)
+    sol, _, pred = solve_rows(lengths, cols, hz / weight, weight, design, l2,
+                              extra_gram=(data["k"] * data["gram"], scale), free_last=False,
+                              predictions=True, start=start, cg_steps=data.get("cg_steps", 0),
+                              cg_tol=data.get("cg_tol", 1e-3), signed_cg=True)
+    t = time.perf_counter()
+    entry = 2.0 * logistic_pair_loss(pred, pos, neg) - neg * pred ** 2
+    observed = np.bincount(np.repeat(np.arange(len(ids)), lengths), entry, minlength=len(ids))
+    quad = np.sum((sol @ data["gram"]) * sol, axis=1)
+    loss = observed + data["k"] * scale * quad + l2 * np.sum(sol * sol, axis=1)
+    _lap("objective", t)
+    return sol, loss
+
+
 def ppmi_wals(spark, matrix: Matrix, dim: int, *, cds: float, neg: float,
               iterations: int, l2: float, eig: float, add_contexts: bool, oversample: int,
               power_iters: int, seed: int, tolerance: float = 0.0,
               progress: Callable[[dict], None] | None = None,
               init: Factor | None = None, cg_steps: int = 0, cg_tol: float = 1e-3,
-              negative_pmi: bool = False, observed_power: float = 1.0) -> Factors:
+              negative_pmi: bool = False, observed_power: float = 1.0,
+              loss: str = "squared") -> Factors:
     """Weighted least-squares factorization of positive PMI over *all* word pairs.
 
     Minimises ``sum_ij (X_ij + k r_i P(j)) (w_i . c_j - PPMI_ij)^2 + l2 sum_i r_i
@@ -1398,7 +1481,16 @@ def ppmi_wals(spark, matrix: Matrix, dim: int, *, cds: float, neg: float,
     still pulled towards 0, and the SVD start is still PPMI's. ``observed_power`` weights
     the observed pairs ``X_ij ** observed_power + k r_i P(j)`` (below 1: frequent pairs
     dominate less).
+
+    ``loss="logistic"`` replaces the observed pairs' squared error by SGNS's logistic loss
+    ``-A log s(w.c) - B log s(-w.c)`` (``A = X_ij ** observed_power``, ``B = k r_i P(j)``),
+    each half-iteration taking one Newton (IRLS) step per row from its previous vector
+    (:func:`_wals_logistic_kernel`); the unobserved pairs keep the structured pull to 0. The
+    first words half-iteration is the squared loss's (its solution is the first fit), and the
+    logged objective is the logistic one (``2 l`` per observed pair), from the first iteration.
     """
+    if loss not in ("squared", "logistic"):
+        raise ValueError(f"factorize.loss = {loss!r}: expected 'squared' or 'logistic'")
     history: list[dict] = []
     pmi = PMI.of(matrix, cds, 0.0)
     if init is None:
@@ -1422,17 +1514,22 @@ def ppmi_wals(spark, matrix: Matrix, dim: int, *, cds: float, neg: float,
     for it in range(1, iterations + 1):
         t0 = time.monotonic()
         reads = {"design": contexts}
-        if cg_steps and previous_words is not None:
+        # logistic: a Newton step from the previous words, once there is a fitted pair of sides
+        newton = loss == "logistic" and it > 1
+        if (cg_steps or newton) and previous_words is not None:
             reads["start"] = previous_words
-        spec = PassSpec(_wals_kernel, matrix.factor(f"w{it}", dim), reads,
+        spec = PassSpec(_wals_logistic_kernel if newton else _wals_kernel,
+                        matrix.factor(f"w{it}", dim), reads,
                         {**shared, "gram": gram, "transpose": False},
                         grams={"gram": "sums", "plain": None}, norms={"l2": "sums"},
                         norm_cols=dim)
         agg = run_pass(spark, matrix, spec)
         words, wgram, gram = spec.out, agg["plain"], agg["gram"]
         previous_words = words
-        reads = {"design": words, **({"start": contexts} if cg_steps else {})}
-        spec = PassSpec(_wals_kernel, matrix.factor(f"c{it}", dim), reads,
+        newton = loss == "logistic"
+        reads = {"design": words, **({"start": contexts} if cg_steps or newton else {})}
+        spec = PassSpec(_wals_logistic_kernel if newton else _wals_kernel,
+                        matrix.factor(f"c{it}", dim), reads,
                         {**shared, "gram": gram, "transpose": True},
                         grams={"gram": "p_ctx", "plain": None})
         agg2 = run_pass(spark, matrix, spec)
