@@ -276,8 +276,7 @@ def solve_rows(lengths: np.ndarray, cols: np.ndarray, target: np.ndarray, weight
                design, l2: float | np.ndarray, extra_gram: np.ndarray | tuple | None = None,
                extra_rhs: np.ndarray | None = None, free_last: bool = True,
                predictions: bool = False, start: np.ndarray | None = None,
-               cg_steps: int = 0, cg_tol: float = 1e-3,
-               signed_cg: bool = False) -> tuple[np.ndarray, ...]:
+               cg_steps: int = 0, cg_tol: float = 1e-3) -> tuple[np.ndarray, ...]:
     """Weighted least squares for every row at once, row by row independent.
 
     Row ``r`` gets ``u_r = argmin sum_e weight[e] (design[cols[e]] . u - target[e])^2 +
@@ -308,9 +307,7 @@ def solve_rows(lengths: np.ndarray, cols: np.ndarray, target: np.ndarray, weight
     instead of its ``L k^2`` Gram and ``k^3`` factorization. Started from the previous
     iterate, CG never increases the row's quadratic, so the objective still never
     increases; a system of ``k`` unknowns is solved exactly after ``k`` steps (to rounding).
-    Rows longer than one gather chunk are still solved exactly. Negative weights turn CG off
-    unless ``signed_cg`` says every row's whole system is still positive definite (the
-    logistic WALS kernel's: its negative weights only remove part of ``extra_gram``).
+    Rows longer than one gather chunk are still solved exactly.
 
     Memory is bounded by :data:`GATHER_BYTES` and :data:`GRAM_BYTES`, not by the longest row
     (a row longer than one gather chunk is accumulated chunk by chunk), and ``design`` (an
@@ -353,7 +350,7 @@ def solve_rows(lengths: np.ndarray, cols: np.ndarray, target: np.ndarray, weight
         # a well-posed diagonal only: the identity subtracts from D^-1, which must be sound
         short = (lengths <= WOODBURY_ROWS * k) & (d_lo > 1e-9 * d_hi) & (d_lo > 0)
     use_cg = bool(cg_steps) and start is not None and isinstance(extra_gram, tuple) \
-        and not free_last and (not signed or signed_cg)
+        and not free_last and not signed
     if use_cg:
         shared = (extra_gram[0] + extra_gram[0].T) / 2
         scale = np.broadcast_to(np.asarray(extra_gram[1], dtype=np.float64), (n,))
@@ -1398,10 +1395,14 @@ def _wals_logistic_kernel(ids, lengths, cols, x, s, readers, data):
     observed_power`` times and drawn ``B = k r_i P(j)`` times as a negative, and the unobserved
     pairs kept on the squared loss's structured pull to 0 (one ``d x d`` matrix). At the
     current fit ``x0`` (the row's previous vector, ``readers["start"]``), ``2 l`` is replaced by
-    its quadratic model ``h (x - z)^2``: ``h = (A + B) s(x0) s(-x0)``, ``z = x0 - ((A + B)
-    s(x0) - A) / h``. The structured matrix covers *all* pairs with weight ``B``, so an
-    observed pair enters the row's system with weight ``h - B`` (which may be negative: the
-    whole system stays positive definite) and right-hand side ``h z``.
+    the quadratic ``c (x - z)^2`` with the same slope at ``x0``: ``z = x0 - ((A + B) s(x0) -
+    A) / c``, where ``c`` is Newton's curvature ``h = (A + B) s(x0) s(-x0)`` floored at ``B``.
+    The structured matrix covers *all* pairs with weight ``B``, so an observed pair enters the
+    row's system with weight ``c - B >= 0`` and right-hand side ``c z``. Why the floor: with
+    ``h`` itself the weight ``h - B`` is negative for most pairs, and the row's system becomes
+    a small difference of large float32 sums that conjugate gradients met as indefinite (on
+    the 24M-token counts its iterates overflowed); ``c >= h`` only shortens the step, and the
+    fixed points (zero slope) are the same.
     """
     from scipy.special import expit
 
@@ -1426,17 +1427,15 @@ def _wals_logistic_kernel(ids, lengths, cols, x, s, readers, data):
         start = start @ readers["start"].factor.transform
     x0 = _entry_products(lengths, cols, start, design)
     both = pos + neg
-    h = both * expit(x0) * expit(-x0)
-    hz = h * x0 - (both * expit(x0) - pos)          # h z, without dividing by a tiny h
-    weight = h - neg
-    # a weight of exactly 0 would leave h z / weight undefined; a relative 1e-12 changes nothing
-    tiny = 1e-12 * both
-    weight = np.where(np.abs(weight) < tiny, tiny, weight)
+    curv = np.maximum(both * expit(x0) * expit(-x0), neg)
+    cz = curv * x0 - (both * expit(x0) - pos)       # c z, without dividing by c
+    # the right-hand side goes in whole as an extra term: pairs of weight c - B = 0 keep theirs
+    rhs = spmm_rows(lengths, cols, cz, design)
     t = _lap("targets and weights", t)
-    sol, _, pred = solve_rows(lengths, cols, hz / weight, weight, design, l2,
-                              extra_gram=(data["k"] * data["gram"], scale), free_last=False,
-                              predictions=True, start=start, cg_steps=data.get("cg_steps", 0),
-                              cg_tol=data.get("cg_tol", 1e-3), signed_cg=True)
+    sol, _, pred = solve_rows(lengths, cols, np.zeros(len(cols)), curv - neg, design, l2,
+                              extra_gram=(data["k"] * data["gram"], scale), extra_rhs=rhs,
+                              free_last=False, predictions=True, start=start,
+                              cg_steps=data.get("cg_steps", 0), cg_tol=data.get("cg_tol", 1e-3))
     t = time.perf_counter()
     entry = 2.0 * logistic_pair_loss(pred, pos, neg) - neg * pred ** 2
     observed = np.bincount(np.repeat(np.arange(len(ids)), lengths), entry, minlength=len(ids))
@@ -1485,7 +1484,8 @@ def ppmi_wals(spark, matrix: Matrix, dim: int, *, cds: float, neg: float,
     ``loss="logistic"`` replaces the observed pairs' squared error by SGNS's logistic loss
     ``-A log s(w.c) - B log s(-w.c)`` (``A = X_ij ** observed_power``, ``B = k r_i P(j)``),
     each half-iteration taking one Newton (IRLS) step per row from its previous vector
-    (:func:`_wals_logistic_kernel`); the unobserved pairs keep the structured pull to 0. The
+    (:func:`_wals_logistic_kernel`; Newton's curvature floored at ``B``, which keeps every
+    weight non-negative); the unobserved pairs keep the structured pull to 0. The
     first words half-iteration is the squared loss's (its solution is the first fit), and the
     logged objective is the logistic one (``2 l`` per observed pair), from the first iteration.
     """

@@ -240,7 +240,8 @@ def test_ppmi_wals_equals_dense_reference(spark, tmp_path, cg_steps, negative_pm
 
 def dense_logistic_wals(x, dim, k, l2, power, iterations, cds=0.75):
     """The logistic ``ppmi_wals`` with dense matrices: the first words half-iteration on the
-    squared loss, then one Newton step per row and half-iteration on ``2 l`` for the observed
+    squared loss, then one Newton step per row and half-iteration (curvature floored at the
+    unobserved weight ``B``) on ``2 l`` for the observed
     pairs plus ``B x^2`` for the unobserved ones; the vectors and each iteration's objective."""
     n = len(x)
     xd = x.astype(np.float64)
@@ -267,7 +268,7 @@ def dense_logistic_wals(x, dim, k, l2, power, iterations, cds=0.75):
                 continue
             x0 = other @ own[i]
             sig = 1.0 / (1.0 + np.exp(-x0))
-            h = (pos[i] + neg[i]) * sig * (1 - sig)
+            h = np.maximum((pos[i] + neg[i]) * sig * (1 - sig), neg[i])   # floored at B
             with np.errstate(divide="ignore", invalid="ignore"):   # h = 0: the word 1 column
                 z = x0 - ((pos[i] + neg[i]) * sig - pos[i]) / h
             wt = np.where(obs[i], h, neg[i])               # unobserved: B toward 0
@@ -324,7 +325,7 @@ def test_logistic_ppmi_wals_equals_dense_reference(spark, tmp_path, power):
 def test_logistic_ppmi_wals_decreases_its_loss_on_a_planted_problem(spark, tmp_path,
                                                                     cg_steps):
     """Counts drawn from a planted low-rank PMI: the logistic objective goes down at every
-    iteration (exact solves, and conjugate gradients with their negative weights)."""
+    iteration (exact solves, and conjugate gradients)."""
     rng = np.random.default_rng(8)
     n, dim = 60, 3
     f = rng.standard_normal((n, dim))
