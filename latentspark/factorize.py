@@ -1426,23 +1426,51 @@ def _wals_logistic_kernel(ids, lengths, cols, x, s, readers, data):
     if readers["start"].factor.transform is not None:
         start = start @ readers["start"].factor.transform
     x0 = _entry_products(lengths, cols, start, design)
+    # the unobserved pairs' term U(x) = q B x^2 + lin B x: (1, 0) pulls them to 0 ("logistic");
+    # (1/4, 1) is 2 x (-B log s(-x)) expanded at 0 ("sgns"): SGNS's own negatives, near 0
+    sgns = data.get("unobserved") == "sgns"
+    q, lin = (0.25, 1.0) if sgns else (1.0, 0.0)
     both = pos + neg
-    curv = np.maximum(both * expit(x0) * expit(-x0), neg)
+    curv = np.maximum(both * expit(x0) * expit(-x0), q * neg)
     cz = curv * x0 - (both * expit(x0) - pos)       # c z, without dividing by c
-    # the right-hand side goes in whole as an extra term: pairs of weight c - B = 0 keep theirs
-    rhs = spmm_rows(lengths, cols, cz, design)
+    # the right-hand side goes in whole as an extra term: pairs of weight c - qB = 0 keep theirs
+    rhs = spmm_rows(lengths, cols, cz + 0.5 * lin * neg, design)
+    if sgns:    # the structured linear term, sum_j B_ij c_j = k r_i (C^T P) (or its transpose)
+        rhs -= 0.5 * data["k"] * scale[:, None] * data["mean"][None, :]
     t = _lap("targets and weights", t)
-    sol, _, pred = solve_rows(lengths, cols, np.zeros(len(cols)), curv - neg, design, l2,
-                              extra_gram=(data["k"] * data["gram"], scale), extra_rhs=rhs,
+    sol, _, pred = solve_rows(lengths, cols, np.zeros(len(cols)), curv - q * neg, design, l2,
+                              extra_gram=(q * data["k"] * data["gram"], scale), extra_rhs=rhs,
                               free_last=False, predictions=True, start=start,
                               cg_steps=data.get("cg_steps", 0), cg_tol=data.get("cg_tol", 1e-3))
     t = time.perf_counter()
-    entry = 2.0 * logistic_pair_loss(pred, pos, neg) - neg * pred ** 2
+    entry = 2.0 * logistic_pair_loss(pred, pos, neg) - q * neg * pred ** 2 - lin * neg * pred
     observed = np.bincount(np.repeat(np.arange(len(ids)), lengths), entry, minlength=len(ids))
     quad = np.sum((sol @ data["gram"]) * sol, axis=1)
-    loss = observed + data["k"] * scale * quad + l2 * np.sum(sol * sol, axis=1)
+    loss = observed + q * data["k"] * scale * quad + l2 * np.sum(sol * sol, axis=1)
+    if sgns:
+        loss += lin * data["k"] * scale * (sol @ data["mean"])
     _lap("objective", t)
     return sol, loss
+
+
+def _sgns_mean(spark, matrix: Matrix, other: Factor, loss: str, newton: bool, pmi: PMI,
+               contexts: bool) -> dict:
+    """``loss="sgns"``: the other side's weighted sum, ``C^T P`` for contexts or ``W^T r`` for
+    words (a ``d``-vector, one light pass over the pieces); nothing otherwise."""
+    if loss != "sgns" or not newton:
+        return {}
+    sums = matrix.sums                  # the closure must not capture the cached DataFrame
+    keep = [other.uri, sums.uri]
+    k, cds, log_z = other.cols, pmi.cds, pmi.log_z
+
+    def fn(piece, ids):
+        y = FactorReader(other, keep).value(piece)
+        r = FactorReader(sums, keep).stored(piece)[:, 0]
+        if contexts:
+            r = np.where(r > 0, np.exp(cds * np.log(np.maximum(r, 1e-300)) - log_z), 0.0)
+        return None, {"mean": r @ y}
+
+    return {"mean": map_pieces(spark, matrix.layout, fn, None, {"mean": (k,)})["mean"]}
 
 
 def ppmi_wals(spark, matrix: Matrix, dim: int, *, cds: float, neg: float,
@@ -1488,9 +1516,13 @@ def ppmi_wals(spark, matrix: Matrix, dim: int, *, cds: float, neg: float,
     weight non-negative); the unobserved pairs keep the structured pull to 0. The
     first words half-iteration is the squared loss's (its solution is the first fit), and the
     logged objective is the logistic one (``2 l`` per observed pair), from the first iteration.
+    ``loss="sgns"`` also replaces the unobserved pairs' pull to 0 by SGNS's own negative term
+    ``-B log s(-x)`` expanded to second order at 0 (``B (x + x^2 / 4)`` against the observed
+    pairs' ``2 l``): still structured (the ``d x d`` matrix at a quarter, plus ``k r_i C^T P``),
+    but with its minimum at ``x = -2``, below the observed pairs' ``log(A / B)``, instead of 0.
     """
-    if loss not in ("squared", "logistic"):
-        raise ValueError(f"factorize.loss = {loss!r}: expected 'squared' or 'logistic'")
+    if loss not in ("squared", "logistic", "sgns"):
+        raise ValueError(f"factorize.loss = {loss!r}: expected 'squared', 'logistic' or 'sgns'")
     history: list[dict] = []
     pmi = PMI.of(matrix, cds, 0.0)
     if init is None:
@@ -1503,7 +1535,7 @@ def ppmi_wals(spark, matrix: Matrix, dim: int, *, cds: float, neg: float,
         contexts = init
     shared = {**pmi.shared(), "k": float(neg), "l2": l2, "cg_steps": int(cg_steps),
               "cg_tol": float(cg_tol), "negative_pmi": bool(negative_pmi),
-              "observed_power": float(observed_power)}
+              "observed_power": float(observed_power), "unobserved": loss}
     # each side's previous iterate: CG's warm start (none for the words after ``init``)
     previous_words = None if init is not None else u.with_transform(np.diag(np.sqrt(s)))
     gram = gram_of(spark, contexts, matrix.sums,
@@ -1515,22 +1547,24 @@ def ppmi_wals(spark, matrix: Matrix, dim: int, *, cds: float, neg: float,
         t0 = time.monotonic()
         reads = {"design": contexts}
         # logistic: a Newton step from the previous words, once there is a fitted pair of sides
-        newton = loss == "logistic" and it > 1
+        newton = loss != "squared" and it > 1
         if (cg_steps or newton) and previous_words is not None:
             reads["start"] = previous_words
         spec = PassSpec(_wals_logistic_kernel if newton else _wals_kernel,
                         matrix.factor(f"w{it}", dim), reads,
-                        {**shared, "gram": gram, "transpose": False},
+                        {**shared, "gram": gram, "transpose": False,
+                         **_sgns_mean(spark, matrix, contexts, loss, newton, pmi, True)},
                         grams={"gram": "sums", "plain": None}, norms={"l2": "sums"},
                         norm_cols=dim)
         agg = run_pass(spark, matrix, spec)
         words, wgram, gram = spec.out, agg["plain"], agg["gram"]
         previous_words = words
-        newton = loss == "logistic"
+        newton = loss != "squared"
         reads = {"design": words, **({"start": contexts} if cg_steps or newton else {})}
         spec = PassSpec(_wals_logistic_kernel if newton else _wals_kernel,
                         matrix.factor(f"c{it}", dim), reads,
-                        {**shared, "gram": gram, "transpose": True},
+                        {**shared, "gram": gram, "transpose": True,
+                         **_sgns_mean(spark, matrix, words, loss, newton, pmi, False)},
                         grams={"gram": "p_ctx", "plain": None})
         agg2 = run_pass(spark, matrix, spec)
         contexts, cgram, gram = spec.out, agg2["plain"], agg2["gram"]

@@ -238,11 +238,13 @@ def test_ppmi_wals_equals_dense_reference(spark, tmp_path, cg_steps, negative_pm
     np.testing.assert_allclose(vectors, expect, atol=2e-4)
 
 
-def dense_logistic_wals(x, dim, k, l2, power, iterations, cds=0.75):
+def dense_logistic_wals(x, dim, k, l2, power, iterations, cds=0.75, loss="logistic"):
     """The logistic ``ppmi_wals`` with dense matrices: the first words half-iteration on the
     squared loss, then one Newton step per row and half-iteration (curvature floored at the
     unobserved weight ``B``) on ``2 l`` for the observed
-    pairs plus ``B x^2`` for the unobserved ones; the vectors and each iteration's objective."""
+    pairs plus ``B x^2`` for the unobserved ones (``B (x + x^2 / 4)`` with ``loss="sgns"``); the
+    vectors and each iteration's objective."""
+    q, lin = (0.25, 1.0) if loss == "sgns" else (1.0, 0.0)
     n = len(x)
     xd = x.astype(np.float64)
     sums = xd.sum(axis=1)
@@ -268,17 +270,19 @@ def dense_logistic_wals(x, dim, k, l2, power, iterations, cds=0.75):
                 continue
             x0 = other @ own[i]
             sig = 1.0 / (1.0 + np.exp(-x0))
-            h = np.maximum((pos[i] + neg[i]) * sig * (1 - sig), neg[i])   # floored at B
+            h = np.maximum((pos[i] + neg[i]) * sig * (1 - sig), q * neg[i])   # floored at q B
             with np.errstate(divide="ignore", invalid="ignore"):   # h = 0: the word 1 column
                 z = x0 - ((pos[i] + neg[i]) * sig - pos[i]) / h
-            wt = np.where(obs[i], h, neg[i])               # unobserved: B toward 0
+            wt = np.where(obs[i], h, q * neg[i])           # unobserved: q B x^2 + lin B x
+            rhs = np.where(obs[i], h * z, -0.5 * lin * neg[i])
             out[i] = np.linalg.solve(other.T @ (wt[:, None] * other) + l2 * sums[i] * np.eye(dim),
-                                     other.T @ (np.where(obs[i], h * z, 0.0)))
+                                     other.T @ rhs)
         return out
 
     def objective(w, c):
         f = w @ c.T
-        pair = np.where(seen, 2 * (a * np.logaddexp(0, -f) + b * np.logaddexp(0, f)), b * f * f)
+        pair = np.where(seen, 2 * (a * np.logaddexp(0, -f) + b * np.logaddexp(0, f)),
+                        q * b * f * f + lin * b * f)
         return np.sum(pair) + l2 * np.sum(sums[:, None] * (w ** 2 + c ** 2))
 
     history = []
@@ -292,8 +296,9 @@ def dense_logistic_wals(x, dim, k, l2, power, iterations, cds=0.75):
     return w, c, history
 
 
-@pytest.mark.parametrize("power", [1.0, 0.5])
-def test_logistic_ppmi_wals_equals_dense_reference(spark, tmp_path, power):
+@pytest.mark.parametrize(("power", "loss"), [(1.0, "logistic"), (0.5, "logistic"),
+                                           (1.0, "sgns")])
+def test_logistic_ppmi_wals_equals_dense_reference(spark, tmp_path, power, loss):
     """``loss="logistic"`` with exact solves against the dense Newton steps: the objective
     of every iteration and the published vectors."""
     rng = np.random.default_rng(6)
@@ -305,11 +310,11 @@ def test_logistic_ppmi_wals_equals_dense_reference(spark, tmp_path, power):
     try:
         got = fz.ppmi_wals(spark, rows, dim, cds=0.75, neg=k, iterations=3, l2=l2,
                            eig=0.5, add_contexts=True, oversample=n, power_iters=1, seed=3,
-                           observed_power=power, loss="logistic")
+                           observed_power=power, loss=loss)
         vectors = fz.to_numpy(got.vectors)
     finally:
         rows.unpersist()
-    w, c, objective = dense_logistic_wals(x, dim, k, l2, power, 3)
+    w, c, objective = dense_logistic_wals(x, dim, k, l2, power, 3, loss=loss)
     np.testing.assert_allclose([h["objective"] for h in got.history if "objective" in h],
                                objective, rtol=1e-4)
     qw, rw = np.linalg.qr(w)
@@ -321,9 +326,9 @@ def test_logistic_ppmi_wals_equals_dense_reference(spark, tmp_path, power):
     np.testing.assert_allclose(vectors, expect, atol=2e-4)
 
 
-@pytest.mark.parametrize("cg_steps", [0, 20])
+@pytest.mark.parametrize(("cg_steps", "loss"), [(0, "logistic"), (20, "logistic"), (0, "sgns")])
 def test_logistic_ppmi_wals_decreases_its_loss_on_a_planted_problem(spark, tmp_path,
-                                                                    cg_steps):
+                                                                    cg_steps, loss):
     """Counts drawn from a planted low-rank PMI: the logistic objective goes down at every
     iteration (exact solves, and conjugate gradients)."""
     rng = np.random.default_rng(8)
@@ -337,7 +342,7 @@ def test_logistic_ppmi_wals_decreases_its_loss_on_a_planted_problem(spark, tmp_p
     try:
         got = fz.ppmi_wals(spark, rows, dim, cds=0.75, neg=5.0, iterations=6, l2=1e-3,
                            eig=0.5, add_contexts=False, oversample=10, power_iters=2, seed=1,
-                           cg_steps=cg_steps, cg_tol=1e-10, loss="logistic")
+                           cg_steps=cg_steps, cg_tol=1e-10, loss=loss)
     finally:
         rows.unpersist()
     objective = [h["objective"] for h in got.history if "objective" in h]
