@@ -452,12 +452,12 @@ def test_stage_skips_when_up_to_date(spark, tmp_path):
 
 
 @pytest.mark.parametrize(("setting", "message"), [
+    ("factorize.loss=hinge", "factorize.loss"),
     ("factorize.dim=500", "larger than the vocabulary"),
     ("factorize.x_max=-1", "factorize.x_max"),
     ("factorize.method=nmf", "factorize.method"),
     ("factorize.remove_top=100", "must be below factorize.dim"),
     ("factorize.remove_top=-1", "factorize.remove_top"),
-    ("factorize.loss=hinge", "factorize.loss"),
 ])
 def test_bad_parameters_are_refused_clearly(spark, tmp_path, capsys, setting, message):
     assert stage(tmp_path, "--set", setting) == 2
