@@ -170,6 +170,11 @@ class FactorizeConfig:
     observed_power: float = _opt(1.0, "ppmi_wals: observed pairs weigh X_ij ** this (plus "
                                  "their negative-sample weight); below 1 the most frequent "
                                  "pairs dominate less", lo=0.0, hi=1.0)
+    loss: str = _opt("squared", "ppmi_wals: loss of the observed pairs; squared: weighted "
+                     "least squares toward PPMI; logistic: SGNS's logistic loss, one Newton "
+                     "(IRLS) step per row and half-iteration after the first (unobserved pairs "
+                     "keep the squared pull to 0); sgns: logistic, and the unobserved pairs on "
+                     "SGNS's negative term expanded at 0", choices=("squared", "logistic", "sgns"))
     ridge: float = _opt(1e-3, "ppmi_wals: L2 penalty on each vector, times its word's "
                         "co-occurrence mass", lo=0.0, hi=1e6)
     oversample: int = _opt(20, "ppmi_svd, ppmi_wals: extra columns of the random projection",

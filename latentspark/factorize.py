@@ -1364,12 +1364,122 @@ def _wals_kernel(ids, lengths, cols, x, s, readers, data):
     return sol, loss
 
 
+def _entry_products(lengths: np.ndarray, cols: np.ndarray, own: np.ndarray, design
+                    ) -> np.ndarray:
+    """``design[cols[e]] . own[row of e]`` for every entry, gathered in bounded chunks."""
+    design = _as_design(design)
+    rid = np.repeat(np.arange(len(lengths)), lengths)
+    out = np.zeros(len(cols))
+    step = _entry_step(design.width)
+    for a in range(0, len(cols), step):
+        b = min(a + step, len(cols))
+        g = design(cols[a:b])
+        out[a:b] = np.einsum("ij,ij->i", g, own[rid[a:b]].astype(g.dtype), dtype=np.float64)
+    return out
+
+
+def logistic_pair_loss(x: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    """SGNS's loss of pairs at ``x = w . c``: ``-pos log s(x) - neg log s(-x)``.
+
+    >>> logistic_pair_loss(np.array([0.0]), np.array([1.0]), np.array([1.0])).round(4).tolist()
+    [1.3863]
+    """
+    return pos * np.logaddexp(0.0, -x) + neg * np.logaddexp(0.0, x)
+
+
+def _wals_logistic_kernel(ids, lengths, cols, x, s, readers, data):
+    """One side of ``ppmi_wals`` with the logistic loss: one Newton (IRLS) step per row.
+
+    Objective: ``sum_obs 2 l_ij(w_i . c_j) + sum_unobs B_ij (w_i . c_j)^2 + ridge``, with
+    ``l_ij(x) = -A log s(x) - B log s(-x)`` SGNS's loss of a pair seen ``A = X_ij **
+    observed_power`` times and drawn ``B = k r_i P(j)`` times as a negative, and the unobserved
+    pairs kept on the squared loss's structured pull to 0 (one ``d x d`` matrix). At the
+    current fit ``x0`` (the row's previous vector, ``readers["start"]``), ``2 l`` is replaced by
+    the quadratic ``c (x - z)^2`` with the same slope at ``x0``: ``z = x0 - ((A + B) s(x0) -
+    A) / c``, where ``c`` is Newton's curvature ``h = (A + B) s(x0) s(-x0)`` floored at ``B``.
+    The structured matrix covers *all* pairs with weight ``B``, so an observed pair enters the
+    row's system with weight ``c - B >= 0`` and right-hand side ``c z``. Why the floor: with
+    ``h`` itself the weight ``h - B`` is negative for most pairs, and the row's system becomes
+    a small difference of large float32 sums that conjugate gradients met as indefinite (on
+    the 24M-token counts its iterates overflowed); ``c >= h`` only shortens the step, and the
+    fixed points (zero slope) are the same.
+    """
+    from scipy.special import expit
+
+    t = time.perf_counter()
+    x = x.astype(np.float64)
+    cds, log_z = data["cds"], data["log_z"]
+    with np.errstate(divide="ignore"):
+        log_ids = np.where(s > 0, np.log(np.maximum(s, 1e-300)), 0.0)
+    log_cols = _log_sums(readers, cols)
+    log_rows = np.repeat(log_ids, lengths)
+    transpose = data["transpose"]
+    log_own, log_other = (log_cols, log_rows) if transpose else (log_rows, log_cols)
+    neg = data["k"] * np.exp(log_own + cds * log_other - log_z)     # B: SGNS's negatives
+    power = data.get("observed_power", 1.0)
+    pos = x if power == 1.0 else x ** power                       # A
+    p_ids = np.where(s > 0, np.exp(cds * log_ids - log_z), 0.0)
+    scale = p_ids if transpose else s
+    design = Design(readers["design"])
+    l2 = data["l2"] * s
+    start = readers["start"].gather(ids).astype(np.float64)
+    if readers["start"].factor.transform is not None:
+        start = start @ readers["start"].factor.transform
+    x0 = _entry_products(lengths, cols, start, design)
+    # the unobserved pairs' term U(x) = q B x^2 + lin B x: (1, 0) pulls them to 0 ("logistic");
+    # (1/4, 1) is 2 x (-B log s(-x)) expanded at 0 ("sgns"): SGNS's own negatives, near 0
+    sgns = data.get("unobserved") == "sgns"
+    q, lin = (0.25, 1.0) if sgns else (1.0, 0.0)
+    both = pos + neg
+    curv = np.maximum(both * expit(x0) * expit(-x0), q * neg)
+    cz = curv * x0 - (both * expit(x0) - pos)       # c z, without dividing by c
+    # the right-hand side goes in whole as an extra term: pairs of weight c - qB = 0 keep theirs
+    rhs = spmm_rows(lengths, cols, cz + 0.5 * lin * neg, design)
+    if sgns:    # the structured linear term, sum_j B_ij c_j = k r_i (C^T P) (or its transpose)
+        rhs -= 0.5 * data["k"] * scale[:, None] * data["mean"][None, :]
+    t = _lap("targets and weights", t)
+    sol, _, pred = solve_rows(lengths, cols, np.zeros(len(cols)), curv - q * neg, design, l2,
+                              extra_gram=(q * data["k"] * data["gram"], scale), extra_rhs=rhs,
+                              free_last=False, predictions=True, start=start,
+                              cg_steps=data.get("cg_steps", 0), cg_tol=data.get("cg_tol", 1e-3))
+    t = time.perf_counter()
+    entry = 2.0 * logistic_pair_loss(pred, pos, neg) - q * neg * pred ** 2 - lin * neg * pred
+    observed = np.bincount(np.repeat(np.arange(len(ids)), lengths), entry, minlength=len(ids))
+    quad = np.sum((sol @ data["gram"]) * sol, axis=1)
+    loss = observed + q * data["k"] * scale * quad + l2 * np.sum(sol * sol, axis=1)
+    if sgns:
+        loss += lin * data["k"] * scale * (sol @ data["mean"])
+    _lap("objective", t)
+    return sol, loss
+
+
+def _sgns_mean(spark, matrix: Matrix, other: Factor, loss: str, newton: bool, pmi: PMI,
+               contexts: bool) -> dict:
+    """``loss="sgns"``: the other side's weighted sum, ``C^T P`` for contexts or ``W^T r`` for
+    words (a ``d``-vector, one light pass over the pieces); nothing otherwise."""
+    if loss != "sgns" or not newton:
+        return {}
+    sums = matrix.sums                  # the closure must not capture the cached DataFrame
+    keep = [other.uri, sums.uri]
+    k, cds, log_z = other.cols, pmi.cds, pmi.log_z
+
+    def fn(piece, ids):
+        y = FactorReader(other, keep).value(piece)
+        r = FactorReader(sums, keep).stored(piece)[:, 0]
+        if contexts:
+            r = np.where(r > 0, np.exp(cds * np.log(np.maximum(r, 1e-300)) - log_z), 0.0)
+        return None, {"mean": r @ y}
+
+    return {"mean": map_pieces(spark, matrix.layout, fn, None, {"mean": (k,)})["mean"]}
+
+
 def ppmi_wals(spark, matrix: Matrix, dim: int, *, cds: float, neg: float,
               iterations: int, l2: float, eig: float, add_contexts: bool, oversample: int,
               power_iters: int, seed: int, tolerance: float = 0.0,
               progress: Callable[[dict], None] | None = None,
               init: Factor | None = None, cg_steps: int = 0, cg_tol: float = 1e-3,
-              negative_pmi: bool = False, observed_power: float = 1.0) -> Factors:
+              negative_pmi: bool = False, observed_power: float = 1.0,
+              loss: str = "squared") -> Factors:
     """Weighted least-squares factorization of positive PMI over *all* word pairs.
 
     Minimises ``sum_ij (X_ij + k r_i P(j)) (w_i . c_j - PPMI_ij)^2 + l2 sum_i r_i
@@ -1398,7 +1508,21 @@ def ppmi_wals(spark, matrix: Matrix, dim: int, *, cds: float, neg: float,
     still pulled towards 0, and the SVD start is still PPMI's. ``observed_power`` weights
     the observed pairs ``X_ij ** observed_power + k r_i P(j)`` (below 1: frequent pairs
     dominate less).
+
+    ``loss="logistic"`` replaces the observed pairs' squared error by SGNS's logistic loss
+    ``-A log s(w.c) - B log s(-w.c)`` (``A = X_ij ** observed_power``, ``B = k r_i P(j)``),
+    each half-iteration taking one Newton (IRLS) step per row from its previous vector
+    (:func:`_wals_logistic_kernel`; Newton's curvature floored at ``B``, which keeps every
+    weight non-negative); the unobserved pairs keep the structured pull to 0. The
+    first words half-iteration is the squared loss's (its solution is the first fit), and the
+    logged objective is the logistic one (``2 l`` per observed pair), from the first iteration.
+    ``loss="sgns"`` also replaces the unobserved pairs' pull to 0 by SGNS's own negative term
+    ``-B log s(-x)`` expanded to second order at 0 (``B (x + x^2 / 4)`` against the observed
+    pairs' ``2 l``): still structured (the ``d x d`` matrix at a quarter, plus ``k r_i C^T P``),
+    but with its minimum at ``x = -2``, below the observed pairs' ``log(A / B)``, instead of 0.
     """
+    if loss not in ("squared", "logistic", "sgns"):
+        raise ValueError(f"factorize.loss = {loss!r}: expected 'squared', 'logistic' or 'sgns'")
     history: list[dict] = []
     pmi = PMI.of(matrix, cds, 0.0)
     if init is None:
@@ -1411,7 +1535,7 @@ def ppmi_wals(spark, matrix: Matrix, dim: int, *, cds: float, neg: float,
         contexts = init
     shared = {**pmi.shared(), "k": float(neg), "l2": l2, "cg_steps": int(cg_steps),
               "cg_tol": float(cg_tol), "negative_pmi": bool(negative_pmi),
-              "observed_power": float(observed_power)}
+              "observed_power": float(observed_power), "unobserved": loss}
     # each side's previous iterate: CG's warm start (none for the words after ``init``)
     previous_words = None if init is not None else u.with_transform(np.diag(np.sqrt(s)))
     gram = gram_of(spark, contexts, matrix.sums,
@@ -1422,18 +1546,25 @@ def ppmi_wals(spark, matrix: Matrix, dim: int, *, cds: float, neg: float,
     for it in range(1, iterations + 1):
         t0 = time.monotonic()
         reads = {"design": contexts}
-        if cg_steps and previous_words is not None:
+        # logistic: a Newton step from the previous words, once there is a fitted pair of sides
+        newton = loss != "squared" and it > 1
+        if (cg_steps or newton) and previous_words is not None:
             reads["start"] = previous_words
-        spec = PassSpec(_wals_kernel, matrix.factor(f"w{it}", dim), reads,
-                        {**shared, "gram": gram, "transpose": False},
+        spec = PassSpec(_wals_logistic_kernel if newton else _wals_kernel,
+                        matrix.factor(f"w{it}", dim), reads,
+                        {**shared, "gram": gram, "transpose": False,
+                         **_sgns_mean(spark, matrix, contexts, loss, newton, pmi, True)},
                         grams={"gram": "sums", "plain": None}, norms={"l2": "sums"},
                         norm_cols=dim)
         agg = run_pass(spark, matrix, spec)
         words, wgram, gram = spec.out, agg["plain"], agg["gram"]
         previous_words = words
-        reads = {"design": words, **({"start": contexts} if cg_steps else {})}
-        spec = PassSpec(_wals_kernel, matrix.factor(f"c{it}", dim), reads,
-                        {**shared, "gram": gram, "transpose": True},
+        newton = loss != "squared"
+        reads = {"design": words, **({"start": contexts} if cg_steps or newton else {})}
+        spec = PassSpec(_wals_logistic_kernel if newton else _wals_kernel,
+                        matrix.factor(f"c{it}", dim), reads,
+                        {**shared, "gram": gram, "transpose": True,
+                         **_sgns_mean(spark, matrix, words, loss, newton, pmi, False)},
                         grams={"gram": "p_ctx", "plain": None})
         agg2 = run_pass(spark, matrix, spec)
         contexts, cgram, gram = spec.out, agg2["plain"], agg2["gram"]
