@@ -17,6 +17,7 @@ from latentspark import schemas
 from latentspark.artifacts import EMBEDDINGS, VOCAB, Published, RunRoot, Staging, build_stage
 from latentspark.config import Config
 from latentspark.errors import ConfigError, InputError
+from latentspark.session import release_heap
 
 logger = logging.getLogger(__name__)
 
@@ -298,6 +299,8 @@ def run(spark, cfg: Config, force: bool = False, cooc: Published | None = None,
             with st.timed("cache_rows"):
                 matrix = fz.complete_rows(spark, data, n, tasks=factorize_tasks(spark, cfg),
                                           scratch=scratch)
+                # the counting stage's heap is garbage now: the factorization needs little
+                release_heap(spark)
             init, shared = None, 0
             if warm_from:
                 init = matrix.factor("warm", f.dim)
@@ -309,6 +312,7 @@ def run(spark, cfg: Config, force: bool = False, cooc: Published | None = None,
                     result = _factorize(spark, matrix, f, init)
             finally:
                 matrix.unpersist()
+                release_heap(spark)
             with st.timed("write"):
                 written = embeddings.write_factor(spark, result.vectors, vocab_data,
                                                   st.data_path)
