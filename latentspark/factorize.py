@@ -719,6 +719,8 @@ def make_row_reader(layout: Layout, files: dict[int, list[str]], sums: Factor,
 
         from latentspark.remote import resolve
 
+        # a reused worker may still hold the counting stage's freed buffers
+        _release_memory()
         for batch in batches:
             for piece in batch.column("piece").to_pylist():
                 block = piece // layout.splits
@@ -762,6 +764,7 @@ def make_row_reader(layout: Layout, files: dict[int, list[str]], sums: Factor,
                             yield out
                 if row_sums.any():
                     write_piece(sums, piece, row_sums[:, None])
+                _release_memory()
 
     return run
 

@@ -297,9 +297,11 @@ def run(spark, cfg: Config, force: bool = False, cooc: Published | None = None,
         scratch = f"{st.path}/_factors"      # factor pieces; removed before publishing
         try:
             with st.timed("cache_rows"):
+                # the counting stage's heap is garbage now (its pages, its cached tokens)
+                release_heap(spark)
                 matrix = fz.complete_rows(spark, data, n, tasks=factorize_tasks(spark, cfg),
                                           scratch=scratch)
-                # the counting stage's heap is garbage now: the factorization needs little
+                # and so is the caching job's: the factorization needs little heap
                 release_heap(spark)
             init, shared = None, 0
             if warm_from:
