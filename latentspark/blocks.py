@@ -250,6 +250,8 @@ class FactorReader:
                     lo = b + lay.blocks * s * lay.span
                     whole[lo:lo + lay.blocks * len(data):lay.blocks] = data
             self._whole = whole
+            # unmap the pieces: their pages would stay in this worker's RSS beside the copy
+            self._maps.clear()
         return self._whole
 
     def by_piece(self, ids: np.ndarray) -> Iterator[tuple[np.ndarray | None, np.ndarray,

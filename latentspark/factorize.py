@@ -191,6 +191,23 @@ def blas_threads(n: int) -> Iterator[None]:
             put(m)
 
 
+def _release_memory() -> None:
+    """Hand a Python worker's freed memory back to the system at the end of a task.
+
+    Spark reuses its workers, and glibc and Arrow's allocator keep what a task freed: an idle
+    worker would hold its largest task's temporaries through the next stages.
+    """
+    import ctypes
+
+    try:
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):     # not glibc, or an old pyarrow: nothing to do
+        pass
+
+
 def _task_cpus() -> int:
     """Cores of the running Spark task (``spark.task.cpus``), 1 outside a task."""
     try:
@@ -702,6 +719,8 @@ def make_row_reader(layout: Layout, files: dict[int, list[str]], sums: Factor,
 
         from latentspark.remote import resolve
 
+        # a reused worker may still hold the counting stage's freed buffers
+        _release_memory()
         for batch in batches:
             for piece in batch.column("piece").to_pylist():
                 block = piece // layout.splits
@@ -745,6 +764,7 @@ def make_row_reader(layout: Layout, files: dict[int, list[str]], sums: Factor,
                             yield out
                 if row_sums.any():
                     write_piece(sums, piece, row_sums[:, None])
+                _release_memory()
 
     return run
 
@@ -768,7 +788,8 @@ def complete_rows(spark, cooccur_data: str, vocab_size: int, *, tasks: int,
     Returns
     -------
     Matrix
-        Rows persisted (memory and disk); call ``unpersist()`` when done.
+        Rows persisted (memory and disk; on disk only on local Spark); call ``unpersist()``
+        when done.
     """
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
@@ -790,8 +811,12 @@ def complete_rows(spark, cooccur_data: str, vocab_size: int, *, tasks: int,
     matrix = Matrix(None, layout, Factor(f"{scratch}/sums", layout, 1, "float64"), scratch,
                     0, 0)
     pieces = spark.range(0, layout.pieces, 1, layout.pieces).selectExpr("CAST(id AS INT) piece")
+    # on local Spark the cache would sit in the one JVM's heap for the whole factorization,
+    # beside everything else; on disk it costs a read per pass, mostly from the page cache
+    level = (StorageLevel.DISK_ONLY if spark.sparkContext.master.startswith("local")
+             else StorageLevel.MEMORY_AND_DISK)
     matrix.rows = pieces.mapInArrow(make_row_reader(layout, files, matrix.sums),
-                                    ROWS_DDL).persist(StorageLevel.MEMORY_AND_DISK)
+                                    ROWS_DDL).persist(level)
     stats = matrix.rows.agg(F.count(F.lit(1)).alias("rows"), F.sum("n").alias("nnz")).first()
     matrix.nnz, matrix.nonempty = int(stats["nnz"] or 0), int(stats["rows"])
     logger.info("factorize: %d non-empty rows, %d non-zeros cached in %d pieces (%d blocks x %d)",
@@ -893,7 +918,9 @@ def run_pass(spark, matrix: Matrix, spec: PassSpec) -> dict[str, np.ndarray]:
         del out
         write_piece(spec.out, piece, stored)
         aggs = _aggregates(spec.grams, spec.norms, spec.norm_cols, stored, own, spec.params)
+        del stored, own, readers
         yield _record(piece, loss=np.array([total]), **aggs)
+        _release_memory()
 
     shapes = {"loss": (1,), **{n: (cols_out, cols_out) for n in spec.grams},
               **{n: (1,) for n in spec.norms}}

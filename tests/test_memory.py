@@ -94,3 +94,28 @@ def test_the_check_still_refuses_what_cannot_fit(spark, monkeypatch):
     monkeypatch.setattr(stages, "available_memory", lambda: 2**28)
     with pytest.raises(ConfigError, match="raise factorize.tasks"):
         stages.check_memory(spark, 2_000_000, load_config(None, ["factorize.dim=300"]))
+
+
+def test_release_heap_collects_on_local_spark_only(spark):
+    from latentspark.session import release_heap
+
+    # a full collection of the local JVM; the session stays usable
+    release_heap(spark)
+    assert spark.range(10).count() == 10
+
+    class _Remote:
+        class sparkContext:  # noqa: N801 - stands for a SparkContext attribute
+            master = "yarn"
+
+            @property
+            def _jvm(self):
+                raise AssertionError("no collection on a cluster's driver")
+
+    release_heap(_Remote())
+
+
+def test_a_local_jvm_can_give_its_heap_back():
+    # the options that let a full collection shrink the heap in one step, to near what
+    # is live (with HotSpot's defaults it keeps the planned heap through the factorization)
+    assert "-XX:-ShrinkHeapInSteps" in LOCAL_JAVA_OPTIONS
+    assert any(opt.startswith("-XX:MaxHeapFreeRatio=") for opt in LOCAL_JAVA_OPTIONS)

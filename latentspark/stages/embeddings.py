@@ -17,6 +17,7 @@ from latentspark import schemas
 from latentspark.artifacts import EMBEDDINGS, VOCAB, Published, RunRoot, Staging, build_stage
 from latentspark.config import Config
 from latentspark.errors import ConfigError, InputError
+from latentspark.session import release_heap
 
 logger = logging.getLogger(__name__)
 
@@ -297,8 +298,12 @@ def run(spark, cfg: Config, force: bool = False, cooc: Published | None = None,
         scratch = f"{st.path}/_factors"      # factor pieces; removed before publishing
         try:
             with st.timed("cache_rows"):
+                # the counting stage's heap is garbage now (its pages, its cached tokens)
+                release_heap(spark)
                 matrix = fz.complete_rows(spark, data, n, tasks=factorize_tasks(spark, cfg),
                                           scratch=scratch)
+                # and so is the caching job's: the factorization needs little heap
+                release_heap(spark)
             init, shared = None, 0
             if warm_from:
                 init = matrix.factor("warm", f.dim)
@@ -310,6 +315,7 @@ def run(spark, cfg: Config, force: bool = False, cooc: Published | None = None,
                     result = _factorize(spark, matrix, f, init)
             finally:
                 matrix.unpersist()
+                release_heap(spark)
             with st.timed("write"):
                 written = embeddings.write_factor(spark, result.vectors, vocab_data,
                                                   st.data_path)
