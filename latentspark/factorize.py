@@ -1343,6 +1343,17 @@ def ppmi_svd(spark, matrix: Matrix, dim: int, *, cds: float, shift: float,
                    {"singular_values": s})
 
 
+def _pair_logs(lengths, cols, s, readers, transpose: bool):
+    """The logs of a batch's row sums, and per entry of its own and the other side's sums
+    (``transpose``: the batch's rows are contexts), shared by the ``ppmi_wals`` kernels."""
+    with np.errstate(divide="ignore"):
+        log_ids = np.where(s > 0, np.log(np.maximum(s, 1e-300)), 0.0)
+    log_cols = _log_sums(readers, cols)
+    log_rows = np.repeat(log_ids, lengths)
+    log_own, log_other = (log_cols, log_rows) if transpose else (log_rows, log_cols)
+    return log_ids, log_own, log_other
+
+
 def _wals_kernel(ids, lengths, cols, x, s, readers, data):
     """One side of the weighted PPMI factorization for a batch of rows.
 
@@ -1353,13 +1364,8 @@ def _wals_kernel(ids, lengths, cols, x, s, readers, data):
     """
     t = time.perf_counter()
     x = x.astype(np.float64)
-    cds, log_z = data["cds"], data["log_z"]
-    with np.errstate(divide="ignore"):
-        log_ids = np.where(s > 0, np.log(np.maximum(s, 1e-300)), 0.0)
-    log_cols = _log_sums(readers, cols)
-    log_rows = np.repeat(log_ids, lengths)
-    transpose = data["transpose"]
-    log_own, log_other = (log_cols, log_rows) if transpose else (log_rows, log_cols)
+    cds, log_z, transpose = data["cds"], data["log_z"], data["transpose"]
+    log_ids, log_own, log_other = _pair_logs(lengths, cols, s, readers, transpose)
     target = pmi_values(x, log_own, cds * log_other, log_z, data["shift"],
                         clip=not data.get("negative_pmi", False))
     # row scale of the background weight: r_i for words, P(j) for contexts
@@ -1435,13 +1441,8 @@ def _wals_logistic_kernel(ids, lengths, cols, x, s, readers, data):
 
     t = time.perf_counter()
     x = x.astype(np.float64)
-    cds, log_z = data["cds"], data["log_z"]
-    with np.errstate(divide="ignore"):
-        log_ids = np.where(s > 0, np.log(np.maximum(s, 1e-300)), 0.0)
-    log_cols = _log_sums(readers, cols)
-    log_rows = np.repeat(log_ids, lengths)
-    transpose = data["transpose"]
-    log_own, log_other = (log_cols, log_rows) if transpose else (log_rows, log_cols)
+    cds, log_z, transpose = data["cds"], data["log_z"], data["transpose"]
+    log_ids, log_own, log_other = _pair_logs(lengths, cols, s, readers, transpose)
     neg = data["k"] * np.exp(log_own + cds * log_other - log_z)     # B: SGNS's negatives
     power = data.get("observed_power", 1.0)
     pos = x if power == 1.0 else x ** power                       # A
