@@ -179,6 +179,44 @@ def test_ppmi_svd_equals_dense_numpy_svd(spark, tmp_path, eig, add_contexts, neg
     assert not vectors[0].any()
 
 
+def symmetric_counts(n: int) -> np.ndarray:
+    """Seeded symmetric Poisson counts, half the pairs unseen, and word 1 with no counts at
+    all (the dense references' problem)."""
+    rng = np.random.default_rng(6)
+    x = rng.poisson(2.0, (n, n)) * (rng.random((n, n)) < 0.5)
+    x = (x + x.T).astype(np.float32)
+    x[1] = x[:, 1] = 0
+    return x
+
+
+def dense_svd_start(y, dim):
+    """``ppmi_wals``'s start with dense matrices: the top ``dim`` singular pairs of ``y``,
+    signs fixed as the solver fixes them, each side scaled by the singular values' roots."""
+    u, s, vt = np.linalg.svd(y)
+    u, v = fz._fix_signs(u[:, :dim], vt[:dim].T)
+    return u * np.sqrt(s[:dim]), v * np.sqrt(s[:dim])
+
+
+def dense_published(w, c):
+    """The vectors ``ppmi_wals`` publishes from dense factors (``eig = 0.5``, ``w + c``): the
+    SVD of ``w c^T`` through the two QR factors, signs fixed, ``(u + v) sqrt(s)``."""
+    qw, rw = np.linalg.qr(w)
+    qc, rc = np.linalg.qr(c)
+    us, ss, vst = np.linalg.svd(rw @ rc.T)
+    u, v = fz._fix_signs(qw @ us, qc @ vst.T)
+    return (u + v) * np.sqrt(ss)
+
+
+def dense_row_solves(other, wts, target, sums, l2):
+    """One dense weighted least-squares half-iteration: each row's ``dim x dim`` system
+    (ridge ``l2 x`` its row sum); rows with no counts stay zero."""
+    dim = other.shape[1]
+    return np.stack([np.linalg.solve(other.T @ (wts[i][:, None] * other)
+                                     + l2 * sums[i] * np.eye(dim),
+                                     other.T @ (wts[i] * target[i]))
+                     if sums[i] else np.zeros(dim) for i in range(len(sums))])
+
+
 @pytest.mark.parametrize(("cg_steps", "negative_pmi", "power"),
                          [(0, False, 1.0), (12, False, 1.0), (0, True, 1.0), (0, False, 0.5)])
 def test_ppmi_wals_equals_dense_reference(spark, tmp_path, cg_steps, negative_pmi, power):
@@ -186,11 +224,8 @@ def test_ppmi_wals_equals_dense_reference(spark, tmp_path, cg_steps, negative_pm
     then reach the exact solution up to float32 rounding: same tolerances); with
     ``negative_pmi`` the observed pairs' targets are their PMI unclipped; with ``power`` the
     observed pairs weigh ``X_ij ** power``."""
-    rng = np.random.default_rng(6)
     n, dim, k, l2 = 30, 4, 5.0, 1e-3
-    x = rng.poisson(2.0, (n, n)) * (rng.random((n, n)) < 0.5)
-    x = (x + x.T).astype(np.float32)
-    x[1] = x[:, 1] = 0
+    x = symmetric_counts(n)
     rows = matrix(spark, tmp_path, x)
     sums = x.astype(np.float64).sum(axis=1)
     try:
@@ -210,30 +245,17 @@ def test_ppmi_wals_equals_dense_reference(spark, tmp_path, cg_steps, negative_pm
         assert (y < 0).any()                            # the test has negative targets
     p = sums ** 0.75 / np.sum(sums ** 0.75)
     weight = xd ** power + k * sums[:, None] * p[None, :]
-    u, s, vt = np.linalg.svd(start)
-    u, v = fz._fix_signs(u[:, :dim], vt[:dim].T)
-    w, c = u * np.sqrt(s[:dim]), v * np.sqrt(s[:dim])
-
-    def solve(other, wts, target):
-        return np.stack([np.linalg.solve(other.T @ (wts[i][:, None] * other)
-                                         + l2 * sums[i] * np.eye(dim),
-                                         other.T @ (wts[i] * target[i]))
-                         if sums[i] else np.zeros(dim) for i in range(n)])
-
+    w, c = dense_svd_start(start, dim)
     objective = []
     for _ in range(2):
-        w = solve(c, weight, y)
-        c = solve(w, weight.T, y.T)
+        w = dense_row_solves(c, weight, y, sums, l2)
+        c = dense_row_solves(w, weight.T, y.T, sums, l2)
         objective.append(np.sum(weight * (w @ c.T - y) ** 2)
                          + l2 * np.sum(sums[:, None] * (w ** 2 + c ** 2)))
     np.testing.assert_allclose([h["objective"] for h in got.history if "objective" in h],
                                objective, rtol=1e-4)
     assert objective[1] <= objective[0]
-    qw, rw = np.linalg.qr(w)
-    qc, rc = np.linalg.qr(c)
-    us, ss, vst = np.linalg.svd(rw @ rc.T)
-    u, v = fz._fix_signs(qw @ us, qc @ vst.T)
-    expect = (u + v) * np.sqrt(ss)
+    expect = dense_published(w, c)
     expect[1] = 0
     np.testing.assert_allclose(vectors, expect, atol=2e-4)
 
@@ -253,15 +275,7 @@ def dense_logistic_wals(x, dim, k, l2, power, iterations, cds=0.75, loss="logist
     a = xd ** power * seen
     b = k * sums[:, None] * p[None, :]
     y = dense_ppmi(xd, cds, 1.0)
-    u, s, vt = np.linalg.svd(y)
-    u, v = fz._fix_signs(u[:, :dim], vt[:dim].T)
-    w, c = u * np.sqrt(s[:dim]), v * np.sqrt(s[:dim])
-
-    def squared(other, wts, target):
-        return np.stack([np.linalg.solve(other.T @ (wts[i][:, None] * other)
-                                         + l2 * sums[i] * np.eye(dim),
-                                         other.T @ (wts[i] * target[i]))
-                         if sums[i] else np.zeros(dim) for i in range(n)])
+    w, c = dense_svd_start(y, dim)
 
     def newton(own, other, pos, neg, obs):
         out = np.zeros_like(own)
@@ -288,7 +302,7 @@ def dense_logistic_wals(x, dim, k, l2, power, iterations, cds=0.75, loss="logist
     history = []
     for it in range(iterations):
         if it == 0:
-            w = squared(c, xd ** power + b, y)
+            w = dense_row_solves(c, xd ** power + b, y, sums, l2)
         else:
             w = newton(w, c, a, b, seen)
         c = newton(c, w, a.T, b.T, seen.T)
@@ -301,11 +315,8 @@ def dense_logistic_wals(x, dim, k, l2, power, iterations, cds=0.75, loss="logist
 def test_logistic_ppmi_wals_equals_dense_reference(spark, tmp_path, power, loss):
     """``loss="logistic"`` with exact solves against the dense Newton steps: the objective
     of every iteration and the published vectors."""
-    rng = np.random.default_rng(6)
     n, dim, k, l2 = 30, 4, 5.0, 1e-3
-    x = rng.poisson(2.0, (n, n)) * (rng.random((n, n)) < 0.5)
-    x = (x + x.T).astype(np.float32)
-    x[1] = x[:, 1] = 0
+    x = symmetric_counts(n)
     rows = matrix(spark, tmp_path, x)
     try:
         got = fz.ppmi_wals(spark, rows, dim, cds=0.75, neg=k, iterations=3, l2=l2,
@@ -317,11 +328,7 @@ def test_logistic_ppmi_wals_equals_dense_reference(spark, tmp_path, power, loss)
     w, c, objective = dense_logistic_wals(x, dim, k, l2, power, 3, loss=loss)
     np.testing.assert_allclose([h["objective"] for h in got.history if "objective" in h],
                                objective, rtol=1e-4)
-    qw, rw = np.linalg.qr(w)
-    qc, rc = np.linalg.qr(c)
-    us, ss, vst = np.linalg.svd(rw @ rc.T)
-    u, v = fz._fix_signs(qw @ us, qc @ vst.T)
-    expect = (u + v) * np.sqrt(ss)
+    expect = dense_published(w, c)
     expect[1] = 0
     np.testing.assert_allclose(vectors, expect, atol=2e-4)
 
