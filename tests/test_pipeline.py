@@ -24,9 +24,11 @@ from tests import synthetic
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = [
     # one power iteration, as conftest gives the jobs started as subprocesses (the in-process
-    # runs read no environment): the default 3 add 8 Spark passes to every factorization
+    # runs read no environment): the default 3 add 8 Spark passes to every factorization; and
+    # one task per block and pass (the default 3 x parallelism cuts these 80 words in 6)
     "vocab.min_count=2", "cooccur.window=3", "cooccur.blocks=2", "factorize.dim=12",
-    "factorize.oversample=8", "factorize.power_iters=1", "index.n_trees=5", "index.shards=2",
+    "factorize.oversample=8", "factorize.power_iters=1", "factorize.tasks=2", "index.n_trees=5",
+    "index.shards=2",
     "evaluate.recall_sample=0",
     "evaluate.methods=\"3cosadd\"", "gate.min_score=0.5", "gate.max_drop=0.3",
     "spark.shuffle_partitions=4",

@@ -130,7 +130,8 @@ def test_two_concurrent_pipelines_on_one_root(tmp_path):
                 "--set", "index.shards=2", "--set", "index.n_trees=4",
                 "--set", "evaluate.recall_sample=0", "--set", "gate.enabled=false",
                 "--set", "pipeline.drift=false", "--set", f"factorize.dim={dim}",
-                "--set", "factorize.oversample=4", "--set", "spark.shuffle_partitions=2"]
+                "--set", "factorize.oversample=4", "--set", "factorize.tasks=1",
+                "--set", "spark.shuffle_partitions=2"]
         procs.append(subprocess.Popen(args, env=env, cwd=tmp_path, stderr=subprocess.PIPE,
                                       text=True))
     results = [(p.wait(timeout=600), p.stderr.read()) for p in procs]
