@@ -28,9 +28,8 @@ SETTINGS = [
     # one task per block and pass (the default 3 x parallelism cuts these 80 words in 6)
     "vocab.min_count=2", "cooccur.window=3", "cooccur.blocks=2", "factorize.dim=12",
     "factorize.oversample=8", "factorize.power_iters=1", "factorize.tasks=2", "index.n_trees=5",
-    "index.shards=2",
-    "evaluate.recall_sample=0",
-    "evaluate.methods=\"3cosadd\"", "gate.min_score=0.5", "gate.max_drop=0.3",
+    "index.shards=2", "evaluate.recall_sample=0", "evaluate.methods=\"3cosadd\"",
+    "gate.min_score=0.5", "gate.max_drop=0.3",
     "spark.shuffle_partitions=4",
 ]
 
