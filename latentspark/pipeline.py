@@ -132,9 +132,13 @@ def _publish_model(spark, cfg: Config, stages: dict[str, Published], force: bool
                        "; ".join(verdict.reasons))
         models.prune()
         raise gate_failure(pub)
-    logger.info("publish: version %s passed the gate (%s %.4f%s)", pub.version,
-                verdict.metric, verdict.score,
-                f", LATEST had {previous:.4f}" if previous is not None else "")
+    if verdict.score is None:  # the gate is off and nothing could be scored
+        logger.info("publish: version %s published without a %s score (%s)", pub.version,
+                    verdict.metric, "; ".join(verdict.reasons))
+    else:
+        logger.info("publish: version %s passed the gate (%s %.4f%s)", pub.version,
+                    verdict.metric, verdict.score,
+                    f", LATEST had {previous:.4f}" if previous is not None else "")
     models.point_latest(pub.version)
     models.prune()
     return pub

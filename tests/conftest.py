@@ -36,10 +36,11 @@ def small_dimension(monkeypatch):
     test factorizes to 2 dimensions with one power iteration (the range finder's 22 columns
     already hold such a matrix's top directions; the default 3 would add 8 Spark passes to
     every factorization) unless it sets its own; and, like the shared session, Spark SQL
-    without generated code (see :func:`spark`). The environment variables reach the jobs a
-    test starts in subprocesses too."""
+    without generated code or adaptive execution (see :func:`spark`). The environment
+    variables reach the jobs a test starts in subprocesses too."""
     for key, value in (("FACTORIZE__DIM", "2"), ("FACTORIZE__POWER_ITERS", "1"),
-                       ("SPARK__CONF", '{"spark.sql.codegen.wholeStage" = "false"}')):
+                       ("SPARK__CONF", '{"spark.sql.codegen.wholeStage" = "false", '
+                                       '"spark.sql.adaptive.enabled" = "false"}')):
         if f"LATENTSPARK__{key}" not in os.environ:
             monkeypatch.setenv(f"LATENTSPARK__{key}", value)
 
@@ -71,6 +72,11 @@ def spark():
         # costs more CPU than it saves (about 20% of a small pipeline's wall time on 2
         # cores); the jobs tests start in subprocesses still run Spark's default, codegen
         .config("spark.sql.codegen.wholeStage", "false")
+        # adaptive execution runs every shuffle as a job of its own, and a job costs about
+        # half a second on local Spark: a third of a small pipeline's wall time. The test
+        # pipelines' results must not depend on it: the cluster test compares a submitted
+        # job (Spark's defaults, adaptive execution on) with the same job run here
+        .config("spark.sql.adaptive.enabled", "false")
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")

@@ -41,7 +41,7 @@ SETTINGS = ["--set", "gate.enabled=false", "--set", "index.n_trees=5",
             "--set", "evaluate.recall_sample=200",
             "--set", "vocab.min_count=2", "--set", "cooccur.window=3",
             "--set", "cooccur.blocks=8", "--set", "factorize.dim=8",
-            "--set", "factorize.power_iters=1", "--set", "factorize.wals_iterations=1",
+            "--set", "factorize.power_iters=0", "--set", "factorize.wals_iterations=1",
             "--set", "factorize.tasks=16",
             "--set", "spark.shuffle_partitions=4"]
 # Small input splits: the co-occurrence stage becomes 16 tasks (two 94 kB files each), long
