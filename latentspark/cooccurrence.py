@@ -8,10 +8,11 @@ Each Spark task streams its lines through :class:`PairCounter` inside ``mapInArr
   the driver, made into an open-addressing table once per worker process); a token is a
   vocabulary word only when both hashes match. Out-of-vocabulary and subsampled
   tokens are dropped *before* windowing, as GloVe and word2vec do;
-* for each distance ``d`` in ``1..window`` the pairs ``(ids[p], ids[p+d])`` inside one line
-  are formed with array slicing, never per token in Python;
+* the pairs ``(ids[p], ids[p+d])``, ``d`` in ``1..window``, inside one line are formed in
+  one compiled pass over the batch (:mod:`latentspark.pairkernels`, numba), never per token
+  in Python; the numpy reference forms them by array slicing, one distance at a time;
 * pairs of the ``dense_words`` most frequent words (most of all pairs, by Zipf's law) are
-  summed in a dense array with ``np.bincount``; the rest are sorted and reduced, and handed on
+  summed in a dense array, in place; the rest are sorted and reduced, and handed on
   whenever ``buffer_pairs`` pairs have piled up, so task memory is bounded;
 * the partial sums leave the task as *partial rows*: one record per row holding arrays of
   columns and weights (:func:`row_payloads`).
@@ -19,8 +20,8 @@ Each Spark task streams its lines through :class:`PairCounter` inside ``mapInArr
 Counts are symmetric: a pair at distance ``d`` adds ``w(d)`` to both ``X[a, b]`` and
 ``X[b, a]`` (so to ``X[a, a]`` twice). Spark shuffles the partial rows so that row block ``k``
 (the rows ``r`` with ``r % blocks == k``) lands in partition ``k``, sorts them by row, and
-:class:`RowMerger` sums each row's pieces in numpy. Spark thus moves a few hundred thousand
-array records instead of tens of millions of single entries. The stage writes one
+:class:`RowMerger` sums each row's pieces in a compiled loop. Spark thus moves a few hundred
+thousand array records instead of tens of millions of single entries. The stage writes one
 ``block=k/`` folder per block, sorted by ``(row, col)``: each row's complete list of
 non-zeros lives in one block.
 """
@@ -201,14 +202,21 @@ class PairCounter:
     Each pair at distance ``d`` is taken in canonical order ``lo <= hi`` and goes one of two
     ways:
 
-    * both ids below ``dense_words`` (the most frequent words): summed in a dense array with
-      ``np.bincount``. Every pair's key is formed with its ids clipped to ``dense_words``,
-      so the others fall into a spare column that is never read: no pair is selected out;
+    * both ids below ``dense_words`` (the most frequent words): summed in a dense array;
     * the rest are *packed*, ``lo``, ``hi`` and ``d`` in the bits of one ``int64``, and held
       unsummed. When ``buffer_pairs`` are held (and at the end) they are sorted in place
       with one ``np.sort`` (vectorised, much faster than an argsort or a merge of sorted
       runs), equal pairs are summed with the weight of their distance read from the low
       bits, and the sums are handed back.
+
+    The compiled path (the default; :func:`latentspark.pairkernels.window_pairs`) forms the
+    pairs in one pass over the batch, adds the dense ones in place and writes the packed ones
+    straight into one held buffer. The numpy path (``compiled=False``, the reference the
+    tests compare against) forms them one distance at a time by array slicing and sums the
+    dense ones with ``np.bincount``: every pair's key is formed with its ids clipped to
+    ``dense_words``, so the others fall into a spare column that is never read. Both hand
+    back the same partial sums at the same calls (bit for bit when the weights are whole
+    numbers, as :func:`weight_scale` makes them).
 
     Parameters
     ----------
@@ -220,6 +228,8 @@ class PairCounter:
         Pairs with both ids below this are summed in a dense ``(n + 1) x (n + 1)`` array.
     buffer_pairs : int
         Sparse pairs (8 bytes each) held before :meth:`add` sums and hands them back.
+    compiled : bool
+        Count with the compiled loops (the default) or with numpy alone.
 
     Examples
     --------
@@ -268,7 +278,8 @@ class PairCounter:
         ids : numpy.ndarray
             Token ids of the batch, lines one after the other (dropped tokens removed).
         line : numpy.ndarray
-            For each token, the index of its line; equal for tokens of one line.
+            For each token, the index of its line; equal for tokens of one line, and
+            non-decreasing (the lines one after the other).
 
         Yields
         ------
@@ -889,9 +900,10 @@ def make_text_counter(table, cfg: CooccurConfig, lowercase: bool = True):
     """Build the ``mapInArrow`` function that counts pairs from raw ASCII text and tokens.
 
     The fast path of :func:`count_cooccurrences` for the default token rule: ASCII lines
-    arrive as text and are split in numpy (:func:`latentspark.wordtable.ascii_tokens`); the
-    other lines arrive tokenised by the JVM. Both kinds of tokens become ids with one
-    :class:`~latentspark.wordtable.WordTable` look-up of their bytes.
+    arrive as text and are split and looked up in one compiled pass
+    (:meth:`latentspark.wordtable.WordTable.lookup_ascii`, the tokens of
+    :func:`latentspark.wordtable.ascii_tokens`); the other lines arrive tokenised by the JVM
+    and become ids with a :class:`~latentspark.wordtable.WordTable` look-up of their bytes.
 
     Parameters
     ----------
@@ -919,7 +931,7 @@ def make_text_counter(table, cfg: CooccurConfig, lowercase: bool = True):
     def count_text(batches):
         import pyarrow.compute as pc
 
-        from latentspark.wordtable import ascii_tokens, string_buffers
+        from latentspark.wordtable import string_buffers
 
         vocab = _worker_table(table, token)
         counter = PairCounter(len(vocab), weights, dense_words, buffer_pairs)
@@ -929,8 +941,8 @@ def make_text_counter(table, cfg: CooccurConfig, lowercase: bool = True):
             text = batch.column("text")
             if text.null_count < len(text):
                 text = pc.drop_null(text) if text.null_count else text
-                buf, starts, lengths, at = ascii_tokens(*string_buffers(text), lowercase)
-                ids.append(vocab.lookup(buf, starts, lengths))
+                found, at = vocab.lookup_ascii(*string_buffers(text), lowercase)
+                ids.append(found)
                 line.append(at)
                 lines = len(text)
             tokens = batch.column("tokens")

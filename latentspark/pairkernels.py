@@ -19,13 +19,20 @@ import numpy as np
 from numba import njit
 
 
-def _compiled(fn):
+def _compiled(fn=None, **options):
     """``njit`` with machine code cached on disk, or, where no cache folder is writable
     (numba refuses ``cache=True`` there), compiled once per process."""
+    if fn is None:
+        return lambda f: _compiled(f, **options)
     try:
-        return njit(cache=True, nogil=True)(fn)
+        return njit(cache=True, nogil=True, **options)(fn)
     except RuntimeError:  # pragma: no cover - read-only package and home folders
-        return njit(nogil=True)(fn)
+        return njit(nogil=True, **options)(fn)
+
+
+#: small helpers are inlined into their callers: a call that passes arrays costs reference
+#: counting per array, more than the helper's own work
+_helper = _compiled(inline="always")
 
 
 @_compiled
@@ -220,7 +227,7 @@ def encode_records(
     return bounds, offsets, out, small
 
 
-@_compiled
+@_helper
 def _emit_row(
     row: int,
     count: int,
@@ -321,3 +328,153 @@ def finish_rows(
     state[0] = -1
     state[1] = 0
     return out_rows, out_cols, out_vals
+
+
+# -------------------------------------------------------------------------------------------
+# tokens to ids: latentspark.wordtable's tokenizer and hash-table look-up in one pass
+
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+@_helper
+def _mix(z: np.uint64) -> np.uint64:  # pragma: no cover - compiled
+    z ^= z >> np.uint64(30)
+    z *= _MIX1
+    z ^= z >> np.uint64(27)
+    z *= _MIX2
+    z ^= z >> np.uint64(31)
+    return z
+
+
+@_helper
+def _load8(buf: np.ndarray, start: int, count: int, lower: bool) -> np.uint64:  # pragma: no cover
+    """Bytes ``start .. start + count - 1`` (``count <= 8``) as a little-endian ``uint64``,
+    ASCII letters lower-cased when ``lower``."""
+    v = np.uint64(0)
+    for i in range(count):
+        b = buf[start + i]
+        if lower and 65 <= b <= 90:
+            b += 32
+        v |= np.uint64(b) << np.uint64(8 * i)
+    return v
+
+
+@_helper
+def _find(
+    buf: np.ndarray,
+    start: int,
+    length: int,
+    lower: bool,
+    slots: np.ndarray,
+    bits: int,
+    wfirst: np.ndarray,
+    wbuf: np.ndarray,
+    wstarts: np.ndarray,
+    wlengths: np.ndarray,
+) -> int:  # pragma: no cover - compiled
+    """The id of the word whose bytes are ``buf[start : start + length]`` (lower-cased when
+    ``lower``), or -1: :func:`latentspark.wordtable.byte_hashes`'s hash, then linear probing
+    from the slot its top ``bits`` bits name; a word is accepted on equal length and bytes
+    (its first 8 bytes, ``wfirst``, compared as one number: most words need nothing else)."""
+    first = _load8(buf, start, min(length, 8), lower)
+    h = _mix(first ^ (np.uint64(length) * _GOLDEN))
+    c = 1
+    while length > 8 * c:
+        h = _mix(h ^ _load8(buf, start + 8 * c, min(length - 8 * c, 8), lower))
+        c += 1
+    mask = slots.size - 1
+    pos = np.int64(h >> np.uint64(64 - bits))
+    while True:
+        row = slots[pos]
+        if row < 0:
+            return -1
+        if wlengths[row] == length and wfirst[row] == first:
+            same = True
+            ws = wstarts[row]
+            c = 1
+            while same and length > 8 * c:
+                k = min(length - 8 * c, 8)
+                same = _load8(buf, start + 8 * c, k, lower) == _load8(wbuf, ws + 8 * c, k, False)
+                c += 1
+            if same:
+                return row
+        pos = (pos + 1) & mask
+
+
+@_compiled
+def lookup_ranges(
+    buf: np.ndarray,
+    starts: np.ndarray,
+    lengths: np.ndarray,
+    slots: np.ndarray,
+    bits: int,
+    wfirst: np.ndarray,
+    wbuf: np.ndarray,
+    wstarts: np.ndarray,
+    wlengths: np.ndarray,
+) -> np.ndarray:  # pragma: no cover - compiled
+    """:meth:`latentspark.wordtable.WordTable.lookup` of byte ranges: id of each, or -1."""
+    out = np.empty(starts.size, np.int64)
+    for t in range(starts.size):
+        out[t] = _find(
+            buf, starts[t], lengths[t], False, slots, bits, wfirst, wbuf, wstarts, wlengths
+        )
+    return out
+
+
+@_helper
+def _alnum(b) -> bool:  # pragma: no cover - compiled
+    return (48 <= b <= 57) or (65 <= b <= 90) or (97 <= b <= 122)
+
+
+@_compiled
+def ascii_ids(
+    data: np.ndarray,
+    offsets: np.ndarray,
+    lower: bool,
+    slots: np.ndarray,
+    bits: int,
+    wfirst: np.ndarray,
+    wbuf: np.ndarray,
+    wstarts: np.ndarray,
+    wlengths: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """The vocabulary tokens of ASCII lines: :func:`latentspark.wordtable.ascii_tokens` and
+    the look-up of each token in one pass, without a token buffer.
+
+    Line ``l`` is ``data[offsets[l] : offsets[l + 1]]``. A token is a maximal run, inside a
+    line, of letters and digits and of apostrophes with a letter or digit on both sides.
+    Returns the ids of the tokens that are vocabulary words, and each one's line, in order.
+    """
+    lines = offsets.size - 1
+    # at most one token a byte (one-byte lines); pages never written are never touched
+    cap = offsets[lines] - offsets[0]
+    ids = np.empty(cap, np.int64)
+    at = np.empty(cap, np.int64)
+    m = 0
+    for ln in range(lines):
+        lo = offsets[ln]
+        hi = offsets[ln + 1]
+        i = lo
+        while i < hi:
+            # skip to a letter or digit (a token never starts with an apostrophe)
+            while i < hi and not _alnum(data[i]):
+                i += 1
+            if i >= hi:
+                break
+            s = i
+            i += 1
+            while i < hi:
+                b = data[i]
+                if _alnum(b) or (b == 39 and i + 1 < hi and _alnum(data[i + 1])):
+                    i += 1
+                else:
+                    break
+            row = _find(data, s, i - s, lower, slots, bits, wfirst, wbuf, wstarts, wlengths)
+            if row >= 0:
+                ids[m] = row
+                at[m] = ln
+                m += 1
+    return ids[:m].copy(), at[:m].copy()

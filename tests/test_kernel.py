@@ -342,7 +342,33 @@ def test_word_table_finds_exactly_the_words(words, queries, collide, monkeypatch
     table = pickle.loads(pickle.dumps(table))  # as the workers receive it
     ids = {w: i for i, w in enumerate(words)}
     probe = queries + words + [w + "x" for w in words] + [w[:-1] for w in words]
-    assert table.lookup_strings(probe).tolist() == [ids.get(q, -1) for q in probe]
+    want = [ids.get(q, -1) for q in probe]
+    assert table.lookup_strings(probe, compiled=False).tolist() == want
+    if not collide:  # the compiled loop hashes inside: byte_hashes' patch does not reach it
+        assert table.lookup_strings(probe).tolist() == want
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lines=st.lists(st.text(alphabet="aAzZ09'' \t.-", max_size=60), min_size=1, max_size=10),
+    pick=st.lists(st.integers(0, 10_000), max_size=30),
+    extra=st.lists(st.text(alphabet="abc'", max_size=20), max_size=5),
+    skip=st.integers(0, 2),
+    lowercase=st.booleans(),
+)
+def test_compiled_token_lookups_equal_numpy(lines, pick, extra, skip, lowercase):
+    """The compiled tokenizer-and-look-up and the compiled look-up of byte ranges give the
+    numpy reference's ids: words of up to 8 bytes and longer, lower-casing, line starts."""
+    arr = pa.array(lines, pa.string()).slice(min(skip, len(lines) - 1))
+    buf, starts, lengths, _ = ascii_tokens(*string_buffers(arr), lowercase)
+    tokens = sorted({bytes(buf[s:s + n]).decode() for s, n in zip(starts, lengths, strict=True)})
+    words = sorted({tokens[i % len(tokens)] for i in pick} | set(extra)) if tokens else extra
+    table = pickle.loads(pickle.dumps(WordTable.from_words(sorted(set(words)))))
+    got = table.lookup_ascii(*string_buffers(arr), lowercase)
+    want = table.lookup_ascii(*string_buffers(arr), lowercase, compiled=False)
+    assert [x.tolist() for x in got] == [x.tolist() for x in want]
+    ranges = (buf, starts, lengths)
+    assert table.lookup(*ranges).tolist() == table.lookup(*ranges, compiled=False).tolist()
 
 
 @pytest.fixture
