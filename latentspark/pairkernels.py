@@ -478,3 +478,21 @@ def ascii_ids(
                 at[m] = ln
                 m += 1
     return ids[:m].copy(), at[:m].copy()
+
+
+def warm() -> None:
+    """Compile every kernel for the argument types the counting tasks pass, so that the
+    machine code is in numba's cache before the first Spark job (``scripts/setup.sh`` runs
+    it): a cold cache costs each Python worker of that job tens of seconds of compiling."""
+    from latentspark.cooccurrence import PairCounter, RowMerger, row_payloads
+    from latentspark.wordtable import WordTable
+
+    counter = PairCounter(100, np.arange(11.0), 10, 100)
+    parts = list(counter.add(np.arange(50), np.zeros(50, np.int64))) + list(counter.finish())
+    row_payloads(*parts[0], 5)
+    merger = RowMerger(100)
+    list(merger.add(np.array([1]), np.array([1]), np.array([3]), np.array([1.0])))
+    list(merger.finish())
+    table = WordTable.from_words(["a", "b"])
+    table.lookup_ascii(np.frombuffer(b"a b", np.uint8), np.array([0, 3]))
+    table.lookup_strings(["a"])

@@ -171,6 +171,14 @@ def ascii_tokens(data: np.ndarray, offsets: np.ndarray, lowercase: bool = True
 
 
 
+def _read_only(data: np.ndarray) -> np.ndarray:
+    """A read-only ``uint8`` view of ``data``: the compiled look-ups then see one argument
+    type (and load one cached compilation) whether Arrow's buffer was writable or not."""
+    view = np.asarray(data, np.uint8).view()
+    view.flags.writeable = False
+    return view
+
+
 def slot_bits(n: int) -> int:
     """log2 of an open-addressing table's slot count for ``n`` keys: at least twice the
     keys, so that probe runs stay short.
@@ -377,7 +385,7 @@ class WordTable:
             from latentspark import pairkernels
 
             return pairkernels.lookup_ranges(
-                np.asarray(buf, np.uint8), np.asarray(starts, np.int64),
+                _read_only(buf), np.asarray(starts, np.int64),
                 np.asarray(lengths, np.int64), *self._table())
         hashes, first = byte_hashes(buf, starts, lengths)
 
@@ -435,7 +443,7 @@ class WordTable:
             self._slots = self._build()
         from latentspark import pairkernels
 
-        return pairkernels.ascii_ids(np.asarray(data, np.uint8), offsets, bool(lowercase),
+        return pairkernels.ascii_ids(_read_only(data), offsets, bool(lowercase),
                                      *self._table())
 
     def lookup_arrow(self, strings, compiled: bool = True) -> np.ndarray:
