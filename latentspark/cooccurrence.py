@@ -8,10 +8,11 @@ Each Spark task streams its lines through :class:`PairCounter` inside ``mapInArr
   the driver, made into an open-addressing table once per worker process); a token is a
   vocabulary word only when both hashes match. Out-of-vocabulary and subsampled
   tokens are dropped *before* windowing, as GloVe and word2vec do;
-* for each distance ``d`` in ``1..window`` the pairs ``(ids[p], ids[p+d])`` inside one line
-  are formed with array slicing, never per token in Python;
+* the pairs ``(ids[p], ids[p+d])``, ``d`` in ``1..window``, inside one line are formed in
+  one compiled pass over the batch (:mod:`latentspark.pairkernels`, numba), never per token
+  in Python; the numpy reference forms them by array slicing, one distance at a time;
 * pairs of the ``dense_words`` most frequent words (most of all pairs, by Zipf's law) are
-  summed in a dense array with ``np.bincount``; the rest are sorted and reduced, and handed on
+  summed in a dense array, in place; the rest are sorted and reduced, and handed on
   whenever ``buffer_pairs`` pairs have piled up, so task memory is bounded;
 * the partial sums leave the task as *partial rows*: one record per row holding arrays of
   columns and weights (:func:`row_payloads`).
@@ -19,8 +20,8 @@ Each Spark task streams its lines through :class:`PairCounter` inside ``mapInArr
 Counts are symmetric: a pair at distance ``d`` adds ``w(d)`` to both ``X[a, b]`` and
 ``X[b, a]`` (so to ``X[a, a]`` twice). Spark shuffles the partial rows so that row block ``k``
 (the rows ``r`` with ``r % blocks == k``) lands in partition ``k``, sorts them by row, and
-:class:`RowMerger` sums each row's pieces in numpy. Spark thus moves a few hundred thousand
-array records instead of tens of millions of single entries. The stage writes one
+:class:`RowMerger` sums each row's pieces in a compiled loop. Spark thus moves a few hundred
+thousand array records instead of tens of millions of single entries. The stage writes one
 ``block=k/`` folder per block, sorted by ``(row, col)``: each row's complete list of
 non-zeros lives in one block.
 """
@@ -201,14 +202,21 @@ class PairCounter:
     Each pair at distance ``d`` is taken in canonical order ``lo <= hi`` and goes one of two
     ways:
 
-    * both ids below ``dense_words`` (the most frequent words): summed in a dense array with
-      ``np.bincount``. Every pair's key is formed with its ids clipped to ``dense_words``,
-      so the others fall into a spare column that is never read: no pair is selected out;
+    * both ids below ``dense_words`` (the most frequent words): summed in a dense array;
     * the rest are *packed*, ``lo``, ``hi`` and ``d`` in the bits of one ``int64``, and held
       unsummed. When ``buffer_pairs`` are held (and at the end) they are sorted in place
       with one ``np.sort`` (vectorised, much faster than an argsort or a merge of sorted
       runs), equal pairs are summed with the weight of their distance read from the low
       bits, and the sums are handed back.
+
+    The compiled path (the default; :func:`latentspark.pairkernels.window_pairs`) forms the
+    pairs in one pass over the batch, adds the dense ones in place and writes the packed ones
+    straight into one held buffer. The numpy path (``compiled=False``, the reference the
+    tests compare against) forms them one distance at a time by array slicing and sums the
+    dense ones with ``np.bincount``: every pair's key is formed with its ids clipped to
+    ``dense_words``, so the others fall into a spare column that is never read. Both hand
+    back the same partial sums at the same calls (bit for bit when the weights are whole
+    numbers, as :func:`weight_scale` makes them).
 
     Parameters
     ----------
@@ -220,6 +228,8 @@ class PairCounter:
         Pairs with both ids below this are summed in a dense ``(n + 1) x (n + 1)`` array.
     buffer_pairs : int
         Sparse pairs (8 bytes each) held before :meth:`add` sums and hands them back.
+    compiled : bool
+        Count with the compiled loops (the default) or with numpy alone.
 
     Examples
     --------
@@ -231,7 +241,7 @@ class PairCounter:
     """
 
     def __init__(self, vocab_size: int, weights: np.ndarray, dense_words: int,
-                 buffer_pairs: int) -> None:
+                 buffer_pairs: int, compiled: bool = True) -> None:
         self.vocab_size = int(vocab_size)
         self.weights = np.asarray(weights, dtype=np.float64)
         self.window = len(self.weights) - 1
@@ -255,6 +265,9 @@ class PairCounter:
         self._dense_keys: list[np.ndarray] = []
         self._dense_dist: list[int] = []
         self._dense_held = 0
+        self.compiled = bool(compiled)
+        # the compiled path's unsummed packed pairs: one buffer, written in place
+        self._buf = np.empty(0, np.int64)
 
     def add(self, ids: np.ndarray, line: np.ndarray
             ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -265,7 +278,8 @@ class PairCounter:
         ids : numpy.ndarray
             Token ids of the batch, lines one after the other (dropped tokens removed).
         line : numpy.ndarray
-            For each token, the index of its line; equal for tokens of one line.
+            For each token, the index of its line; equal for tokens of one line, and
+            non-decreasing (the lines one after the other).
 
         Yields
         ------
@@ -274,6 +288,9 @@ class PairCounter:
             full; both ``(a, b)`` and ``(b, a)`` are given.
         """
         ids = np.asarray(ids, dtype=np.int64)
+        if self.compiled:
+            yield from self._add_compiled(ids, np.asarray(line, dtype=np.int64))
+            return
         line = np.asarray(line)
         k = self.k
         for d in range(1, min(self.window, ids.size - 1) + 1):
@@ -301,6 +318,24 @@ class PairCounter:
         if self._held > self.buffer_pairs:
             yield from self._drain_sparse()
 
+    def _add_compiled(self, ids: np.ndarray, line: np.ndarray
+                      ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """:meth:`add` in one compiled pass: dense pairs summed in place, the others packed
+        straight into the held buffer (no per-distance temporaries)."""
+        from latentspark import pairkernels
+
+        need = self._held + ids.size * self.window  # at most `window` pairs a token
+        if need > self._buf.size:
+            buf = np.empty(max(need, self.buffer_pairs + ids.size * self.window), np.int64)
+            buf[:self._held] = self._buf[:self._held]
+            self._buf = buf
+        dense = self.dense if self.k else np.zeros(1)
+        self._held = pairkernels.window_pairs(
+            ids, line, self.window, self.k, self._k1, self._lshift, self._hshift,
+            self.weights, dense, self._buf, self._held)
+        if self._held > self.buffer_pairs:
+            yield from self._drain_sparse()
+
     def _flush_dense(self) -> None:
         """Add the held dense keys into the dense array (one bincount, whose cost over the
         whole array is paid once per about as many keys)."""
@@ -315,6 +350,16 @@ class PairCounter:
     def _drain_sparse(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         if not self._held:
             self._raw = []
+            return
+        if self.compiled:
+            from latentspark import pairkernels
+
+            packed = self._buf[:self._held]
+            self._held = 0
+            packed.sort()  # numpy's vectorised sort: faster than a compiled radix sort here
+            lo, hi, vals = pairkernels.reduce_packed(packed, self._dbits, self._cbits,
+                                                     self.weights)
+            yield from _mirror(lo, hi, vals, self.vocab_size)
             return
         packed = np.concatenate(self._raw)
         self._raw, self._held = [], 0
@@ -346,14 +391,22 @@ class PairCounter:
             self.dense[:] = 0.0
 
 
-def _mirror(lo: np.ndarray, hi: np.ndarray, w: np.ndarray
+def _mirror(lo: np.ndarray, hi: np.ndarray, w: np.ndarray, vocab_size: int | None = None
             ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Both directions of canonical pairs sorted by ``(lo, hi)``, as runs sorted by row.
 
     ``(lo, hi)`` is already in row order; ``(hi, lo)`` is put in row order with one sort of
-    ``hi << 32 | index`` (a plain sort, cheaper than an argsort).
+    ``hi << 32 | index`` (a plain sort, cheaper than an argsort), or, given ``vocab_size``,
+    with the compiled counting sort of :func:`latentspark.pairkernels.mirror` (same order).
     A diagonal entry appears once, with both halves of its weight.
     """
+    if vocab_size is not None:
+        from latentspark import pairkernels
+
+        lo, hi, w1, rows, cols, w2 = pairkernels.mirror(lo, hi, w, vocab_size)
+        yield lo, hi, w1
+        yield rows, cols, w2
+        return
     diag = lo == hi
     yield lo, hi, np.where(diag, 2.0 * w, w)
     off = np.flatnonzero(~diag)
@@ -363,7 +416,8 @@ def _mirror(lo: np.ndarray, hi: np.ndarray, w: np.ndarray
     yield order >> 32, lo[at], w[at]
 
 
-def row_payloads(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, cap: int):
+def row_payloads(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, cap: int,
+                 compiled: bool = True):
     """Group entries sorted by row into one record per row (at most ``cap`` entries each).
 
     Spark then moves a few hundred thousand records instead of tens of millions of single
@@ -386,6 +440,10 @@ def row_payloads(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, cap: i
         Entries, ``rows`` non-decreasing.
     cap : int
         Most entries in one record (bounds the reducer's Arrow batches).
+    compiled : bool
+        Find the records and encode their columns in one compiled pass
+        (:func:`latentspark.pairkernels.encode_records`) instead of with numpy; the bytes
+        are the same.
 
     Returns
     -------
@@ -396,10 +454,18 @@ def row_payloads(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, cap: i
     import pyarrow as pa
 
     n = rows.size
-    starts = _run_starts(rows) if n else np.zeros(0, np.int64)
-    within = np.arange(n) - np.repeat(starts, np.diff(np.append(starts, n)))
-    # a record ends where its row ends or after every `cap` entries of a row
-    bounds = np.append(np.flatnonzero(within % cap == 0), n)
+    if compiled:
+        from latentspark import pairkernels
+
+        bounds, col_offsets, col_bytes, _ = pairkernels.encode_records(
+            np.asarray(rows, np.int64), np.asarray(cols, np.int64), int(cap))
+        encoded = (col_bytes, col_offsets)
+    else:
+        starts = _run_starts(rows) if n else np.zeros(0, np.int64)
+        within = np.arange(n) - np.repeat(starts, np.diff(np.append(starts, n)))
+        # a record ends where its row ends or after every `cap` entries of a row
+        bounds = np.append(np.flatnonzero(within % cap == 0), n)
+        encoded = _compact_cols(cols, bounds)
     m = bounds.size - 1
 
     def blob(values: np.ndarray, offsets: np.ndarray | None = None) -> pa.Array:
@@ -410,7 +476,7 @@ def row_payloads(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, cap: i
     return pa.RecordBatch.from_arrays(
         [pa.array(rows[bounds[:-1]].astype(np.int32)),
          pa.array(np.diff(bounds).astype(np.int32)),
-         blob(*_compact_cols(cols, bounds)), blob(_compact_weights(weights))],
+         blob(*encoded), blob(_compact_weights(weights))],
         names=["row", "n", "cols", "weights"])
 
 
@@ -519,16 +585,25 @@ class RowMerger:
     Memory is bounded: one Arrow batch plus the partial entries of the one row that may
     continue into the next batch (summed whenever they exceed ``2 * vocab_size``).
 
+    The compiled path (:func:`latentspark.pairkernels.merge_rows`) sums each row in a dense
+    accumulator instead of sorting keys: one pass over the entries, ``16`` bytes a column
+    of the vocabulary held (zeroed lazily by the system: only columns a row touched are
+    resident).
+
     Parameters
     ----------
     vocab_size : int
         Number of ids (columns).
+    compiled : bool
+        Sum with the compiled loop (the default) or with numpy's sorts (the reference).
     """
 
-    def __init__(self, vocab_size: int) -> None:
+    def __init__(self, vocab_size: int, compiled: bool = True) -> None:
         self.vocab_size = int(vocab_size)
         self._keys = np.zeros(0, dtype=np.int64)
         self._vals = np.zeros(0)
+        self.compiled = bool(compiled)
+        self._acc: np.ndarray | None = None
 
     def add(self, rows: np.ndarray, lengths: np.ndarray, cols: np.ndarray,
             weights: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -540,6 +615,22 @@ class RowMerger:
             ``(rows, cols, weights)`` of complete rows, sorted by ``(row, col)``.
         """
         if rows.size == 0:
+            return
+        if self.compiled:
+            from latentspark import pairkernels
+
+            if self._acc is None:
+                # np.zeros maps pages on first touch: V-sized but resident only where used
+                self._acc = np.zeros(self.vocab_size)
+                self._mark = np.zeros(self.vocab_size, np.int32)
+                self._touched = np.zeros(self.vocab_size, np.int32)
+                self._state = np.array([-1, 0], np.int64)
+            out = pairkernels.merge_rows(
+                np.asarray(rows, np.int64), np.asarray(lengths, np.int64),
+                np.asarray(cols, np.int64), np.asarray(weights, np.float64), self._acc,
+                self._mark, self._touched, self._state)
+            if out[0].size:
+                yield out
             return
         new_rows = np.repeat(rows.astype(np.int64), lengths)
         keys = np.concatenate((self._keys, new_rows * self.vocab_size + cols))
@@ -556,6 +647,15 @@ class RowMerger:
 
     def finish(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """The entries held back for the last row."""
+        if self.compiled:
+            if self._acc is not None:
+                from latentspark import pairkernels
+
+                out = pairkernels.finish_rows(self._acc, self._mark, self._touched,
+                                              self._state)
+                if out[0].size:
+                    yield out
+            return
         if self._keys.size:
             yield self._split(*_reduce(self._keys, self._vals))
             self._keys, self._vals = self._keys[:0], self._vals[:0]
@@ -800,9 +900,10 @@ def make_text_counter(table, cfg: CooccurConfig, lowercase: bool = True):
     """Build the ``mapInArrow`` function that counts pairs from raw ASCII text and tokens.
 
     The fast path of :func:`count_cooccurrences` for the default token rule: ASCII lines
-    arrive as text and are split in numpy (:func:`latentspark.wordtable.ascii_tokens`); the
-    other lines arrive tokenised by the JVM. Both kinds of tokens become ids with one
-    :class:`~latentspark.wordtable.WordTable` look-up of their bytes.
+    arrive as text and are split and looked up in one compiled pass
+    (:meth:`latentspark.wordtable.WordTable.lookup_ascii`, the tokens of
+    :func:`latentspark.wordtable.ascii_tokens`); the other lines arrive tokenised by the JVM
+    and become ids with a :class:`~latentspark.wordtable.WordTable` look-up of their bytes.
 
     Parameters
     ----------
@@ -830,7 +931,7 @@ def make_text_counter(table, cfg: CooccurConfig, lowercase: bool = True):
     def count_text(batches):
         import pyarrow.compute as pc
 
-        from latentspark.wordtable import ascii_tokens, string_buffers
+        from latentspark.wordtable import string_buffers
 
         vocab = _worker_table(table, token)
         counter = PairCounter(len(vocab), weights, dense_words, buffer_pairs)
@@ -840,8 +941,8 @@ def make_text_counter(table, cfg: CooccurConfig, lowercase: bool = True):
             text = batch.column("text")
             if text.null_count < len(text):
                 text = pc.drop_null(text) if text.null_count else text
-                buf, starts, lengths, at = ascii_tokens(*string_buffers(text), lowercase)
-                ids.append(vocab.lookup(buf, starts, lengths))
+                found, at = vocab.lookup_ascii(*string_buffers(text), lowercase)
+                ids.append(found)
                 line.append(at)
                 lines = len(text)
             tokens = batch.column("tokens")

@@ -15,6 +15,10 @@ Two pieces, both vectorised over whole Arrow buffers (never a Python loop per to
 
 A token's bytes are read eight at a time through an unaligned ``uint64`` view of a padded
 copy of the buffer (:func:`_words8`): a token of up to 8 bytes is one load and one mask.
+
+The counting tasks run both pieces as compiled loops (:mod:`latentspark.pairkernels`:
+:meth:`WordTable.lookup_ascii` splits and looks up in one pass, with no token buffer); the
+numpy functions here are the reference they are tested against, and define the hash.
 """
 
 from __future__ import annotations
@@ -165,6 +169,14 @@ def ascii_tokens(data: np.ndarray, offsets: np.ndarray, lowercase: bool = True
     line = np.searchsorted(offsets - lo, starts, side="right") - 1
     return buf, starts, lasts - starts + 1, line
 
+
+
+def _read_only(data: np.ndarray) -> np.ndarray:
+    """A read-only ``uint8`` view of ``data``: the compiled look-ups then see one argument
+    type (and load one cached compilation) whether Arrow's buffer was writable or not."""
+    view = np.asarray(data, np.uint8).view()
+    view.flags.writeable = False
+    return view
 
 
 def slot_bits(n: int) -> int:
@@ -344,7 +356,8 @@ class WordTable:
             longer = longer[ok & (lengths[longer] > 8 * c)]
         return same
 
-    def lookup(self, buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    def lookup(self, buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
+               compiled: bool = True) -> np.ndarray:
         """Vocabulary id of each token ``buf[s : s + n]``, or -1.
 
         Parameters
@@ -353,6 +366,10 @@ class WordTable:
             ``uint8`` bytes with 8 padding bytes at the end.
         starts, lengths : numpy.ndarray
             ``int64`` token ranges in ``buf``.
+        compiled : bool
+            Hash and probe token by token in a compiled loop
+            (:func:`latentspark.pairkernels.lookup_ranges`) instead of with numpy's
+            whole-array passes (the reference); the ids are the same.
 
         Returns
         -------
@@ -364,6 +381,12 @@ class WordTable:
             return out
         if self._slots is None:
             self._slots = self._build()
+        if compiled:
+            from latentspark import pairkernels
+
+            return pairkernels.lookup_ranges(
+                _read_only(buf), np.asarray(starts, np.int64),
+                np.asarray(lengths, np.int64), *self._table())
         hashes, first = byte_hashes(buf, starts, lengths)
 
         def same(t: np.ndarray, row: np.ndarray) -> np.ndarray:
@@ -375,21 +398,69 @@ class WordTable:
 
         return probe_slots(self._slots, self._home(hashes), same)
 
-    def lookup_arrow(self, strings) -> np.ndarray:
+    def _table(self) -> tuple:
+        """What the compiled look-ups read: slots, bits, and the words' bytes (the first 8
+        as one number)."""
+        return self._slots, self.bits, self._first, self.buf, self.starts, self.lengths
+
+    def lookup_ascii(self, data: np.ndarray, offsets: np.ndarray, lowercase: bool = True,
+                     compiled: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """The vocabulary words among the tokens of ASCII lines, and the line of each.
+
+        The tokens are :func:`ascii_tokens`'s; the compiled path
+        (:func:`latentspark.pairkernels.ascii_ids`) finds and looks them up in one pass over
+        the bytes, with no token buffer; ``compiled=False`` is :func:`ascii_tokens` and
+        :meth:`lookup` (the reference). Tokens outside the vocabulary are left out.
+
+        Parameters
+        ----------
+        data, offsets : numpy.ndarray
+            As for :func:`ascii_tokens` (:func:`string_buffers` of the lines).
+        lowercase : bool
+            Lower-case the tokens (``tokenize.lowercase``).
+        compiled : bool
+            Use the compiled loop.
+
+        Returns
+        -------
+        ids, line : numpy.ndarray
+            ``int64`` id and line index of each vocabulary token, in line order.
+
+        Examples
+        --------
+        >>> t = WordTable.from_words(["don't", "b"])
+        >>> ids, line = t.lookup_ascii(np.frombuffer(b"Don't a''b", np.uint8), np.array([0, 6, 10]))
+        >>> ids.tolist(), line.tolist()
+        ([0, 1], [0, 1])
+        """
+        offsets = np.asarray(offsets, dtype=np.int64)
+        if not compiled or not len(self) or offsets[-1] == offsets[0]:
+            buf, starts, lengths, line = ascii_tokens(data, offsets, lowercase)
+            ids = self.lookup(buf, starts, lengths, compiled=compiled)
+            kept = ids >= 0
+            return ids[kept], line[kept]
+        if self._slots is None:
+            self._slots = self._build()
+        from latentspark import pairkernels
+
+        return pairkernels.ascii_ids(_read_only(data), offsets, bool(lowercase),
+                                     *self._table())
+
+    def lookup_arrow(self, strings, compiled: bool = True) -> np.ndarray:
         """Vocabulary id of each value of a pyarrow string array (nulls: -1)."""
         data, offsets = string_buffers(strings)
         lo = int(offsets[0]) if offsets.size else 0
         buf = _padded(np.asarray(data[lo:int(offsets[-1])] if offsets.size else data[:0]))
-        ids = self.lookup(buf, offsets[:-1] - lo, np.diff(offsets))
+        ids = self.lookup(buf, offsets[:-1] - lo, np.diff(offsets), compiled=compiled)
         if strings.null_count:
             ids[~np.asarray(strings.is_valid())] = -1
         return ids
 
-    def lookup_strings(self, words: list[str]) -> np.ndarray:
+    def lookup_strings(self, words: list[str], compiled: bool = True) -> np.ndarray:
         """Vocabulary id of each Python string, or -1."""
         import pyarrow as pa
 
-        return self.lookup_arrow(pa.array(words, pa.string()))
+        return self.lookup_arrow(pa.array(words, pa.string()), compiled=compiled)
 
 
 def string_buffers(strings) -> tuple[np.ndarray, np.ndarray]:

@@ -66,6 +66,11 @@ say "installing latentspark${extras} into .venv"
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -c scripts/constraints.txt -e ".${extras}"
 
+# the counting kernels compiled once (numba caches the machine code next to the package)
+say "compiling the counting kernels (once per version)"
+.venv/bin/python -c "from latentspark.pairkernels import warm; warm()" ||
+    say "warning: kernels not compiled ahead; the first counting job compiles them"
+
 # Spark's JVM classes archived once: every later local session starts several seconds sooner
 say "archiving Spark's JVM classes (once per Java and Spark)"
 SPARK_LOCAL_IP=${SPARK_LOCAL_IP:-127.0.0.1} .venv/bin/python -m latentspark.jvmcache >/dev/null ||
