@@ -171,24 +171,18 @@ def encode_records(
     steps (the first from 0) when every step is in ``[0, 2**16)``, else as ``int32``.
     """
     n = rows.size
+    bounds = np.empty(n + 1, np.int64)  # at most one record an entry
     m = 0
     within = 0
     for i in range(n):
         if i == 0 or rows[i] != rows[i - 1]:
             within = 0
         if within % cap == 0:
+            bounds[m] = i
             m += 1
         within += 1
-    bounds = np.empty(m + 1, np.int64)
-    j = 0
-    for i in range(n):
-        if i == 0 or rows[i] != rows[i - 1]:
-            within = 0
-        if within % cap == 0:
-            bounds[j] = i
-            j += 1
-        within += 1
     bounds[m] = n
+    bounds = bounds[: m + 1].copy()
     offsets = np.empty(m + 1, np.int64)
     small = np.empty(m, np.bool_)
     size = 0
@@ -363,21 +357,15 @@ def _load8(buf: np.ndarray, start: int, count: int, lower: bool) -> np.uint64:  
 
 @_helper
 def _find(
-    buf: np.ndarray,
-    start: int,
-    length: int,
-    lower: bool,
-    slots: np.ndarray,
-    bits: int,
-    wfirst: np.ndarray,
-    wbuf: np.ndarray,
-    wstarts: np.ndarray,
-    wlengths: np.ndarray,
+    buf: np.ndarray, start: int, length: int, lower: bool, table: tuple
 ) -> int:  # pragma: no cover - compiled
     """The id of the word whose bytes are ``buf[start : start + length]`` (lower-cased when
     ``lower``), or -1: :func:`latentspark.wordtable.byte_hashes`'s hash, then linear probing
     from the slot its top ``bits`` bits name; a word is accepted on equal length and bytes
-    (its first 8 bytes, ``wfirst``, compared as one number: most words need nothing else)."""
+    (its first 8 bytes, ``wfirst``, compared as one number: most words need nothing else).
+    ``table`` is :meth:`latentspark.wordtable.WordTable._table`'s ``(slots, bits, wfirst,
+    wbuf, wstarts, wlengths)``."""
+    slots, bits, wfirst, wbuf, wstarts, wlengths = table
     first = _load8(buf, start, min(length, 8), lower)
     h = _mix(first ^ (np.uint64(length) * _GOLDEN))
     c = 1
@@ -405,22 +393,12 @@ def _find(
 
 @_compiled
 def lookup_ranges(
-    buf: np.ndarray,
-    starts: np.ndarray,
-    lengths: np.ndarray,
-    slots: np.ndarray,
-    bits: int,
-    wfirst: np.ndarray,
-    wbuf: np.ndarray,
-    wstarts: np.ndarray,
-    wlengths: np.ndarray,
+    buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray, table: tuple
 ) -> np.ndarray:  # pragma: no cover - compiled
     """:meth:`latentspark.wordtable.WordTable.lookup` of byte ranges: id of each, or -1."""
     out = np.empty(starts.size, np.int64)
     for t in range(starts.size):
-        out[t] = _find(
-            buf, starts[t], lengths[t], False, slots, bits, wfirst, wbuf, wstarts, wlengths
-        )
+        out[t] = _find(buf, starts[t], lengths[t], False, table)
     return out
 
 
@@ -431,15 +409,7 @@ def _alnum(b) -> bool:  # pragma: no cover - compiled
 
 @_compiled
 def ascii_ids(
-    data: np.ndarray,
-    offsets: np.ndarray,
-    lower: bool,
-    slots: np.ndarray,
-    bits: int,
-    wfirst: np.ndarray,
-    wbuf: np.ndarray,
-    wstarts: np.ndarray,
-    wlengths: np.ndarray,
+    data: np.ndarray, offsets: np.ndarray, lower: bool, table: tuple
 ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     """The vocabulary tokens of ASCII lines: :func:`latentspark.wordtable.ascii_tokens` and
     the look-up of each token in one pass, without a token buffer.
@@ -472,7 +442,7 @@ def ascii_ids(
                     i += 1
                 else:
                     break
-            row = _find(data, s, i - s, lower, slots, bits, wfirst, wbuf, wstarts, wlengths)
+            row = _find(data, s, i - s, lower, table)
             if row >= 0:
                 ids[m] = row
                 at[m] = ln

@@ -386,7 +386,7 @@ class WordTable:
 
             return pairkernels.lookup_ranges(
                 _read_only(buf), np.asarray(starts, np.int64),
-                np.asarray(lengths, np.int64), *self._table())
+                np.asarray(lengths, np.int64), self._table())
         hashes, first = byte_hashes(buf, starts, lengths)
 
         def same(t: np.ndarray, row: np.ndarray) -> np.ndarray:
@@ -400,7 +400,9 @@ class WordTable:
 
     def _table(self) -> tuple:
         """What the compiled look-ups read: slots, bits, and the words' bytes (the first 8
-        as one number)."""
+        as one number); the slots are built on first use."""
+        if self._slots is None:
+            self._slots = self._build()
         return self._slots, self.bits, self._first, self.buf, self.starts, self.lengths
 
     def lookup_ascii(self, data: np.ndarray, offsets: np.ndarray, lowercase: bool = True,
@@ -439,12 +441,9 @@ class WordTable:
             ids = self.lookup(buf, starts, lengths, compiled=compiled)
             kept = ids >= 0
             return ids[kept], line[kept]
-        if self._slots is None:
-            self._slots = self._build()
         from latentspark import pairkernels
 
-        return pairkernels.ascii_ids(_read_only(data), offsets, bool(lowercase),
-                                     *self._table())
+        return pairkernels.ascii_ids(_read_only(data), offsets, bool(lowercase), self._table())
 
     def lookup_arrow(self, strings, compiled: bool = True) -> np.ndarray:
         """Vocabulary id of each value of a pyarrow string array (nulls: -1)."""
