@@ -8,15 +8,57 @@ The results are identical, bit for bit, to the numpy reference's (the tests comp
 
 The module is imported only where the loops run (the Python workers), so that the driver
 does not pay numba's import. ``cache=True`` keeps the machine code next to this file (or in
-numba's per-user cache when the package folder is read-only): a worker process loads it in
-milliseconds and compiles only once per machine and version of this file; Spark's reused
+numba's per-user cache when the package folder is read-only, or zipped: then keyed by this
+file's content, see :func:`_cache_by_content`): a worker process loads it in milliseconds and
+compiles only once per machine and version of this file; Spark's reused
 Python workers (``spark.python.worker.reuse``) load it once per process, not per task.
 """
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from numba import njit
+
+
+def _cache_by_content() -> None:
+    """Key numba's cache of these kernels by this file's content when it is imported from a
+    zip (``spark-submit --py-files``).
+
+    numba files the machine code of zipped code under a hash of the zip's folder, and a
+    cluster fetches ``--py-files`` into a new folder for every application and executor: each
+    executor's first counting task would then compile every kernel again (tens of seconds of
+    CPU each time). Keyed by content, an executor compiles once per machine and version of
+    this file, as an installed package does. Left to numba's default where its cache classes
+    differ (they are internal).
+    """
+    if ".zip" not in __file__:
+        return
+    try:
+        from numba.core import caching
+
+        base = caching.ZipCacheLocator
+        impl = caching.CacheImpl
+    except (ImportError, AttributeError):  # pragma: no cover - another numba
+        return
+
+    class ContentLocator(base):
+        def __init__(self, py_func, py_file) -> None:
+            super().__init__(py_func, py_file)
+            digest = self.get_source_stamp().hex()[:20]
+            self._cache_path = os.path.join(os.path.dirname(self._cache_path),
+                                            f"latentspark_pairkernels_{digest}")
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            return cls(py_func, py_file) if py_file == __file__ else None
+
+    if not any(c.__name__ == "ContentLocator" for c in impl._locator_classes):
+        impl._locator_classes = [ContentLocator, *impl._locator_classes]
+
+
+_cache_by_content()
 
 
 def _compiled(fn=None, **options):

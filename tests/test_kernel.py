@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import re
 
@@ -386,3 +387,33 @@ def monkeypatch_hashes(monkeypatch):
         monkeypatch.setattr(wt, "byte_hashes", constant if collide else real)
 
     return use
+
+
+def test_zipped_kernels_compile_once_per_content(tmp_path):
+    """Imported from a zip, as executors import ``--py-files``: a copy of the same zip in
+    another folder (a cluster fetches one per application and executor) loads the machine
+    code the first copy compiled instead of compiling again."""
+    import subprocess
+    import sys
+    import zipfile
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[1] / "latentspark"
+    zips = []
+    for folder in ("app-1", "app-2"):
+        (tmp_path / folder).mkdir()
+        zips.append(tmp_path / folder / "latentspark.zip")
+        with zipfile.ZipFile(zips[-1], "w") as z:
+            for path in package.rglob("*.py"):
+                z.write(path, path.relative_to(package.parent).as_posix())
+    probe = ("import sys; sys.path.insert(0, sys.argv[1]); import numpy as np; "
+             "import latentspark.pairkernels as pk; assert '.zip' in pk.__file__; "
+             "pk.mirror(np.array([0, 1]), np.array([1, 1]), np.array([1.0, 2.0]), 2); "
+             "s = pk.mirror.stats; print(sum(s.cache_hits.values()), "
+             "sum(s.cache_misses.values()))")
+    # numba's per-user cache, which zipped code uses, in a fresh folder
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    env.pop("NUMBA_CACHE_DIR", None)
+    got = [subprocess.run([sys.executable, "-c", probe, str(z)], env=env, check=True,
+                          capture_output=True, text=True).stdout.split() for z in zips]
+    assert got == [["0", "1"], ["1", "0"]]  # compiled by the first, loaded by the second
