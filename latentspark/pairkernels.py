@@ -7,15 +7,15 @@ reduction of sorted packed pairs, their mirror image, and the partial-row record
 The results are identical, bit for bit, to the numpy reference's (the tests compare them).
 
 The module is imported only where the loops run (the Python workers), so that the driver
-does not pay numba's import. ``cache=True`` keeps the machine code next to this file (or in
-numba's per-user cache when the package folder is read-only, or zipped: then keyed by this
-file's content, see :func:`_cache_by_content`): a worker process loads it in milliseconds and
-compiles only once per machine and version of this file; Spark's reused
+does not pay numba's import. ``cache=True`` keeps the machine code in a per-user folder named
+by this file's content (:func:`_cache_by_content`): a worker process loads it in milliseconds
+and compiles only once per machine and version of this file, installed or zipped; Spark's reused
 Python workers (``spark.python.worker.reuse``) load it once per process, not per task.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import numpy as np
@@ -23,39 +23,42 @@ from numba import njit
 
 
 def _cache_by_content() -> None:
-    """Key numba's cache of these kernels by this file's content when it is imported from a
-    zip (``spark-submit --py-files``).
+    """Keep numba's cache of these kernels in one per-user folder named by this file's
+    content, wherever the file is imported from.
 
-    numba files the machine code of zipped code under a hash of the zip's folder, and a
-    cluster fetches ``--py-files`` into a new folder for every application and executor: each
-    executor's first counting task would then compile every kernel again (tens of seconds of
-    CPU each time). Keyed by content, an executor compiles once per machine and version of
-    this file, as an installed package does. Left to numba's default where its cache classes
-    differ (they are internal).
+    numba files machine code next to the source, or under a hash of the source's folder;
+    but a cluster fetches ``--py-files`` into a new folder for every application and
+    executor, so each executor's first counting task would compile every kernel again (tens
+    of seconds of CPU each time). Keyed by content, the code compiled once on a machine
+    (``scripts/setup.sh`` runs :func:`warm`) serves the installed package and every zip of
+    the same version. ``NUMBA_CACHE_DIR`` is honoured; numba's own placement stays where its
+    (internal) cache classes differ or no such folder is writable.
     """
-    if ".zip" not in __file__:
-        return
     try:
-        from numba.core import caching
+        from numba.core import caching, config
 
-        base = caching.ZipCacheLocator
         impl = caching.CacheImpl
-    except (ImportError, AttributeError):  # pragma: no cover - another numba
+        bases = (caching.UserWideCacheLocator, caching.ZipCacheLocator)
+        source = __loader__.get_source(__name__)
+    except (ImportError, AttributeError):  # pragma: no cover - another numba or loader
         return
+    folder = "latentspark_pairkernels_" + hashlib.sha256(source.encode()).hexdigest()[:20]
 
-    class ContentLocator(base):
-        def __init__(self, py_func, py_file) -> None:
-            super().__init__(py_func, py_file)
-            digest = self.get_source_stamp().hex()[:20]
-            self._cache_path = os.path.join(os.path.dirname(self._cache_path),
-                                            f"latentspark_pairkernels_{digest}")
+    def by_content(base: type) -> type:
+        class ContentLocator(base):
+            def __init__(self, py_func, py_file) -> None:
+                super().__init__(py_func, py_file)
+                root = config.CACHE_DIR or os.path.dirname(self._cache_path)
+                self._cache_path = os.path.join(root, folder)
 
-        @classmethod
-        def from_function(cls, py_func, py_file):
-            return cls(py_func, py_file) if py_file == __file__ else None
+            @classmethod
+            def from_function(cls, py_func, py_file):
+                return super().from_function(py_func, py_file) if py_file == __file__ else None
+
+        return ContentLocator
 
     if not any(c.__name__ == "ContentLocator" for c in impl._locator_classes):
-        impl._locator_classes = [ContentLocator, *impl._locator_classes]
+        impl._locator_classes = [*map(by_content, bases), *impl._locator_classes]
 
 
 _cache_by_content()

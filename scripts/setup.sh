@@ -66,7 +66,8 @@ say "installing latentspark${extras} into .venv"
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -c scripts/constraints.txt -e ".${extras}"
 
-# the counting kernels compiled once (numba caches the machine code next to the package)
+# the counting kernels compiled once (numba keeps the machine code in a per-user folder named
+# by the source, which the zips of this version that spark-submit ships load too)
 say "compiling the counting kernels (once per version)"
 .venv/bin/python -c "from latentspark.pairkernels import warm; warm()" ||
     say "warning: kernels not compiled ahead; the first counting job compiles them"
