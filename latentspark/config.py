@@ -62,6 +62,11 @@ class SparkConfig:
         10, "seconds between the progress lines (stderr) of a running Spark stage; a stage "
         "that ran 2 s or more prints one line when it ends; 0 turns them off", lo=0, hi=86_400)
     conf: dict = _opt({}, "extra spark.* settings, passed to the session builder as they are")
+    java_options: str = _opt(
+        "", "extra HotSpot options (space-separated) for the driver JVM when latentspark "
+        "starts it (not under spark-submit), after its own; e.g. -XX:TieredStopAtLevel=1 "
+        "for small runs (less CPU spent compiling Java, slower long loops); ignored when "
+        "spark.conf sets spark.driver.extraJavaOptions")
 
 
 @dataclass

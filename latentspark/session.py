@@ -147,7 +147,8 @@ QUIET_LOG4J2 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "conf",
 def _console_conf(cfg: SparkConfig, launch_conf, local: bool = False) -> dict[str, str]:
     """Settings for the console (progress bar and, when the JVM is ours to start, log level)
     and, for a local JVM of ours, its HotSpot options (:data:`LOCAL_JAVA_OPTIONS`); for any
-    JVM of ours, the class archive of :mod:`latentspark.jvmcache` when it is built."""
+    JVM of ours, the class archive of :mod:`latentspark.jvmcache` when it is built, then
+    ``spark.java_options``."""
     out = {"spark.ui.showConsoleProgress": "true" if cfg.verbose else "false"}
     if not cfg.verbose:
         logging.getLogger("py4j").setLevel(logging.ERROR)
@@ -164,6 +165,7 @@ def _console_conf(cfg: SparkConfig, launch_conf, local: bool = False) -> dict[st
     from latentspark import jvmcache
 
     java += jvmcache.java_options()
+    java += cfg.java_options.split()
     if java:
         out[option] = " ".join(java)
     return out

@@ -12,6 +12,10 @@ import pytest
 JOBS = Path(__file__).resolve().parents[1] / "jobs"
 
 
+#: HotSpot options of every JVM the tests start: the test jobs run for seconds on a few
+#: hundred rows, and the optimizing compiler (C2) spends more CPU compiling Spark than its
+#: code saves in that time; the quick compiler (C1) alone is enough
+TEST_JAVA_OPTIONS = ("-XX:TieredStopAtLevel=1",)
 
 #: the test files that take minutes, started first: scripts/test.sh runs the files in two
 #: processes in collection order (``--dist loadfile --no-loadscope-reorder``), and a long file
@@ -37,10 +41,12 @@ def small_dimension(monkeypatch):
     already hold such a matrix's top directions; the default 3 would add 8 Spark passes to
     every factorization) unless it sets its own; and, like the shared session, Spark SQL
     without generated code or adaptive execution (see :func:`spark`). The environment
-    variables reach the jobs a test starts in subprocesses too."""
+    variables reach the jobs a test starts in subprocesses too, and with them the tests' HotSpot
+    options (:data:`TEST_JAVA_OPTIONS`)."""
     for key, value in (("FACTORIZE__DIM", "2"), ("FACTORIZE__POWER_ITERS", "1"),
                        ("SPARK__CONF", '{"spark.sql.codegen.wholeStage" = "false", '
-                                       '"spark.sql.adaptive.enabled" = "false"}')):
+                                       '"spark.sql.adaptive.enabled" = "false"}'),
+                       ("SPARK__JAVA_OPTIONS", " ".join(TEST_JAVA_OPTIONS))):
         if f"LATENTSPARK__{key}" not in os.environ:
             monkeypatch.setenv(f"LATENTSPARK__{key}", value)
 
@@ -57,7 +63,7 @@ def spark():
     builder = SparkSession.builder
     # the class archive scripts/setup.sh built (a faster start), and the serial collector a
     # local latentspark JVM gets (G1's concurrent threads only compete for the 2 cores)
-    java = ["-XX:+UseSerialGC", *jvmcache.java_options()]
+    java = ["-XX:+UseSerialGC", *jvmcache.java_options(), *TEST_JAVA_OPTIONS]
     builder = builder.config("spark.driver.extraJavaOptions", " ".join(java))
     session = (
         builder.master("local[2]")

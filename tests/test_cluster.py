@@ -29,6 +29,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
+from tests.conftest import TEST_JAVA_OPTIONS
+
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,6 +50,8 @@ SETTINGS = ["--set", "gate.enabled=false", "--set", "index.n_trees=5",
 # enough to kill a worker in the middle of it. Every run splits the input the same way.
 SPLITS = {"spark.sql.files.maxPartitionBytes": "200000", "spark.sql.files.openCostInBytes": "0"}
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
+#: the tests' HotSpot options (see conftest) for every JVM of the cluster and the job
+JAVA = " ".join(TEST_JAVA_OPTIONS)
 
 
 def free_ports(n: int) -> list[int]:
@@ -74,7 +78,8 @@ def clean_env(**extra: str) -> dict[str, str]:
     or PYTHONPATH (the jobs must import latentspark from the zip), plus ``extra``."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("LATENTSPARK") and k != "PYTHONPATH"}
-    env.update(PYSPARK_PYTHON=sys.executable, SPARK_LOCAL_IP="127.0.0.1", **extra)
+    env.update(PYSPARK_PYTHON=sys.executable, SPARK_LOCAL_IP="127.0.0.1",
+               SPARK_DAEMON_JAVA_OPTS=JAVA, **extra)  # the master's and workers' JVMs
     return env
 
 
@@ -196,6 +201,7 @@ def submit(master: str, root: Path, corpus: Path, zip_path: Path, log: Path,
     """spark-submit ``JOB`` with the test settings; its output goes to ``log``."""
     cmd = [spark_bin("spark-submit"), "--master", master, "--driver-memory", "1g",
            "--executor-memory", "1g", "--total-executor-cores", "2", "--py-files", str(zip_path),
+           "--driver-java-options", JAVA, "--conf", f"spark.executor.extraJavaOptions={JAVA}",
            "--conf", f"spark.ui.port={ui_port}" if ui_port else "spark.ui.enabled=false"]
     for key, value in SPLITS.items():
         cmd += ["--conf", f"{key}={value}"]
