@@ -28,6 +28,8 @@ def test_embeddings_example_loads():
     cfg = load_config(CONF / "embeddings.toml")
     assert (cfg.cooccur.window, cfg.cooccur.dynamic_window) == (5, True)
     assert cfg.factorize.method == "ppmi_wals"
+    # SGNS's loss, each observed pair weighted by its count (benchmarks/results/quality300.md)
+    assert (cfg.factorize.loss, cfg.factorize.observed_power) == ("sgns", 1.0)
     # all-but-the-top's depth follows the dimension: 1 at 100 as before, 9 at 300
     depths = [load_config(CONF / "embeddings.toml", [f"factorize.dim={d}"]).factorize
               .remove_top_depth() for d in (100, 300)]
