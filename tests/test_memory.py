@@ -62,6 +62,11 @@ def test_a_local_jvm_gets_its_options_unless_the_user_gave_some(monkeypatch):
     assert not any(opt in remote for opt in LOCAL_JAVA_OPTIONS)
     mine = _Conf(**{"spark.driver.extraJavaOptions": "-Xss4m"})
     assert "spark.driver.extraJavaOptions" not in _console_conf(cfg, mine, local=True)
+    # spark.java_options come after latentspark's own, so that they win where both set one
+    extra = load_config(None, ["spark.java_options=-XX:TieredStopAtLevel=1 -Xms64m"]).spark
+    got = _console_conf(extra, _Conf(), local=True)["spark.driver.extraJavaOptions"].split()
+    assert got[-2:] == ["-XX:TieredStopAtLevel=1", "-Xms64m"] and "-Xms128m" in got
+    assert "spark.driver.extraJavaOptions" not in _console_conf(extra, mine, local=True)
 
 
 @pytest.mark.parametrize("overrides", [["factorize.dim=100"], ["factorize.dim=1000"],
