@@ -427,7 +427,9 @@ def stage(tmp_path, *extra):
 @pytest.mark.parametrize(("method", "extra"), [
     ("ppmi_wals", ()), ("ppmi_svd", ()), ("glove", ()),
     ("ppmi_wals", ("--set", "factorize.remove_top=1", "--set", "factorize.negative_pmi=true")),
-    ("ppmi_wals", ("--set", "factorize.remove_top=-1")),    # dim / 100 directions, at least 1
+    # conf/embeddings.toml's factorization: SGNS's loss, dim / 100 directions (at least 1)
+    ("ppmi_wals", ("--set", "factorize.remove_top=-1", "--set", "factorize.loss=sgns",
+                   "--set", "factorize.observed_power=1.0")),
 ])
 def test_stage_publishes_embeddings_deterministically(spark, tmp_path, method, extra):
     args = ("--set", f"factorize.method={method}", "--set", "factorize.dim=4",
