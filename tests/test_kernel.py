@@ -5,6 +5,11 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -393,12 +398,6 @@ def test_kernels_compile_once_per_content_installed_or_zipped(tmp_path):
     """The machine code compiled by an installed copy of the package is what zips of the
     same version load, wherever they are (a cluster fetches ``--py-files`` into a new folder
     for every application and executor), instead of compiling again."""
-    import shutil
-    import subprocess
-    import sys
-    import zipfile
-    from pathlib import Path
-
     package = Path(__file__).resolve().parents[1] / "latentspark"
     shutil.copytree(package, tmp_path / "site" / "latentspark",
                     ignore=shutil.ignore_patterns("__pycache__"))
