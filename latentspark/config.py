@@ -119,9 +119,11 @@ class CooccurConfig:
                             "0 disables", lo=0.0, hi=1.0)
     seed: int = _opt(1, "seed of the subsampling draws", lo=0, hi=2**31 - 1)
     blocks: int = _opt(0, "row blocks in the output, one reduce task each: rows with id % "
-                       "blocks == k are in block=k/; 0 = 2 x Spark's default parallelism (an "
-                       "incremental root keeps the count it started with); fewer than the "
-                       "cores is warned about", lo=0, hi=100_000)
+                       "blocks == k are in block=k/; 0 follows the corpus and the cluster: one "
+                       "per million tokens up to 2 x Spark's default parallelism, and one per "
+                       "500 million above that (an incremental root keeps the count it started "
+                       "with, 2 x the default parallelism); fewer than the cores is warned "
+                       "about", lo=0, hi=100_000)
     dense_words: int = _opt(2048, "pairs of the this many most frequent words are summed in a "
                             "dense array inside each task (memory: 8 * n^2 bytes)",
                             lo=0, hi=8192)
@@ -196,7 +198,9 @@ class FactorizeConfig:
                            lo=-1, hi=4095)
     tasks: int = _opt(0, "tasks of every factorization pass: each co-occurrence block is cut "
                       "into ceil(tasks / cooccur.blocks) row ranges, one task each, whatever "
-                      "the files are; 0 means 3 x spark.default.parallelism", lo=0, hi=1_000_000)
+                      "the files are; 0 follows the counts: one per 250,000 non-zeros up to 3 x "
+                      "spark.default.parallelism, and one per 16 million above that",
+                      lo=0, hi=1_000_000)
 
     def remove_top_depth(self) -> int:
         """The number of leading directions all-but-the-top removes: ``remove_top``, or for

@@ -1083,8 +1083,18 @@ def partition_keys(spark, n: int) -> list[int]:
     return [keys[p] for p in range(n)]
 
 
-def resolve_blocks(spark, cfg: CooccurConfig, recorded: int | None = None) -> int:
-    """The number of row blocks (reduce tasks) a count uses: ``cooccur.blocks``, or the cluster's.
+#: tokens below which one more row block is not worth its reduce task (and the factorization
+#: pieces it brings): a corpus of a few million tokens counts in seconds
+TOKENS_PER_BLOCK_MIN = 1_000_000
+#: tokens above which another block is added whatever the cores: a block's partial entries
+#: (and its factorization pieces) stay bounded as the corpus grows
+TOKENS_PER_BLOCK_MAX = 500_000_000
+
+
+def resolve_blocks(spark, cfg: CooccurConfig, recorded: int | None = None,
+                   tokens: int | None = None) -> int:
+    """The number of row blocks (reduce tasks) a count uses: ``cooccur.blocks``, or one that
+    follows the corpus and the cluster.
 
     Parameters
     ----------
@@ -1093,18 +1103,30 @@ def resolve_blocks(spark, cfg: CooccurConfig, recorded: int | None = None) -> in
     recorded : int, optional
         The block count of counts that the new ones will be merged with (incremental runs
         of one root must keep one layout); used when ``cfg.blocks`` is 0.
+    tokens : int, optional
+        The corpus's tokens, when known (the vocabulary stage counts them).
 
     Returns
     -------
     int
-        ``cfg.blocks`` when set; else ``recorded``; else twice Spark's default parallelism
-        (its total executor cores), so the reduce side has two waves of tasks whatever the
-        cluster's size.
+        ``cfg.blocks`` when set; else ``recorded``; else, with ``tokens``, one block per
+        :data:`TOKENS_PER_BLOCK_MIN` tokens up to twice Spark's default parallelism (its
+        total executor cores, so a large count's reduce side has two waves of tasks), and
+        above that one per :data:`TOKENS_PER_BLOCK_MAX`; without ``tokens``, twice the
+        default parallelism.
 
     Notes
     -----
     An explicit value below the cores is warned about, not refused: it is legitimate for a
     small corpus, and for keeping the block layout of counts published earlier.
+
+    >>> from types import SimpleNamespace as NS
+    >>> spark = NS(sparkContext=NS(defaultParallelism=2))
+    >>> cfg = NS(blocks=0)
+    >>> [resolve_blocks(spark, cfg, tokens=t) for t in (120, 2_500_000, 24_000_000, 10**11)]
+    [1, 3, 4, 200]
+    >>> resolve_blocks(spark, cfg), resolve_blocks(spark, cfg, recorded=6, tokens=120)
+    (4, 6)
     """
     cores = int(spark.sparkContext.defaultParallelism)
     if cfg.blocks:
@@ -1115,7 +1137,10 @@ def resolve_blocks(spark, cfg: CooccurConfig, recorded: int | None = None) -> in
         return int(cfg.blocks)
     if recorded:
         return int(recorded)
-    return max(1, 2 * cores)
+    if tokens is None:
+        return max(1, 2 * cores)
+    return max(1, min(2 * cores, math.ceil(tokens / TOKENS_PER_BLOCK_MIN)),
+               math.ceil(tokens / TOKENS_PER_BLOCK_MAX))
 
 
 def _by_block(spark, df, blocks: int):

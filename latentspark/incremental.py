@@ -367,7 +367,8 @@ def _run_incremental(spark, cfg: Config, force_vocab: bool, force_counts: bool,
 
     # one block layout per root: blocks = 0 resolves to the count the published total has, so
     # the per-part counts stay mergeable; the resolved count is in every hash below, so parts
-    # counted with another layout are counted again
+    # counted with another layout are counted again. A root's first layout follows the cluster,
+    # not its first day's tokens: the root keeps it while the corpus grows
     prev = RunRoot.from_config(spark, cfg).store(COOCCUR).current()
     recorded = prev.manifest.get("blocks") if prev and not force_counts else None
     cfg = replace(cfg, cooccur=replace(cfg.cooccur, blocks=resolve_blocks(spark, cfg.cooccur,

@@ -236,19 +236,27 @@ def test_hash_collisions_are_told_apart_or_refused(spark):
         vocab_table(spark, pa.array(["a", "b", "c", "b"]))
 
 
-def test_blocks_follow_the_cluster(spark, tmp_path, caplog):
+def test_blocks_follow_the_corpus_and_the_cluster(spark, tmp_path, caplog, monkeypatch):
     import logging
 
+    from latentspark import cooccurrence
     from latentspark.stages import cooccur as cooccur_stage
 
-    # local[2] with spark.default.parallelism = 2 (conftest): 0 means 2 x 2 blocks
+    # local[2] with spark.default.parallelism = 2 (conftest): 0 means up to 2 x 2 blocks, one
+    # per million tokens, and more than that only past 500 million per block
     cfg = load_config(overrides=["cooccur.blocks=0"])
     assert resolve_blocks(spark, cfg.cooccur) == 4
+    assert [resolve_blocks(spark, cfg.cooccur, tokens=t)
+            for t in (0, 960, 1_000_001, 3_000_000, 4_000_001, 2_000_000_001)] == [1, 1, 2, 3,
+                                                                                  4, 5]
     assert resolve_blocks(spark, cfg.cooccur, recorded=6) == 6
+    assert resolve_blocks(spark, cfg.cooccur, recorded=6, tokens=10) == 6
     with caplog.at_level(logging.WARNING, logger="latentspark.cooccurrence"):
         assert resolve_blocks(spark, load_config(overrides=["cooccur.blocks=1"]).cooccur) == 1
     assert "cooccur.blocks = 1 is below the cluster's 2 cores" in caplog.text
-    # the default counts into 4 reduce tasks, and the published layout records it
+    # the default counts this corpus's 960 tokens into 4 reduce tasks when a block is worth
+    # 100 tokens (into one at the real million), and the published layout records it
+    monkeypatch.setattr(cooccurrence, "TOKENS_PER_BLOCK_MIN", 100)
     rng = np.random.default_rng(9)
     lines = [[WORDS[i] for i in rng.integers(0, 14, 12)] for _ in range(80)]
     path = write_corpus(tmp_path / "corpus", lines, 2, "text")

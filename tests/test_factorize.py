@@ -448,6 +448,8 @@ def test_stage_publishes_embeddings_deterministically(spark, tmp_path, method, e
     assert manifest["remove_top_depth"] == (1 if any("remove_top" in a for a in extra) else 0)
     assert manifest["vocab_size"] == len(words)
     assert manifest["input"]["cooccur_version"] == published(tmp_path / "run", "cooccur")[0].name
+    # blocks and tasks follow the data: a few hundred non-zeros are one block and one task
+    assert manifest["tasks_per_pass"] == 1
     if method == "glove":
         objective = [h["objective"] for h in manifest["history"]]
         assert len(objective) == 3 and objective == sorted(objective, reverse=True)

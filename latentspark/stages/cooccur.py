@@ -68,8 +68,10 @@ def _run(spark, cfg: Config, force: bool, source, vocab: Published, store) -> Pu
 
     def build(st: Staging) -> None:
         words, counts = load_vocabulary(spark, vocab)
-        # blocks = 0 follows the cluster: the resolved count is the layout the manifest records
-        c = replace(cfg.cooccur, blocks=resolve_blocks(spark, cfg.cooccur))
+        # blocks = 0 follows the corpus and the cluster: the resolved count is the layout the
+        # manifest records
+        c = replace(cfg.cooccur, blocks=resolve_blocks(
+            spark, cfg.cooccur, tokens=vocab.manifest.get("corpus_tokens")))
         logger.info("cooccur: window %d (%s%s%s) over %d vocabulary words, %d row blocks",
                     c.window, c.weighting, ", dynamic" if c.dynamic_window else "",
                     f", subsample {c.subsample:g}" if c.subsample else "", len(words), c.blocks)

@@ -27,9 +27,45 @@ BATCH_TEMPORARIES = 16
 SECTIONS = ("corpus", "tokenize", "vocab", "cooccur", "factorize")
 
 
-def factorize_tasks(spark, cfg: Config) -> int:
-    """Tasks wanted per factorization pass: ``factorize.tasks``, or 3 x the default parallelism."""
-    return cfg.factorize.tasks or 3 * int(spark.sparkContext.defaultParallelism)
+#: non-zeros below which one more task per pass costs more in scheduling than it computes
+NNZ_PER_TASK_MIN = 250_000
+#: non-zeros above which another task is added whatever the cores: a task's piece of the
+#: output rows stays bounded as the counts grow
+NNZ_PER_TASK_MAX = 16_000_000
+
+
+def factorize_tasks(spark, cfg: Config, nnz: int | None = None) -> int:
+    """Tasks wanted per factorization pass.
+
+    Parameters
+    ----------
+    spark : pyspark.sql.SparkSession
+    cfg : Config
+    nnz : int, optional
+        Non-zeros of the co-occurrence matrix, when known (its manifest's ``rows``).
+
+    Returns
+    -------
+    int
+        ``factorize.tasks`` when set; else, with ``nnz``, one task per
+        :data:`NNZ_PER_TASK_MIN` non-zeros up to 3 x the default parallelism and one per
+        :data:`NNZ_PER_TASK_MAX` above that (a few hundred words make one task, not one per
+        core); without ``nnz``, 3 x the default parallelism.
+
+    >>> from types import SimpleNamespace as NS
+    >>> spark, cfg = NS(sparkContext=NS(defaultParallelism=2)), NS(factorize=NS(tasks=0))
+    >>> [factorize_tasks(spark, cfg, n) for n in (124, 400_000, 37_500_000, 10**10)]
+    [1, 2, 6, 625]
+    >>> factorize_tasks(spark, cfg)
+    6
+    """
+    if cfg.factorize.tasks:
+        return cfg.factorize.tasks
+    most = 3 * int(spark.sparkContext.defaultParallelism)
+    if nnz is None:
+        return most
+    return max(1, min(most, math.ceil(nnz / NNZ_PER_TASK_MIN)),
+               math.ceil(nnz / NNZ_PER_TASK_MAX))
 
 
 def memory_plan(vocab_size: int, cfg: Config, tasks: int = 6, blocks: int = 0) -> dict[str, int]:
@@ -100,16 +136,18 @@ def _conf_bytes(spark, key: str, default: str) -> int:
     return _parse_bytes(spark.sparkContext.getConf().get(key, default))
 
 
-def check_memory(spark, vocab_size: int, cfg: Config, blocks: int = 0) -> dict[str, int]:
+def check_memory(spark, vocab_size: int, cfg: Config, blocks: int = 0,
+                 nnz: int | None = None) -> dict[str, int]:
     """Refuse a factorization that cannot fit, before any work, naming the setting to change.
 
     Checks what the driver collects against ``spark.driver.maxResultSize`` and
     ``spark.driver.memory``, and each task's Python memory against
     ``spark.executor.pyspark.memory`` (or, in local mode, this machine's free memory per core).
-    Nothing is broadcast.
+    Nothing is broadcast. ``blocks`` and ``nnz`` are the counts' layout and non-zeros, when
+    known: the tasks per pass follow them (:func:`factorize_tasks`).
     """
     cores = int(spark.sparkContext.defaultParallelism)
-    plan = memory_plan(vocab_size, cfg, factorize_tasks(spark, cfg),
+    plan = memory_plan(vocab_size, cfg, factorize_tasks(spark, cfg, nnz),
                        blocks or cfg.cooccur.blocks or 2 * cores)
     gib, mib = 2**30, 2**20
     limit = _conf_bytes(spark, "spark.driver.maxResultSize", "1g")
@@ -290,7 +328,8 @@ def run(spark, cfg: Config, force: bool = False, cooc: Published | None = None,
         if f.dim > n:
             raise ConfigError(f"factorize.dim = {f.dim} is larger than the vocabulary ({n} "
                               "words); lower factorize.dim or vocab.min_count")
-        plan = check_memory(spark, n, cfg, int(cooc.manifest.get("blocks") or 0))
+        nnz = cooc.manifest.get("rows")
+        plan = check_memory(spark, n, cfg, int(cooc.manifest.get("blocks") or 0), nnz)
         logger.info("embeddings: %s, dimension %d, %d words, %d tasks per pass; each task "
                     "needs ~%.2f GiB, the driver ~%.0f MiB", f.method, f.dim, n, plan["tasks"],
                     plan["worker"] / 2**30, plan["driver_python"] / 2**20)
@@ -300,8 +339,8 @@ def run(spark, cfg: Config, force: bool = False, cooc: Published | None = None,
             with st.timed("cache_rows"):
                 # the counting stage's heap is garbage now (its pages, its cached tokens)
                 release_heap(spark)
-                matrix = fz.complete_rows(spark, data, n, tasks=factorize_tasks(spark, cfg),
-                                          scratch=scratch)
+                matrix = fz.complete_rows(spark, data, n, scratch=scratch,
+                                          tasks=factorize_tasks(spark, cfg, nnz))
                 # and so is the caching job's: the factorization needs little heap
                 release_heap(spark)
             init, shared = None, 0
