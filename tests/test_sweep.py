@@ -204,8 +204,8 @@ def test_sweep_end_to_end(tmp_path: Path) -> None:
     cmd = [sys.executable, str(BENCH / "sweep.py"), "--tiny", "--corpus", str(corpus),
            "--eval-dir", str(ev), "--out-dir", str(out), "--min-count", "3", "--dim", "6",
            "--config", "eig0=factorize.eig=0.0 factorize.wals_iterations=1",
-           "--base", "factorize.wals_iterations=1 factorize.power_iters=0 cooccur.blocks=2 "
-           "factorize.tasks=2 spark.shuffle_partitions=2", "--fast-eval",
+           "--base", "factorize.wals_iterations=1 factorize.power_iters=0 "
+           "spark.shuffle_partitions=2", "--fast-eval",
            "--scratch", str(tmp_path / "scratch")]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
