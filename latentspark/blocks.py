@@ -98,6 +98,17 @@ class Layout:
                 f"div(div({column}, {self.blocks}), {self.span}) AS INT)")
 
 
+def tasks_for(amount: int, small: int, large: int, most: int) -> int:
+    """Tasks for ``amount`` units of work: one per ``small`` units up to ``most`` (a few
+    waves on the cores), and one per ``large`` units beyond that, whatever the cores; at
+    least 1.
+
+    >>> [tasks_for(n, 10, 100, 4) for n in (0, 5, 25, 400, 1000)]
+    [1, 1, 3, 4, 10]
+    """
+    return max(1, min(most, math.ceil(amount / small)), math.ceil(amount / large))
+
+
 def default_splits(blocks: int, tasks: int) -> int:
     """Row ranges per block so that a pass has at least ``tasks`` tasks."""
     return max(1, math.ceil(tasks / max(blocks, 1)))

@@ -1139,8 +1139,9 @@ def resolve_blocks(spark, cfg: CooccurConfig, recorded: int | None = None,
         return int(recorded)
     if tokens is None:
         return max(1, 2 * cores)
-    return max(1, min(2 * cores, math.ceil(tokens / TOKENS_PER_BLOCK_MIN)),
-               math.ceil(tokens / TOKENS_PER_BLOCK_MAX))
+    from latentspark.blocks import tasks_for
+
+    return tasks_for(tokens, TOKENS_PER_BLOCK_MIN, TOKENS_PER_BLOCK_MAX, 2 * cores)
 
 
 def _by_block(spark, df, blocks: int):

@@ -59,13 +59,14 @@ def factorize_tasks(spark, cfg: Config, nnz: int | None = None) -> int:
     >>> factorize_tasks(spark, cfg)
     6
     """
+    from latentspark.blocks import tasks_for
+
     if cfg.factorize.tasks:
         return cfg.factorize.tasks
     most = 3 * int(spark.sparkContext.defaultParallelism)
     if nnz is None:
         return most
-    return max(1, min(most, math.ceil(nnz / NNZ_PER_TASK_MIN)),
-               math.ceil(nnz / NNZ_PER_TASK_MAX))
+    return tasks_for(nnz, NNZ_PER_TASK_MIN, NNZ_PER_TASK_MAX, most)
 
 
 def memory_plan(vocab_size: int, cfg: Config, tasks: int = 6, blocks: int = 0) -> dict[str, int]:
@@ -137,17 +138,17 @@ def _conf_bytes(spark, key: str, default: str) -> int:
 
 
 def check_memory(spark, vocab_size: int, cfg: Config, blocks: int = 0,
-                 nnz: int | None = None) -> dict[str, int]:
+                 tasks: int | None = None) -> dict[str, int]:
     """Refuse a factorization that cannot fit, before any work, naming the setting to change.
 
     Checks what the driver collects against ``spark.driver.maxResultSize`` and
     ``spark.driver.memory``, and each task's Python memory against
     ``spark.executor.pyspark.memory`` (or, in local mode, this machine's free memory per core).
-    Nothing is broadcast. ``blocks`` and ``nnz`` are the counts' layout and non-zeros, when
-    known: the tasks per pass follow them (:func:`factorize_tasks`).
+    Nothing is broadcast. ``blocks`` is the counts' layout and ``tasks`` the tasks wanted per
+    pass, when known (default: :func:`factorize_tasks` without the counts).
     """
     cores = int(spark.sparkContext.defaultParallelism)
-    plan = memory_plan(vocab_size, cfg, factorize_tasks(spark, cfg, nnz),
+    plan = memory_plan(vocab_size, cfg, tasks or factorize_tasks(spark, cfg),
                        blocks or cfg.cooccur.blocks or 2 * cores)
     gib, mib = 2**30, 2**20
     limit = _conf_bytes(spark, "spark.driver.maxResultSize", "1g")
@@ -328,8 +329,8 @@ def run(spark, cfg: Config, force: bool = False, cooc: Published | None = None,
         if f.dim > n:
             raise ConfigError(f"factorize.dim = {f.dim} is larger than the vocabulary ({n} "
                               "words); lower factorize.dim or vocab.min_count")
-        nnz = cooc.manifest.get("rows")
-        plan = check_memory(spark, n, cfg, int(cooc.manifest.get("blocks") or 0), nnz)
+        tasks = factorize_tasks(spark, cfg, cooc.manifest.get("rows"))
+        plan = check_memory(spark, n, cfg, int(cooc.manifest.get("blocks") or 0), tasks)
         logger.info("embeddings: %s, dimension %d, %d words, %d tasks per pass; each task "
                     "needs ~%.2f GiB, the driver ~%.0f MiB", f.method, f.dim, n, plan["tasks"],
                     plan["worker"] / 2**30, plan["driver_python"] / 2**20)
@@ -339,8 +340,7 @@ def run(spark, cfg: Config, force: bool = False, cooc: Published | None = None,
             with st.timed("cache_rows"):
                 # the counting stage's heap is garbage now (its pages, its cached tokens)
                 release_heap(spark)
-                matrix = fz.complete_rows(spark, data, n, scratch=scratch,
-                                          tasks=factorize_tasks(spark, cfg, nnz))
+                matrix = fz.complete_rows(spark, data, n, tasks=tasks, scratch=scratch)
                 # and so is the caching job's: the factorization needs little heap
                 release_heap(spark)
             init, shared = None, 0
