@@ -1144,6 +1144,12 @@ def resolve_blocks(spark, cfg: CooccurConfig, recorded: int | None = None,
     return tasks_for(tokens, TOKENS_PER_BLOCK_MIN, TOKENS_PER_BLOCK_MAX, 2 * cores)
 
 
+def _layout_blocks(spark, cfg: CooccurConfig) -> int:
+    """``cfg.blocks`` as the stage resolved it (silently: the stage warned about a value the
+    user set), or :func:`resolve_blocks` when it is 0."""
+    return int(cfg.blocks) if cfg.blocks else resolve_blocks(spark, cfg)
+
+
 def _by_block(spark, df, blocks: int):
     """``df`` (with a ``row`` column) shuffled so that partition ``k`` holds the rows
     ``r % blocks == k``, sorted by row."""
@@ -1188,7 +1194,7 @@ def _partial_rows_by_block(spark, tokens_df, words, counts: np.ndarray, cfg: Coo
             F.when(~ascii_line, token_column(text, tokenizer)).alias("tokens"))
         partial = lines.mapInArrow(make_text_counter(table_bc, cfg, tokenizer.lowercase),
                                    PARTIAL_ROWS_DDL)
-        return _by_block(spark, partial, resolve_blocks(spark, cfg))
+        return _by_block(spark, partial, _layout_blocks(spark, cfg))
     # numbers, not strings, go to the workers: 16 bytes per word
     table_bc = sc.broadcast(vocab_table(spark, words))
     keep_bc = None
@@ -1200,7 +1206,7 @@ def _partial_rows_by_block(spark, tokens_df, words, counts: np.ndarray, cfg: Coo
     partial = lines.mapInArrow(make_batch_counter(table_bc, keep_bc, cfg), PARTIAL_ROWS_DDL)
     # one shuffle of partial rows: block k to partition k, in row order, where numpy sums
     # them; Spark never handles single entries
-    return _by_block(spark, partial, resolve_blocks(spark, cfg))
+    return _by_block(spark, partial, _layout_blocks(spark, cfg))
 
 
 def count_cooccurrences(spark, tokens_df, words, counts: np.ndarray, cfg: CooccurConfig,
@@ -1267,7 +1273,7 @@ def write_cooccurrences(spark, tokens_df, words, counts: np.ndarray, cfg: Cooccu
         of the exact sums when ``exact``).
     """
     scale = weight_scale(cfg.window, cfg.weighting, cfg.dynamic_window)
-    blocks = resolve_blocks(spark, cfg)
+    blocks = _layout_blocks(spark, cfg)
     stats = _partial_rows_by_block(spark, tokens_df, words, counts, cfg, tokenizer).mapInArrow(
         make_row_merger(len(words), scale, exact=exact, dest=dest, blocks=blocks),
         "block INT, rows BIGINT, total DOUBLE").collect()  # one row per non-empty block
