@@ -1172,7 +1172,7 @@ def text_fast_path(tokens_df, cfg: CooccurConfig, tokenizer: TokenizeConfig | No
 
 
 def _partial_rows_by_block(spark, tokens_df, words, counts: np.ndarray, cfg: CooccurConfig,
-                           tokenizer: TokenizeConfig | None = None):
+                           tokenizer: TokenizeConfig | None, blocks: int):
     """The counting tasks' partial rows, shuffled so that partition ``k`` holds block ``k``
     in row order (see :func:`count_cooccurrences` for the parameters)."""
     from pyspark.sql import functions as F
@@ -1194,7 +1194,7 @@ def _partial_rows_by_block(spark, tokens_df, words, counts: np.ndarray, cfg: Coo
             F.when(~ascii_line, token_column(text, tokenizer)).alias("tokens"))
         partial = lines.mapInArrow(make_text_counter(table_bc, cfg, tokenizer.lowercase),
                                    PARTIAL_ROWS_DDL)
-        return _by_block(spark, partial, _layout_blocks(spark, cfg))
+        return _by_block(spark, partial, blocks)
     # numbers, not strings, go to the workers: 16 bytes per word
     table_bc = sc.broadcast(vocab_table(spark, words))
     keep_bc = None
@@ -1206,7 +1206,7 @@ def _partial_rows_by_block(spark, tokens_df, words, counts: np.ndarray, cfg: Coo
     partial = lines.mapInArrow(make_batch_counter(table_bc, keep_bc, cfg), PARTIAL_ROWS_DDL)
     # one shuffle of partial rows: block k to partition k, in row order, where numpy sums
     # them; Spark never handles single entries
-    return _by_block(spark, partial, _layout_blocks(spark, cfg))
+    return _by_block(spark, partial, blocks)
 
 
 def count_cooccurrences(spark, tokens_df, words, counts: np.ndarray, cfg: CooccurConfig,
@@ -1245,8 +1245,10 @@ def count_cooccurrences(spark, tokens_df, words, counts: np.ndarray, cfg: Cooccu
     write_cooccurrences : the same counts written straight to ``block=k/`` files.
     """
     scale = weight_scale(cfg.window, cfg.weighting, cfg.dynamic_window)
-    return _partial_rows_by_block(spark, tokens_df, words, counts, cfg, tokenizer).mapInArrow(
-        make_row_merger(len(words), scale, exact=exact), EXACT_DDL if exact else COOCCUR_DDL)
+    partial = _partial_rows_by_block(spark, tokens_df, words, counts, cfg, tokenizer,
+                                     _layout_blocks(spark, cfg))
+    return partial.mapInArrow(make_row_merger(len(words), scale, exact=exact),
+                              EXACT_DDL if exact else COOCCUR_DDL)
 
 
 def write_cooccurrences(spark, tokens_df, words, counts: np.ndarray, cfg: CooccurConfig,
@@ -1274,7 +1276,8 @@ def write_cooccurrences(spark, tokens_df, words, counts: np.ndarray, cfg: Cooccu
     """
     scale = weight_scale(cfg.window, cfg.weighting, cfg.dynamic_window)
     blocks = _layout_blocks(spark, cfg)
-    stats = _partial_rows_by_block(spark, tokens_df, words, counts, cfg, tokenizer).mapInArrow(
+    partial = _partial_rows_by_block(spark, tokens_df, words, counts, cfg, tokenizer, blocks)
+    stats = partial.mapInArrow(
         make_row_merger(len(words), scale, exact=exact, dest=dest, blocks=blocks),
         "block INT, rows BIGINT, total DOUBLE").collect()  # one row per non-empty block
     seen = sorted(r["block"] for r in stats)

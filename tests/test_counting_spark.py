@@ -268,16 +268,15 @@ def test_blocks_follow_the_corpus_and_the_cluster(spark, tmp_path, caplog, monke
                                  f"run.root={json.dumps(str(tmp_path / 'run'))}"])
     pub = cooccur_stage.run(spark, cfg)
     assert pub.manifest["blocks"] == 4 and pub.manifest["config"]["cooccur"]["blocks"] == 0
+    data = tmp_path / "run" / "cooccur" / pub.version / "data"
+    assert sorted(p.name for p in data.iterdir() if p.is_dir()) == [f"block={k}"
+                                                                    for k in range(4)]
     # one block for fewer tokens than cores is the rule's choice, not the user's: no warning
     monkeypatch.setattr(cooccurrence, "TOKENS_PER_BLOCK_MIN", 1000)
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="latentspark.cooccurrence"):
         assert cooccur_stage.run(spark, cfg, force=True).manifest["blocks"] == 1
     assert "below the cluster" not in caplog.text
-    monkeypatch.setattr(cooccurrence, "TOKENS_PER_BLOCK_MIN", 100)
-    data = tmp_path / "run" / "cooccur" / pub.version / "data"
-    assert sorted(p.name for p in data.iterdir() if p.is_dir()) == [f"block={k}"
-                                                                    for k in range(4)]
 
 
 def test_incremental_roots_keep_their_block_count(spark, tmp_path, monkeypatch):
