@@ -111,11 +111,13 @@ def breakdown(
     lines = read_corpus(spark, cfg.corpus, source)
     tokens = tokenize(lines, cfg.tokenize)
     # what the counting job hands to Python (text_fast_path): ASCII lines as text, the
-    # others tokenised by the JVM
+    # others tokenised by the JVM, their tokens joined by spaces
     text = F.col("text")
     ascii_line = F.octet_length(text) == F.length(text)
-    inputs = lines.select(F.when(ascii_line, text).alias("text"),
-                          F.when(~ascii_line, token_column(text, cfg.tokenize)).alias("tokens"))
+    inputs = lines.select(
+        F.when(ascii_line, text).otherwise(
+            F.concat_ws(" ", token_column(text, cfg.tokenize))).alias("text"),
+        ascii_line.alias("ascii"))
     table = WordTable.from_arrow(words)
     table_bc = spark.sparkContext.broadcast(table)
     kernel = make_text_counter(table_bc, cfg.cooccur, cfg.tokenize.lowercase)
@@ -132,11 +134,12 @@ def breakdown(
     def ids_only(batches):
         n = 0
         for b in batches:
-            t = pc.drop_null(b.column("text"))
+            is_ascii = b.column("ascii")
+            t = b.column("text").filter(is_ascii)
             buf, starts, lengths, _ = ascii_tokens(*string_buffers(t))
             n += int((table.lookup(buf, starts, lengths) >= 0).sum())
-            n += int((table.lookup_arrow(pc.list_flatten(pc.drop_null(b.column("tokens"))))
-                      >= 0).sum())
+            split = pc.split_pattern(b.column("text").filter(pc.invert(is_ascii)), " ")
+            n += int((table.lookup_arrow(pc.list_flatten(split)) >= 0).sum())
         yield one_row(0, n)
 
     def count_only(batches):

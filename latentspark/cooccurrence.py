@@ -902,8 +902,9 @@ def make_text_counter(table, cfg: CooccurConfig, lowercase: bool = True):
     The fast path of :func:`count_cooccurrences` for the default token rule: ASCII lines
     arrive as text and are split and looked up in one compiled pass
     (:meth:`latentspark.wordtable.WordTable.lookup_ascii`, the tokens of
-    :func:`latentspark.wordtable.ascii_tokens`); the other lines arrive tokenised by the JVM
-    and become ids with a :class:`~latentspark.wordtable.WordTable` look-up of their bytes.
+    :func:`latentspark.wordtable.ascii_tokens`); the other lines arrive tokenised by the JVM,
+    their tokens joined by single spaces (a token of the default rule holds no space), and
+    become ids with a :class:`~latentspark.wordtable.WordTable` look-up of their bytes.
 
     Parameters
     ----------
@@ -917,9 +918,9 @@ def make_text_counter(table, cfg: CooccurConfig, lowercase: bool = True):
     Returns
     -------
     callable
-        ``f(batches) -> batches``; input batches have ``text: string`` (null for a line that
-        is not ASCII) and ``tokens: list<string>`` (null for an ASCII line); output as for
-        :func:`make_batch_counter`.
+        ``f(batches) -> batches``; input batches have ``text: string`` (an ASCII line, or
+        the space-joined tokens of another) and ``ascii: boolean`` (which of the two);
+        output as for :func:`make_batch_counter`.
     """
     scale = weight_scale(cfg.window, cfg.weighting, cfg.dynamic_window)
     weights = distance_weights(cfg.window, cfg.weighting, cfg.dynamic_window)
@@ -938,19 +939,22 @@ def make_text_counter(table, cfg: CooccurConfig, lowercase: bool = True):
 
         for batch in batches:
             ids, line, lines = [], [], 0
-            text = batch.column("text")
-            if text.null_count < len(text):
-                text = pc.drop_null(text) if text.null_count else text
-                found, at = vocab.lookup_ascii(*string_buffers(text), lowercase)
+            text, is_ascii = batch.column("text"), batch.column("ascii")
+            plain = text.filter(is_ascii) if is_ascii.false_count else text
+            if len(plain):
+                found, at = vocab.lookup_ascii(*string_buffers(plain), lowercase)
                 ids.append(found)
                 line.append(at)
-                lines = len(text)
-            tokens = batch.column("tokens")
-            if tokens.null_count < len(tokens):
-                tokens = pc.drop_null(tokens) if tokens.null_count else tokens
-                ids.append(vocab.lookup_arrow(pc.list_flatten(tokens)))
+                lines = len(plain)
+            if is_ascii.false_count:
+                split = pc.split_pattern(text.filter(pc.invert(is_ascii)), " ")
+                tokens = pc.list_flatten(split)
+                # a line without tokens joins to "", which splits into one empty string
+                real = pc.not_equal(pc.binary_length(tokens), 0)
+                ids.append(vocab.lookup_arrow(tokens.filter(real)))
                 # after the ASCII lines: each line's tokens stay together, in order
-                line.append(pc.list_parent_indices(tokens).to_numpy().astype(np.int64) + lines)
+                at = pc.list_parent_indices(split).filter(real).to_numpy()
+                line.append(at.astype(np.int64) + lines)
             if not ids:
                 continue
             ids, line = np.concatenate(ids), np.concatenate(line)
@@ -1064,23 +1068,47 @@ def _write_block(batches, dest: str, blocks: int):
              "total": pa.array([total])})
 
 
+def spark_int_hash(values: np.ndarray, seed: int = 42) -> np.ndarray:
+    """Spark's ``hash()`` of ``int`` values: Murmur3 x86 32-bit of their 4 bytes.
+
+    The function ``repartition(n, col)`` partitions an ``int`` column by (``pmod`` of it by
+    ``n``), with Spark's seed 42; here in numpy, so finding partition keys costs no Spark
+    job. ``tests/test_counting_spark.py`` checks it against Spark's own ``hash``.
+
+    >>> spark_int_hash(np.array([0, 1, -7])).tolist()
+    [933211791, -559580957, -1618159745]
+    """
+    def rotl(x: np.ndarray, r: int) -> np.ndarray:
+        return (x << np.uint32(r)) | (x >> np.uint32(32 - r))
+
+    with np.errstate(over="ignore"):
+        k = np.asarray(values, np.int64).astype(np.uint32)
+        k = rotl(k * np.uint32(0xCC9E2D51), 15) * np.uint32(0x1B873593)
+        h = rotl(np.uint32(seed) ^ k, 13) * np.uint32(5) + np.uint32(0xE6546B64)
+        h ^= np.uint32(4)  # the length in bytes
+        h ^= h >> np.uint32(16)
+        h *= np.uint32(0x85EBCA6B)
+        h ^= h >> np.uint32(13)
+        h *= np.uint32(0xC2B2AE35)
+        h ^= h >> np.uint32(16)
+    return h.view(np.int32)
+
+
 def partition_keys(spark, n: int) -> list[int]:
     """For each shuffle partition ``p < n``, an int that Spark hash-partitions into ``p``.
 
     ``repartition(n, col)`` sends a row to ``pmod(murmur3(col), n)``; tagging block ``k``'s
     rows with ``keys[k]`` sends each block to its own partition, and so to its own file.
+    The keys are the smallest such ints, found with :func:`spark_int_hash` (``spark`` is
+    unused: kept so that callers need not know how).
     """
-    from pyspark.sql import functions as F
-
-    k = F.col("id").cast("int")
-    rows = (spark.range(0, 64 * n + 64).select(k.alias("k"),
-                                               F.pmod(F.hash(k), F.lit(n)).alias("p"))
-            .groupBy("p").agg(F.min("k").alias("k")).collect())
-    keys = {r["p"]: r["k"] for r in rows}
-    missing = [p for p in range(n) if p not in keys]
-    if missing:  # pragma: no cover - 64 candidates per partition always suffice in practice
+    candidates = np.arange(64 * n + 64)
+    part = np.mod(spark_int_hash(candidates).astype(np.int64), n)  # pmod: never negative
+    found, first = np.unique(part, return_index=True)  # each partition's smallest key
+    if found.size < n:  # pragma: no cover - 64 candidates per partition always suffice
+        missing = sorted(set(range(n)) - set(found.tolist()))
         raise RuntimeError(f"no partition key found for partitions {missing[:5]}")
-    return [keys[p] for p in range(n)]
+    return candidates[first].tolist()
 
 
 #: tokens below which one more row block is not worth its reduce task (and the factorization
@@ -1188,10 +1216,14 @@ def _partial_rows_by_block(spark, tokens_df, words, counts: np.ndarray, cfg: Coo
         text = F.col("text")
         ascii_line = F.octet_length(text) == F.length(text)
         # the JVM tokenises only the lines that are not ASCII (the CASE evaluates the
-        # tokens expression for those alone); the rest travel as raw text
+        # tokens expression for those alone); the rest travel as raw text. One string
+        # column: the tokens joined by spaces, not an array column, which Spark hands to
+        # Arrow several times slower (and more so the larger the batch) when most rows are
+        # null
         lines = tokens_df.select(
-            F.when(ascii_line, text).alias("text"),
-            F.when(~ascii_line, token_column(text, tokenizer)).alias("tokens"))
+            F.when(ascii_line, text).otherwise(
+                F.concat_ws(" ", token_column(text, tokenizer))).alias("text"),
+            ascii_line.alias("ascii"))
         partial = lines.mapInArrow(make_text_counter(table_bc, cfg, tokenizer.lowercase),
                                    PARTIAL_ROWS_DDL)
         return _by_block(spark, partial, blocks)

@@ -15,7 +15,12 @@ from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
 from latentspark.config import load_config
-from latentspark.cooccurrence import count_cooccurrences, resolve_blocks
+from latentspark.cooccurrence import (
+    count_cooccurrences,
+    partition_keys,
+    resolve_blocks,
+    spark_int_hash,
+)
 from latentspark.corpus import read_corpus, resolve_input, tokenize
 from latentspark.vocabulary import select_vocabulary, word_counts
 from tests.reference import reference_cooccur, reference_vocab
@@ -114,7 +119,8 @@ def test_text_fast_path_counts_what_the_jvm_tokenizer_counts(spark, tmp_path):
 
     rng = np.random.default_rng(11)
     pieces = ["the", "The", "CAT", "don't", "'q'", "a''b", "café", "\ufb01nd", "find", "x1",
-              "\u03a3\u0391\u03a3", "na\u00efve", "  ", "-", "ok'", "\u0130s", "9", "it's", "\t"]
+              "\u03a3\u0391\u03a3", "na\u00efve", "  ", "-", "ok'", "\u0130s", "9", "it's", "\t",
+              "\u2014"]
     texts = [" ".join(rng.choice(pieces, size=rng.integers(0, 16))) for _ in range(600)]
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "a.txt").write_text("".join(t + "\n" for t in texts))
@@ -132,6 +138,21 @@ def test_text_fast_path_counts_what_the_jvm_tokenizer_counts(spark, tmp_path):
                                tokenizer=cfg.tokenize).collect()
     assert len(jvm) > 50
     assert sorted(map(tuple, fast)) == sorted(map(tuple, jvm))
+
+
+def test_partition_keys_follow_sparks_own_hash_partitioning(spark):
+    """The numpy Murmur3 is Spark's ``hash`` of an int, and ``repartition(n, key)`` sends
+    the row of ``partition_keys(n)[p]`` to partition ``p``: no Spark job finds the keys."""
+    values = np.concatenate([np.arange(-500, 500), [2**31 - 1, -2**31, 123_456_789]])
+    df = spark.createDataFrame([(int(v),) for v in values], "v INT")
+    want = [r["h"] for r in df.select(F.hash("v").alias("h")).collect()]
+    assert spark_int_hash(values).tolist() == want
+    for n in (1, 3, 8, 29):
+        keys = partition_keys(spark, n)
+        assert len(set(keys)) == n and min(keys) >= 0
+        placed = (spark.createDataFrame([(k,) for k in keys], "k INT").repartition(n, "k")
+                  .select("k", F.spark_partition_id().alias("p")).collect())
+        assert sorted((r["p"], r["k"]) for r in placed) == list(enumerate(keys))
 
 
 def test_dynamic_window_and_many_partitions(spark, tmp_path):

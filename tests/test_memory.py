@@ -14,6 +14,7 @@ from latentspark.session import (
     local_cores,
     local_driver_memory,
     local_memory_plan,
+    local_shuffle_conf,
 )
 
 
@@ -67,6 +68,13 @@ def test_a_local_jvm_gets_its_options_unless_the_user_gave_some(monkeypatch):
     got = _console_conf(extra, _Conf(), local=True)["spark.driver.extraJavaOptions"].split()
     assert got[-2:] == ["-XX:TieredStopAtLevel=1", "-Xms64m"] and "-Xms128m" in got
     assert "spark.driver.extraJavaOptions" not in _console_conf(extra, mine, local=True)
+
+
+def test_a_local_shuffle_is_not_compressed_unless_the_user_says_so():
+    assert local_shuffle_conf(Config().spark, _Conf()) == {"spark.shuffle.compress": "false"}
+    mine = load_config(None, ['spark.conf={"spark.shuffle.compress" = "true"}']).spark
+    assert local_shuffle_conf(mine, _Conf()) == {}
+    assert local_shuffle_conf(Config().spark, _Conf(**{"spark.shuffle.compress": "true"})) == {}
 
 
 @pytest.mark.parametrize("overrides", [["factorize.dim=100"], ["factorize.dim=1000"],
