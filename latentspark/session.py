@@ -145,9 +145,9 @@ def local_shuffle_conf(cfg: SparkConfig, launch_conf) -> dict[str, str]:
     user set it (in ``spark.conf`` or for ``spark-submit``).
 
     A local shuffle never crosses a network, so compressing it spends the only cores on
-    bytes that stay on this machine (counting corpus24m: 527 MB written uncompressed
-    against 370 MB compressed, for about 3 s less CPU of a 20 s count; see
-    ``benchmarks/results/cooccur.md``). A cluster keeps Spark's default.
+    bytes that stay on this machine (counting corpus24m: 529 MB written uncompressed
+    against 370 MB, and 3-5 s less JVM CPU in a count of about 20 s; see
+    ``benchmarks/results/cooccur_handoff.md``). A cluster keeps Spark's default.
     """
     key = "spark.shuffle.compress"
     if key in cfg.conf or launch_conf.contains(key):
