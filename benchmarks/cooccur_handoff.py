@@ -37,6 +37,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = REPO.parent / "shared" / "data" / "corpus24m-raw"
 BATCHES = (2_000, 10_000, 30_000)
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from cooccur_breakdown import _cpu  # noqa: E402  (a sibling script, not a package)
 
 
 def _session(corpus: str, root: str, extra: list[str]):
@@ -92,23 +95,6 @@ def handoff(corpus: str, root: str) -> list[dict]:
     spark.conf.unset(key)
     spark.stop()
     return out
-
-
-def _cpu() -> tuple[float, float]:
-    """CPU seconds so far of the JVM and of the Python workers (this process's children)."""
-    import psutil
-
-    jvm = py = 0.0
-    for p in psutil.Process().children(recursive=True):
-        try:
-            t, name = p.cpu_times(), p.name()
-        except psutil.Error:
-            continue
-        if name == "java":
-            jvm += t.user + t.system
-        else:
-            py += t.user + t.system + t.children_user + t.children_system
-    return jvm, py
 
 
 def repeated(corpus: str, root: str, compress: bool, repeats: int) -> list[dict]:
