@@ -251,7 +251,11 @@ def write_factor(spark, factor, vocab_data: str, data_path: str,
     if got != per_file:
         raise ArtifactError(f"embeddings {data_path}: wrote {got} rows per file, expected "
                             f"{per_file} (are ids missing from the vocabulary?)")
-    dropped = vocab.join(vec, "id", "left_anti")
-    n_dropped = dropped.count()
-    names = [r["word"] for r in dropped.orderBy("id").limit(sample).collect()]
+    # every vocabulary id is a row of the factor, so the dropped words are the rest: no job
+    # (each would compute every vector again) unless some were dropped and need naming
+    n_dropped = layout.vocab_size - total
+    names = []
+    if n_dropped:
+        dropped = vocab.join(vec, "id", "left_anti")
+        names = [r["word"] for r in dropped.orderBy("id").limit(sample).collect()]
     return {"rows": total, "dropped_words": int(n_dropped), "dropped_sample": names}
