@@ -258,7 +258,13 @@ def local_memory_plan(config: Config, cores: int) -> dict[str, int]:
             "counting_tasks": counting, "driver_result": int(factor["driver_result"])}
 
 
-def release_heap(spark) -> None:
+#: a local heap committed up to this size is left alone by :func:`release_heap`: the
+#: factorization runs in about this much anyway, and a small run would pay a full collection
+#: three times per pipeline for a few hundred MiB at most
+RELEASE_MIN_BYTES = 512 << 20
+
+
+def release_heap(spark, min_committed: int = RELEASE_MIN_BYTES) -> bool:
     """Give the local JVM's free heap back to the system between stages (a full collection).
 
     On local Spark the executors live in the driver JVM, whose heap keeps what the previous
@@ -266,15 +272,30 @@ def release_heap(spark) -> None:
     collection shrinks it (:data:`LOCAL_JAVA_OPTIONS`); the heap then grows again only as far
     as the next stage needs. A no-op on other masters: executors there run elsewhere, and
     a collection on the driver would only cost time.
+
+    Parameters
+    ----------
+    spark : pyspark.sql.SparkSession
+        The session.
+    min_committed : int
+        Collect only when the JVM has more heap committed than this many bytes.
+
+    Returns
+    -------
+    bool
+        Whether a collection ran.
     """
     sc = spark.sparkContext
     if not sc.master.startswith("local"):
-        return
+        return False
     runtime = sc._jvm.java.lang.Runtime.getRuntime()
     before = runtime.totalMemory()
+    if before <= min_committed:
+        return False
     sc._jvm.java.lang.System.gc()
     logger.debug("local JVM heap %d -> %d MiB committed (%d MiB used)", before >> 20,
                  runtime.totalMemory() >> 20, (runtime.totalMemory() - runtime.freeMemory()) >> 20)
+    return True
 
 
 def local_driver_memory(config: Config | None = None, master: str = "local[*]") -> str:

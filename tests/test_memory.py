@@ -112,9 +112,23 @@ def test_the_check_still_refuses_what_cannot_fit(spark, monkeypatch):
 def test_release_heap_collects_on_local_spark_only(spark):
     from latentspark.session import release_heap
 
-    # a full collection of the local JVM; the session stays usable
-    release_heap(spark)
+    jvm = spark.sparkContext._jvm
+
+    def full_collections() -> int:  # the serial collector's (the tests' JVM) old generation
+        beans = jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()
+        return sum(b.getCollectionCount() for b in beans if b.getName() == "MarkSweepCompact")
+
+    # a full collection of the local JVM when its heap is larger than the bound; the session
+    # stays usable
+    runtime = jvm.java.lang.Runtime.getRuntime()
+    before = full_collections()
+    assert release_heap(spark, min_committed=runtime.totalMemory() - 1)
+    assert full_collections() == before + 1
     assert spark.range(10).count() == 10
+    # a heap within the bound is left alone: no collection
+    before = full_collections()
+    assert not release_heap(spark, min_committed=runtime.maxMemory())
+    assert full_collections() == before
 
     class _Remote:
         class sparkContext:  # noqa: N801 - stands for a SparkContext attribute
@@ -124,7 +138,7 @@ def test_release_heap_collects_on_local_spark_only(spark):
             def _jvm(self):
                 raise AssertionError("no collection on a cluster's driver")
 
-    release_heap(_Remote())
+    assert not release_heap(_Remote())
 
 
 def test_a_local_jvm_can_give_its_heap_back():
