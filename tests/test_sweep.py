@@ -205,7 +205,7 @@ def test_sweep_end_to_end(tmp_path: Path) -> None:
            "--eval-dir", str(ev), "--out-dir", str(out), "--min-count", "3", "--dim", "6",
            "--config", "eig0=factorize.eig=0.0 factorize.wals_iterations=1",
            # blocks (and so tasks) following the data, not the demo config's fixed eight: on
-           # these 70 words each extra task is pure overhead (about a quarter of the test)
+           # these 70 words each extra task is pure overhead
            "--base", "factorize.wals_iterations=1 factorize.power_iters=0 "
            "spark.shuffle_partitions=2 cooccur.blocks=0", "--fast-eval",
            "--scratch", str(tmp_path / "scratch")]
