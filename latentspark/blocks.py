@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from latentspark.workers import arrow_task
+
 #: bytes of factor rows gathered at once by a kernel (bounds its temporaries)
 GATHER_BYTES = 16 << 20
 #: records summed on the driver directly; above this, summed first by ~sqrt(n) tasks
@@ -367,7 +369,8 @@ def sum_records(df, columns: dict[str, tuple[int, ...]], tasks: int) -> dict[str
         from pyspark.sql import functions as F
 
         df = df.repartition(groups, F.expr(f"pmod(piece, {groups})")).mapInArrow(
-            partial, "piece INT, count BIGINT, " + ", ".join(f"{n} BINARY" for n in names))
+            arrow_task(partial),
+            "piece INT, count BIGINT, " + ", ".join(f"{n} BINARY" for n in names))
         rows = df.toArrow()
         counts = rows.column("count").to_numpy()
     else:

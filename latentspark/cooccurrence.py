@@ -37,6 +37,7 @@ import numpy as np
 
 from latentspark import schemas
 from latentspark.config import DEFAULT_TOKEN_PATTERN, CooccurConfig, TokenizeConfig
+from latentspark.workers import arrow_task
 
 logger = logging.getLogger(__name__)
 
@@ -1224,8 +1225,8 @@ def _partial_rows_by_block(spark, tokens_df, words, counts: np.ndarray, cfg: Coo
             F.when(ascii_line, text).otherwise(
                 F.concat_ws(" ", token_column(text, tokenizer))).alias("text"),
             ascii_line.alias("ascii"))
-        partial = lines.mapInArrow(make_text_counter(table_bc, cfg, tokenizer.lowercase),
-                                   PARTIAL_ROWS_DDL)
+        counter = make_text_counter(table_bc, cfg, tokenizer.lowercase)
+        partial = lines.mapInArrow(arrow_task(counter), PARTIAL_ROWS_DDL)
         return _by_block(spark, partial, blocks)
     # numbers, not strings, go to the workers: 16 bytes per word
     table_bc = sc.broadcast(vocab_table(spark, words))
@@ -1235,7 +1236,8 @@ def _partial_rows_by_block(spark, tokens_df, words, counts: np.ndarray, cfg: Coo
         keep_bc = sc.broadcast(keep_probabilities(counts, cfg.subsample))
         cols.append(F.xxhash64("tokens").alias("line_hash"))
     lines = tokens_df.where(F.size("tokens") >= 2).select(*cols)
-    partial = lines.mapInArrow(make_batch_counter(table_bc, keep_bc, cfg), PARTIAL_ROWS_DDL)
+    partial = lines.mapInArrow(arrow_task(make_batch_counter(table_bc, keep_bc, cfg)),
+                               PARTIAL_ROWS_DDL)
     # one shuffle of partial rows: block k to partition k, in row order, where numpy sums
     # them; Spark never handles single entries
     return _by_block(spark, partial, blocks)
@@ -1279,7 +1281,7 @@ def count_cooccurrences(spark, tokens_df, words, counts: np.ndarray, cfg: Cooccu
     scale = weight_scale(cfg.window, cfg.weighting, cfg.dynamic_window)
     partial = _partial_rows_by_block(spark, tokens_df, words, counts, cfg, tokenizer,
                                      _layout_blocks(spark, cfg))
-    return partial.mapInArrow(make_row_merger(len(words), scale, exact=exact),
+    return partial.mapInArrow(arrow_task(make_row_merger(len(words), scale, exact=exact)),
                               EXACT_DDL if exact else COOCCUR_DDL)
 
 
@@ -1310,7 +1312,7 @@ def write_cooccurrences(spark, tokens_df, words, counts: np.ndarray, cfg: Cooccu
     blocks = _layout_blocks(spark, cfg)
     partial = _partial_rows_by_block(spark, tokens_df, words, counts, cfg, tokenizer, blocks)
     stats = partial.mapInArrow(
-        make_row_merger(len(words), scale, exact=exact, dest=dest, blocks=blocks),
+        arrow_task(make_row_merger(len(words), scale, exact=exact, dest=dest, blocks=blocks)),
         "block INT, rows BIGINT, total DOUBLE").collect()  # one row per non-empty block
     seen = sorted(r["block"] for r in stats)
     if len(set(seen)) != len(seen):
@@ -1396,7 +1398,7 @@ def merge_blocks(spark, plan: dict[int, tuple[list, list]], vocab_size: int,
     scale = weight_scale(cfg.window, cfg.weighting, cfg.dynamic_window)
     blocks = spark.createDataFrame([(k,) for k in range(cfg.blocks)], "block INT")
     stats = blocks.repartition(cfg.blocks, "block").mapInArrow(
-        make_block_merger(vocab_size, scale, plan, exact_dest, data_dest),
+        arrow_task(make_block_merger(vocab_size, scale, plan, exact_dest, data_dest)),
         "block INT, rows BIGINT, total DOUBLE").collect()  # one row per block
     if sorted(r["block"] for r in stats) != list(range(cfg.blocks)):
         raise RuntimeError(f"merged blocks {sorted(r['block'] for r in stats)}, expected "

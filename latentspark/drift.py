@@ -77,6 +77,7 @@ from latentspark import vecmath
 from latentspark.errors import ConfigError, InputError
 from latentspark.fs import HadoopFS
 from latentspark.vecmath import unit_rows
+from latentspark.workers import arrow_task
 
 logger = logging.getLogger(__name__)
 
@@ -532,7 +533,8 @@ def _sum_partials(spark, partials, dim: int) -> tuple[float, np.ndarray]:
     per_row = 8 * dim * dim + 64
     groups = max(1, PARTIALS_BUDGET // per_row)
     if partials.rdd.getNumPartitions() > groups:
-        partials = partials.repartition(groups).mapInArrow(_add_partials(dim), PARTIAL_DDL)
+        partials = partials.repartition(groups).mapInArrow(arrow_task(_add_partials(dim)),
+                                                           PARTIAL_DDL)
     _, sq, m = _sum_rows(partials.toArrow(), dim)
     return sq, m
 
@@ -636,7 +638,7 @@ def _report(spark, fs: HadoopFS, old: Version, new: Version, out: str, work: str
                               ).join(new.frame.select("word", F.col("id").alias("new_id"),
                                                       F.col("count").alias("new_count"),
                                                       F.col("vector").alias("nv")), "word")
-    joined.mapInArrow(_unit_kernel(dim), SHARED_DDL).write.parquet(f"{work}/shared")
+    joined.mapInArrow(arrow_task(_unit_kernel(dim)), SHARED_DDL).write.parquet(f"{work}/shared")
     shared = spark.read.parquet(f"{work}/shared")
     n = shared.count()
     if n == 0:
@@ -646,10 +648,10 @@ def _report(spark, fs: HadoopFS, old: Version, new: Version, out: str, work: str
 
     # 2-3. Procrustes from the d x d aggregate, then per-word cosines in the tasks
     sq_before, cross = _sum_partials(spark, shared.select("ou", "nu").mapInArrow(
-        _cross_kernel(dim), PARTIAL_DDL), dim)
+        arrow_task(_cross_kernel(dim)), PARTIAL_DDL), dim)
     r_bc = sc.broadcast(rotation(cross))
     try:
-        shared.mapInArrow(_cosine_kernel(r_bc, dim), SCORED_DDL).write.parquet(
+        shared.mapInArrow(arrow_task(_cosine_kernel(r_bc, dim)), SCORED_DDL).write.parquet(
             f"{work}/scored")
     finally:
         r_bc.unpersist()
@@ -692,7 +694,8 @@ def _report(spark, fs: HadoopFS, old: Version, new: Version, out: str, work: str
                 len(reported), parts)
     files = [f.path for f in fs.list_files(f"{work}/shared") if f.path.endswith(".parquet")]
     queries.repartition(parts).mapInArrow(
-        _neighbour_kernel(files, dim, k, width, REPORT_NEIGHBOURS, BLOCK_ROWS, QUERY_CHUNK),
+        arrow_task(_neighbour_kernel(files, dim, k, width, REPORT_NEIGHBOURS, BLOCK_ROWS,
+                                     QUERY_CHUNK)),
         NEIGHBOURS_DDL
     ).write.parquet(f"{work}/neighbours")
     found = spark.read.parquet(f"{work}/neighbours")

@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 
 from latentspark import schemas
 from latentspark.errors import ArtifactError
+from latentspark.workers import arrow_task
 
 ROWS_PER_FILE = 200_000
 
@@ -187,7 +188,7 @@ def write_factor(spark, factor, vocab_data: str, data_path: str,
     pieces = spark.range(0, layout.pieces, 1, layout.pieces).selectExpr("CAST(id AS INT) piece")
     # recomputed by each job below rather than cached: re-reading a piece is cheaper than
     # holding V x dim floats in the executors' storage
-    vec = pieces.mapInArrow(vectors, "id INT, vector ARRAY<FLOAT>")
+    vec = pieces.mapInArrow(arrow_task(vectors), "id INT, vector ARRAY<FLOAT>")
     per_file = {int(r["f"]): int(r["n"]) for r in vec.groupBy(
         F.expr(f"CAST(div(id, {rows_per_file}) AS INT)").alias("f")).agg(
         F.count(F.lit(1)).alias("n")).collect()}         # one row per file
@@ -246,7 +247,7 @@ def write_factor(spark, factor, vocab_data: str, data_path: str,
         "f", F.expr(f"CAST(div(id, {rows_per_file}) AS INT)"))
     parts = max(1, len(per_file))
     written = joined.repartition(parts, "f").sortWithinPartitions("f", "id").mapInArrow(
-        write, "f INT, rows BIGINT").collect()           # one row per file
+        arrow_task(write), "f INT, rows BIGINT").collect()           # one row per file
     got = {int(r["f"]): int(r["rows"]) for r in written}
     if got != per_file:
         raise ArtifactError(f"embeddings {data_path}: wrote {got} rows per file, expected "

@@ -38,6 +38,7 @@ from latentspark import schemas
 from latentspark.config import Config
 from latentspark.errors import ArtifactError, ConfigError, InputError, LatentSparkError
 from latentspark.index import REFUSED, IndexSpec, open_index
+from latentspark.workers import arrow_task
 
 logger = logging.getLogger(__name__)
 
@@ -535,7 +536,7 @@ def evaluate_analogies(spark, spec: IndexSpec, cfg: Config, parsed: Parsed, lex:
     df = df.repartition(_partitions(spark, cfg, table.num_rows, 1000))
     kernel = _analogy_kernel(spec, search_mode(cfg, spec, False), METHODS[e.methods],
                              e.restrict_vocab, e.candidates, e.block_rows, e.query_chunk)
-    return df.mapInArrow(kernel, schemas.ddl(ANALOGY_SCHEMA))
+    return df.mapInArrow(arrow_task(kernel), schemas.ddl(ANALOGY_SCHEMA))
 
 
 def analogy_summary(results, methods: tuple[str, ...], oov: str) -> dict[str, Any]:
@@ -646,7 +647,7 @@ def seed_analogies(spark, spec: IndexSpec, cfg: Config, lex: Lexicon) -> list[di
                                                                             strict=True)]})
 
     ddl = "qid INT, method STRING, rank BIGINT, answers ARRAY<STRING>, scores ARRAY<DOUBLE>"
-    for r in df.mapInArrow(run, ddl).collect():  # bounded: seeds x methods x SEED_TOP
+    for r in df.mapInArrow(arrow_task(run), ddl).collect():  # bounded: seeds x methods x SEED_TOP
         out[r["qid"]][r["method"]] = {
             "rank": r["rank"] or None,
             "answers": [[w, round(v, 4)] for w, v in zip(r["answers"], r["scores"],
@@ -679,7 +680,7 @@ def evaluate_pairs(spark, spec: IndexSpec, cfg: Config, parsed: Parsed, lex: Lex
     })
     df = spark.createDataFrame(table.to_pandas())
     ids = df.select("pid", "ia", "ib").repartition(_partitions(spark, cfg, len(rows), 1000))
-    sims = ids.mapInArrow(_pair_kernel(spec), "pid BIGINT, similarity FLOAT")
+    sims = ids.mapInArrow(arrow_task(_pair_kernel(spec)), "pid BIGINT, similarity FLOAT")
     return df.drop("ia", "ib").join(sims, "pid").orderBy("pid").drop("pid")
 
 
@@ -740,7 +741,7 @@ def neighbours_of(spark, spec: IndexSpec, cfg: Config, ids: list[int] | None):
         df = df.repartition(_partitions(spark, cfg, len(ids), 500))
     kernel = _neighbour_kernel(spec, mode, e.k, e.candidates, e.block_rows, e.query_chunk,
                                ivf=(*ivf_plan(cfg, spec.vocab_size), e.seed))
-    return df.mapInArrow(kernel, schemas.ddl(NEIGHBOUR_SCHEMA))
+    return df.mapInArrow(arrow_task(kernel), schemas.ddl(NEIGHBOUR_SCHEMA))
 
 
 def _index_bytes(spec: IndexSpec, mode: str) -> int:
@@ -801,7 +802,7 @@ def sharded_neighbours(spark, spec: IndexSpec, cfg: Config, ids: list[int] | Non
     kernel = _shard_kernel(spec, mode, e.k, e.candidates, e.block_rows, e.query_chunk,
                            e.worker_vectors_mb * 2**20, ivf)
     best = Window.partitionBy("id").orderBy(F.col("similarity").desc(), F.col("neighbour"))
-    top = (pieces.mapInArrow(kernel, CANDIDATE_DDL)
+    top = (pieces.mapInArrow(arrow_task(kernel), CANDIDATE_DDL)
            .withColumn("rank", F.row_number().over(best)).where(F.col("rank") <= e.k))
     words = spark.read.parquet(f"{spec.path}/data/words.parquet").select(
         F.col("id").cast("long").alias("wid"), "word")
@@ -865,7 +866,7 @@ def annoy_recall(spark, spec: IndexSpec, cfg: Config) -> dict[str, Any]:
     df = df.repartition(_partitions(spark, cfg, n, 250))
     kernel = _neighbour_kernel(spec, e.mode, e.k, e.candidates, e.block_rows, e.query_chunk,
                                recall=True)
-    row = df.mapInArrow(kernel, "id BIGINT, recall DOUBLE").agg(
+    row = df.mapInArrow(arrow_task(kernel), "id BIGINT, recall DOUBLE").agg(
         F.avg("recall").alias("mean"), F.min("recall").alias("min")).first()
     return {"k": e.k, "sample": n, "candidates_per_shard": e.candidates,
             "search_k": spec.search_k, "recall": float(row["mean"]),

@@ -53,6 +53,7 @@ from latentspark.blocks import (
     sum_records,
     write_piece,
 )
+from latentspark.workers import arrow_task
 
 logger = logging.getLogger(__name__)
 
@@ -815,7 +816,7 @@ def complete_rows(spark, cooccur_data: str, vocab_size: int, *, tasks: int,
     # beside everything else; on disk it costs a read per pass, mostly from the page cache
     level = (StorageLevel.DISK_ONLY if spark.sparkContext.master.startswith("local")
              else StorageLevel.MEMORY_AND_DISK)
-    matrix.rows = pieces.mapInArrow(make_row_reader(layout, files, matrix.sums),
+    matrix.rows = pieces.mapInArrow(arrow_task(make_row_reader(layout, files, matrix.sums)),
                                     ROWS_DDL).persist(level)
     stats = matrix.rows.agg(F.count(F.lit(1)).alias("rows"), F.sum("n").alias("nnz")).first()
     matrix.nnz, matrix.nonempty = int(stats["nnz"] or 0), int(stats["rows"])
@@ -925,7 +926,7 @@ def run_pass(spark, matrix: Matrix, spec: PassSpec) -> dict[str, np.ndarray]:
     shapes = {"loss": (1,), **{n: (cols_out, cols_out) for n in spec.grams},
               **{n: (1,) for n in spec.norms}}
     assert spec.post is None or spec.post.shape[1] == cols_out
-    df = matrix.rows.mapInArrow(run, _record_ddl(names))
+    df = matrix.rows.mapInArrow(arrow_task(run), _record_ddl(names))
     result = sum_records(df, shapes, layout.pieces)
     return {k: (float(v[0]) if shapes.get(k) == (1,) else v) for k, v in result.items()}
 
@@ -947,7 +948,7 @@ def map_pieces(spark, layout: Layout, fn: Callable, out: Factor | None,
                 yield _record(piece, **{n: aggs.get(n, np.zeros(shapes[n])) for n in shapes})
 
     pieces = spark.range(0, layout.pieces, 1, layout.pieces).selectExpr("CAST(id AS INT) piece")
-    df = pieces.mapInArrow(run, _record_ddl(shapes))
+    df = pieces.mapInArrow(arrow_task(run), _record_ddl(shapes))
     return sum_records(df, shapes, layout.pieces)
 
 
@@ -1054,7 +1055,7 @@ def column_signs(spark, factor: Factor) -> np.ndarray:
 
     layout = factor.layout
     pieces = spark.range(0, layout.pieces, 1, layout.pieces).selectExpr("CAST(id AS INT) piece")
-    table = pieces.mapInArrow(run, "piece INT, ids BINARY, vals BINARY").toArrow()
+    table = pieces.mapInArrow(arrow_task(run), "piece INT, ids BINARY, vals BINARY").toArrow()
     best_val, best_id = np.zeros(k), np.full(k, np.iinfo(np.int64).max)
     for ib, vb in zip(table.column("ids").to_pylist(), table.column("vals").to_pylist(),
                       strict=True):
@@ -1213,8 +1214,8 @@ class PMI:
                 yield _record(piece, z=np.array([total]))
 
         # summed in piece order on the driver, so that the same input gives the same bits
-        z = float(sum_records(matrix.rows.mapInArrow(run, _record_ddl(["z"])), {"z": (1,)},
-                              matrix.layout.pieces)["z"][0])
+        z = float(sum_records(matrix.rows.mapInArrow(arrow_task(run), _record_ddl(["z"])),
+                              {"z": (1,)}, matrix.layout.pieces)["z"][0])
         return cls(cds, float(np.log(z)) if z > 0 else 0.0, shift)
 
     def shared(self) -> dict:

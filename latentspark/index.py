@@ -48,6 +48,7 @@ from latentspark.cooccurrence import partition_keys
 from latentspark.errors import ArtifactError, InputError
 from latentspark.fs import sha256_file
 from latentspark.vecmath import unit_rows
+from latentspark.workers import arrow_task
 
 logger = logging.getLogger(__name__)
 
@@ -311,8 +312,8 @@ def build_index(spark, emb: EmbeddingsInput, ic: IndexConfig, st: Staging, fs) -
     parts = df.repartition(ic.shards, key.alias("pkey")).drop("pkey")
     with st.timed("build"):
         built = parts.mapInArrow(
-            _shard_builder(st.data_path, emb.dim, ic.shards, ic.n_trees, ic.seed,
-                           ic.on_disk_build, options_from_spark(spark)),
+            arrow_task(_shard_builder(st.data_path, emb.dim, ic.shards, ic.n_trees, ic.seed,
+                                      ic.on_disk_build, options_from_spark(spark))),
             BUILD_SCHEMA).collect()
     got = sorted({int(r["shard"]) for r in built})
     if got != list(range(ic.shards)) or len(built) != 2 * ic.shards:
@@ -375,7 +376,7 @@ def _write_words(spark, data_path: str, dest: str) -> dict[str, int | str]:
 
     [row] = (spark.read.parquet(data_path)
              .select(F.col("id").cast("int").alias("id"), F.col("word").cast("string"))
-             .coalesce(1).mapInArrow(write, "size LONG, sha256 STRING").collect())
+             .coalesce(1).mapInArrow(arrow_task(write), "size LONG, sha256 STRING").collect())
     return {"size": int(row["size"]), "sha256": row["sha256"]}
 
 

@@ -115,7 +115,7 @@ def get_session(cfg: SparkConfig, config: Config | None = None):  # -> SparkSess
                         "results %d MiB, vocabulary %d MiB (spark.driver.memory overrides it)",
                         plan["heap"] >> 20, local_cores(master), TASK_EXECUTION_BYTES >> 20,
                         plan["driver_result"] >> 20, plan["user"] >> 20)
-        extra.update(local_shuffle_conf(cfg, launch_conf))
+        extra.update(local_conf(cfg, launch_conf))
     builder = (
         SparkSession.builder.appName(cfg.app_name)
         .master(master)
@@ -140,19 +140,35 @@ def get_session(cfg: SparkConfig, config: Config | None = None):  # -> SparkSess
     return spark
 
 
-def local_shuffle_conf(cfg: SparkConfig, launch_conf) -> dict[str, str]:
-    """Shuffle settings of a local session: ``spark.shuffle.compress = false`` unless the
-    user set it (in ``spark.conf`` or for ``spark-submit``).
+#: what a local session sets unless the user did (in ``spark.conf`` or for ``spark-submit``)
+LOCAL_DEFAULTS = {
+    # a local shuffle never crosses a network: compressing it spends the only cores on
+    # bytes that stay on this machine
+    "spark.shuffle.compress": "false",
+    # the JVM talks to its Python workers over Unix domain sockets instead of TCP on the
+    # loopback: less latency per task and per batch (Spark 4.1's own option)
+    "spark.python.unix.domain.socket.enabled": "true",
+}
 
-    A local shuffle never crosses a network, so compressing it spends the only cores on
-    bytes that stay on this machine (counting corpus24m: 529 MB written uncompressed
-    against 370 MB, and 3-5 s less JVM CPU in a count of about 20 s; see
-    ``benchmarks/results/cooccur_handoff.md``). A cluster keeps Spark's default.
+
+def local_conf(cfg: SparkConfig, launch_conf) -> dict[str, str]:
+    """The settings of :data:`LOCAL_DEFAULTS` that the user did not set, for a local session.
+
+    Counting corpus24m, an uncompressed shuffle writes 529 MB against 370 MB and saves 3-5 s
+    of JVM CPU in a count of about 20 s (``benchmarks/results/cooccur_handoff.md``). Unix
+    domain sockets between the JVM and its Python workers make a job of 16 small Python
+    tasks several times faster once the workers no longer stall between tasks
+    (``benchmarks/results/task_overhead.md``). A cluster keeps Spark's defaults.
+
+    Examples
+    --------
+    >>> from latentspark.config import Config
+    >>> from pyspark import SparkConf
+    >>> sorted(local_conf(Config().spark, SparkConf(loadDefaults=False)))
+    ['spark.python.unix.domain.socket.enabled', 'spark.shuffle.compress']
     """
-    key = "spark.shuffle.compress"
-    if key in cfg.conf or launch_conf.contains(key):
-        return {}
-    return {key: "false"}
+    return {key: value for key, value in LOCAL_DEFAULTS.items()
+            if key not in cfg.conf and not launch_conf.contains(key)}
 
 
 #: log4j2 configuration of the quiet console, shipped with the package

@@ -83,6 +83,9 @@ def spark():
         # pipelines' results must not depend on it: the cluster test compares a submitted
         # job (Spark's defaults, adaptive execution on) with the same job run here
         .config("spark.sql.adaptive.enabled", "false")
+        # what latentspark's own local sessions set (session.LOCAL_DEFAULTS): the Python
+        # workers' many small tasks cost less over Unix domain sockets than over TCP
+        .config("spark.python.unix.domain.socket.enabled", "true")
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")

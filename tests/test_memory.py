@@ -11,10 +11,10 @@ from latentspark.session import (
     HEAP_FLOOR_BYTES,
     LOCAL_JAVA_OPTIONS,
     _console_conf,
+    local_conf,
     local_cores,
     local_driver_memory,
     local_memory_plan,
-    local_shuffle_conf,
 )
 
 
@@ -70,11 +70,15 @@ def test_a_local_jvm_gets_its_options_unless_the_user_gave_some(monkeypatch):
     assert "spark.driver.extraJavaOptions" not in _console_conf(extra, mine, local=True)
 
 
-def test_a_local_shuffle_is_not_compressed_unless_the_user_says_so():
-    assert local_shuffle_conf(Config().spark, _Conf()) == {"spark.shuffle.compress": "false"}
+def test_local_defaults_apply_unless_the_user_says_otherwise():
+    both = {"spark.shuffle.compress": "false", "spark.python.unix.domain.socket.enabled": "true"}
+    assert local_conf(Config().spark, _Conf()) == both
     mine = load_config(None, ['spark.conf={"spark.shuffle.compress" = "true"}']).spark
-    assert local_shuffle_conf(mine, _Conf()) == {}
-    assert local_shuffle_conf(Config().spark, _Conf(**{"spark.shuffle.compress": "true"})) == {}
+    assert local_conf(mine, _Conf()) == {"spark.python.unix.domain.socket.enabled": "true"}
+    assert local_conf(Config().spark, _Conf(**{"spark.shuffle.compress": "true"})) == {
+        "spark.python.unix.domain.socket.enabled": "true"}
+    off = _Conf(**{"spark.python.unix.domain.socket.enabled": "false"})
+    assert local_conf(Config().spark, off) == {"spark.shuffle.compress": "false"}
 
 
 @pytest.mark.parametrize("overrides", [["factorize.dim=100"], ["factorize.dim=1000"],

@@ -18,6 +18,7 @@ from latentspark.artifacts import EMBEDDINGS, VOCAB, Published, RunRoot, Staging
 from latentspark.config import Config
 from latentspark.errors import ConfigError, InputError
 from latentspark.session import release_heap
+from latentspark.workers import arrow_task
 
 logger = logging.getLogger(__name__)
 
@@ -235,7 +236,7 @@ def warm_start_vectors(spark, vocab_data: str, path: str, dim: int, out) -> int:
     joined = vocab.join(old, "word").select(
         "id", "vector", F.expr(layout.sql_piece("id")).alias("piece"))
     rows = joined.repartition(layout.pieces, "piece").sortWithinPartitions("piece").mapInArrow(
-        write, "piece INT, rows BIGINT").collect()        # one row per written piece
+        arrow_task(write), "piece INT, rows BIGINT").collect()        # one row per written piece
     return int(sum(r["rows"] for r in rows))
 
 

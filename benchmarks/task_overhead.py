@@ -1,0 +1,178 @@
+"""What a small Python task costs on local Spark: Spark's defaults against latentspark's
+local settings (``latentspark.workers.settle`` and ``session.LOCAL_DEFAULTS``).
+
+Each variant runs in a fresh process (a fresh JVM and fresh Python workers: a worker's frozen
+objects stay frozen), alternating the variants round by round so that they share the load:
+
+- *tcp, no freeze*: Spark's defaults; the workers collect all their objects after each task;
+- *tcp, freeze*: :func:`latentspark.workers.settle` before each task;
+- *uds, no freeze*: ``spark.python.unix.domain.socket.enabled=true``;
+- *uds, freeze*: both, what latentspark's local sessions and tasks do.
+
+In each process the workers first load what a latentspark task loads (numpy, pyarrow and the
+compiled numba kernels, ``pairkernels.warm()``), then a job of 16 tasks over 16,000 ids is
+timed ``--jobs`` times; the median is reported. With ``--pipelines N`` each process also runs
+the test suite's small retraining pipeline (``tests/test_pipeline.py``'s settings, 1,500
+lines) N + 1 times in the same session and reports the median of the warm runs.
+
+    .venv/bin/python benchmarks/task_overhead.py [--rounds 2] [--pipelines 2]
+
+Results go to ``benchmarks/results/task_overhead.{md,json}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+VARIANTS = {
+    "tcp, no freeze": {"uds": False, "freeze": False},
+    "tcp, freeze": {"uds": False, "freeze": True},
+    "uds, no freeze": {"uds": True, "freeze": False},
+    "uds, freeze": {"uds": True, "freeze": True},
+}
+BASELINE = "tcp, no freeze"
+
+
+def _load_kernels(batches):
+    from latentspark.pairkernels import warm
+
+    warm()
+    yield from batches
+
+
+def _identity(batches):
+    yield from batches
+
+
+def measure(uds: bool, freeze: bool, jobs: int, pipelines: int, work: Path) -> dict:
+    """One variant, in this process: the median 16-task job and warm pipeline times."""
+    sys.path.insert(0, str(ROOT))
+    from pyspark.sql import SparkSession
+
+    from latentspark.workers import arrow_task
+
+    spark = (SparkSession.builder.master("local[2]").appName("task-overhead")
+             .config("spark.ui.enabled", "false")
+             .config("spark.sql.shuffle.partitions", "4")
+             .config("spark.default.parallelism", "2")
+             .config("spark.driver.memory", "2g")
+             .config("spark.sql.session.timeZone", "UTC")
+             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+             .config("spark.driver.extraJavaOptions", "-XX:+UseSerialGC")
+             .config("spark.python.unix.domain.socket.enabled", str(uds).lower())
+             .getOrCreate())
+    spark.sparkContext.setLogLevel("ERROR")
+    df = spark.range(0, 16_000, numPartitions=16)
+    fn = arrow_task(_identity) if freeze else _identity
+    for _ in range(3):  # both workers load the kernels (and settle, when they do)
+        df.mapInArrow(_load_kernels, "id BIGINT").count()
+        df.mapInArrow(fn, "id BIGINT").count()
+    times = []
+    for _ in range(jobs):
+        t = time.perf_counter()
+        df.mapInArrow(fn, "id BIGINT").count()
+        times.append(time.perf_counter() - t)
+    out = {"job_s": statistics.median(times), "jobs_s": times}
+    if pipelines:
+        from latentspark.pipeline import run_pipeline
+        from tests.test_pipeline import add_day, make_cfg
+
+        runs = []
+        for i in range(pipelines + 1):
+            run = work / f"p{i}"
+            add_day(run / "corpus", 1)
+            t = time.perf_counter()
+            run_pipeline(spark, make_cfg(run, run / "corpus"))
+            runs.append(time.perf_counter() - t)
+        out.update(pipeline_s=statistics.median(runs[1:]), pipelines_s=runs)
+    spark.stop()
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--rounds", type=int, default=2, help="rounds over the variants")
+    p.add_argument("--jobs", type=int, default=10, help="timed 16-task jobs per process")
+    p.add_argument("--pipelines", type=int, default=0,
+                   help="warm test pipelines per process (0: none)")
+    p.add_argument("--out", default=str(ROOT / "benchmarks/results/task_overhead"))
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        v = VARIANTS[args.child]
+        os.environ["LATENTSPARK_WORKER_FREEZE"] = "1" if v["freeze"] else "0"
+        with tempfile.TemporaryDirectory(prefix="ls-overhead-") as work:
+            print(json.dumps(measure(v["uds"], v["freeze"], args.jobs, args.pipelines,
+                                     Path(work))))
+        return 0
+    env = dict(os.environ, PYSPARK_PYTHON=sys.executable,
+               SPARK_LOCAL_IP=os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get(
+                   "PYTHONPATH")])))
+    load = [os.getloadavg()]
+    results: dict[str, list[dict]] = {name: [] for name in VARIANTS}
+    for r in range(args.rounds):
+        for name in VARIANTS:
+            cmd = [sys.executable, __file__, "--child", name, "--jobs", str(args.jobs),
+                   "--pipelines", str(args.pipelines)]
+            done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
+            if done.returncode:
+                raise SystemExit(f"{name} failed:\n{done.stderr[-3000:]}")
+            results[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(f"round {r + 1} {name}: job {results[name][-1]['job_s']:.3f} s"
+                  + (f", pipeline {results[name][-1]['pipeline_s']:.1f} s"
+                     if args.pipelines else ""), flush=True)
+    load.append(os.getloadavg())
+    summary = {}
+    for name, runs in results.items():
+        summary[name] = {"job_s": statistics.median(r["job_s"] for r in runs)}
+        if args.pipelines:
+            summary[name]["pipeline_s"] = statistics.median(r["pipeline_s"] for r in runs)
+    base = summary[BASELINE]
+    for s in summary.values():
+        s["job_ratio"] = s["job_s"] / base["job_s"]
+        if args.pipelines:
+            s["pipeline_ratio"] = s["pipeline_s"] / base["pipeline_s"]
+    command = "benchmarks/task_overhead.py " + " ".join(
+        f"--{k} {getattr(args, k)}" for k in ("rounds", "jobs", "pipelines"))
+    record = {"date": dt.date.today().isoformat(), "command": command, "cores": os.cpu_count(),
+              "load": load, "summary": summary, "runs": results}
+    out = Path(args.out)
+    out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    lines = [f"# Small Python tasks on local Spark ({record['date']})", "",
+             f"{os.cpu_count()} cores; load average at the start "
+             f"{[round(x, 2) for x in load[0]]}, at the end {[round(x, 2) for x in load[1]]}. "
+             f"Each variant ran {args.rounds} times in a fresh process, alternating; medians.",
+             "", "| variant | 16-task job | vs Spark's defaults |"
+             + (" warm test pipeline | vs Spark's defaults |" if args.pipelines else ""),
+             "| --- | ---: | ---: |" + (" ---: | ---: |" if args.pipelines else "")]
+    for name, s in summary.items():
+        row = f"| {name} | {s['job_s']:.3f} s | {s['job_ratio']:.2f}x |"
+        if args.pipelines:
+            row += f" {s['pipeline_s']:.1f} s | {s['pipeline_ratio']:.2f}x |"
+        lines.append(row)
+    lines += ["", "*16-task job*: `mapInArrow` of 16,000 ids in 16 partitions on `local[2]`, "
+              "counted, after the workers loaded numpy, pyarrow and the compiled kernels. "
+              "*Warm test pipeline*: `run_pipeline` with `tests/test_pipeline.py`'s settings "
+              "on 1,500 lines, in the same session after a first (cold) run. *tcp / uds*: "
+              "`spark.python.unix.domain.socket.enabled`; *freeze*: the function wrapped by "
+              "`latentspark.workers.arrow_task` (off: `LATENTSPARK_WORKER_FREEZE=0`).", "",
+              "Made with:", "", "```", f".venv/bin/python {command}", "```", ""]
+    out.with_suffix(".md").write_text("\n".join(lines), encoding="utf-8")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
