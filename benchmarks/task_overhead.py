@@ -17,7 +17,11 @@ lines) N + 1 times in the same session and reports the median of the warm runs.
 
     .venv/bin/python benchmarks/task_overhead.py [--rounds 2] [--pipelines 2]
 
-Results go to ``benchmarks/results/task_overhead.{md,json}``.
+Results go to ``benchmarks/results/task_overhead.{md,json}``. ``--gc`` instead times, in fresh
+processes that import what a counting task's worker imports (pyspark's worker, numpy, pyarrow,
+the package's task modules, the compiled kernels loaded by ``pairkernels.warm()``), the full
+collection PySpark's daemon runs after each task, before and after :func:`gc.freeze`; to
+``benchmarks/results/task_overhead_gc.{md,json}``.
 """
 
 from __future__ import annotations
@@ -53,6 +57,72 @@ def _load_kernels(batches):
 
 def _identity(batches):
     yield from batches
+
+
+def gc_walk() -> dict:
+    """In this process: the objects a loaded worker tracks and what a full collection costs,
+    at each step of loading and after :func:`gc.freeze` (median of 5 collections)."""
+    import gc
+
+    def collect() -> float:
+        times = []
+        for _ in range(5):
+            t = time.perf_counter()
+            gc.collect()
+            times.append(time.perf_counter() - t)
+        return statistics.median(times)
+
+    steps = []
+    import pyspark.worker  # noqa: F401  what the daemon's child imports
+
+    steps.append(("pyspark's worker", len(gc.get_objects()), collect()))
+    import numpy  # noqa: F401
+    import pyarrow.compute  # noqa: F401
+
+    steps.append(("+ numpy, pyarrow", len(gc.get_objects()), collect()))
+    sys.path.insert(0, str(ROOT))
+    import latentspark.cooccurrence  # noqa: F401
+    import latentspark.factorize  # noqa: F401
+    from latentspark.pairkernels import warm
+
+    warm()
+    steps.append(("+ latentspark's task modules, kernels loaded", len(gc.get_objects()),
+                  collect()))
+    gc.freeze()
+    steps.append(("after gc.freeze()", len(gc.get_objects()), collect()))
+    return {"steps": [{"step": n, "tracked": k, "collect_s": c} for n, k, c in steps]}
+
+
+def gc_report(args: argparse.Namespace) -> int:
+    """``--gc``: :func:`gc_walk` in ``--rounds`` fresh processes; the median of each step."""
+    runs = []
+    for _ in range(args.rounds):
+        done = subprocess.run([sys.executable, __file__, "--gc-child"], cwd=ROOT,
+                              capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(done.stderr[-3000:])
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    steps = [{"step": s["step"], "tracked": s["tracked"],
+              "collect_s": statistics.median(r["steps"][i]["collect_s"] for r in runs)}
+             for i, s in enumerate(runs[0]["steps"])]
+    command = f"benchmarks/task_overhead.py --gc --rounds {args.rounds}"
+    record = {"date": dt.date.today().isoformat(), "command": command, "steps": steps,
+              "runs": runs, "load": os.getloadavg()}
+    out = Path(args.out + "_gc")
+    out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    lines = [f"# A Python worker's full garbage collection ({record['date']})", "",
+             f"{os.cpu_count()} cores, load average {[round(x, 2) for x in record['load']]}; "
+             f"median over {args.rounds} fresh processes of the median of 5 collections.", "",
+             "| loaded | objects the collection walks | `gc.collect()` |", "| --- | ---: | ---: |"]
+    lines += [f"| {s['step']} | {s['tracked']:,} | {1000 * s['collect_s']:.1f} ms |"
+              for s in steps]
+    lines += ["", "PySpark's daemon runs this collection in a reused worker after every task; "
+              "the next task waits for it. `latentspark.workers.settle` freezes the kept "
+              "objects at the start of a task.", "", "Made with:", "", "```",
+              f".venv/bin/python {command}", "```", ""]
+    out.with_suffix(".md").write_text("\n".join(lines), encoding="utf-8")
+    print("\n".join(lines))
+    return 0
 
 
 def measure(uds: bool, freeze: bool, jobs: int, pipelines: int, work: Path) -> dict:
@@ -107,8 +177,16 @@ def main() -> int:
     p.add_argument("--pipelines", type=int, default=0,
                    help="warm test pipelines per process (0: none)")
     p.add_argument("--out", default=str(ROOT / "benchmarks/results/task_overhead"))
+    p.add_argument("--gc", action="store_true",
+                   help="time a loaded worker's full garbage collection instead")
     p.add_argument("--child", help=argparse.SUPPRESS)
+    p.add_argument("--gc-child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.gc_child:
+        print(json.dumps(gc_walk()))
+        return 0
+    if args.gc:
+        return gc_report(args)
     if args.child:
         v = VARIANTS[args.child]
         os.environ["LATENTSPARK_WORKER_FREEZE"] = "1" if v["freeze"] else "0"

@@ -146,7 +146,7 @@ LOCAL_DEFAULTS = {
     # bytes that stay on this machine
     "spark.shuffle.compress": "false",
     # the JVM talks to its Python workers over Unix domain sockets instead of TCP on the
-    # loopback: less latency per task and per batch (Spark 4.1's own option)
+    # loopback: less latency per task (Spark 4.1's own option)
     "spark.python.unix.domain.socket.enabled": "true",
 }
 
@@ -155,10 +155,11 @@ def local_conf(cfg: SparkConfig, launch_conf) -> dict[str, str]:
     """The settings of :data:`LOCAL_DEFAULTS` that the user did not set, for a local session.
 
     Counting corpus24m, an uncompressed shuffle writes 529 MB against 370 MB and saves 3-5 s
-    of JVM CPU in a count of about 20 s (``benchmarks/results/cooccur_handoff.md``). Unix
-    domain sockets between the JVM and its Python workers make a job of 16 small Python
-    tasks several times faster once the workers no longer stall between tasks
-    (``benchmarks/results/task_overhead.md``). A cluster keeps Spark's defaults.
+    of JVM CPU in a count of about 20 s (``benchmarks/results/cooccur_handoff.md``). With
+    Unix domain sockets between the JVM and its Python workers a job of 16 small tasks took
+    0.93x the time over TCP, and a warm test pipeline 0.86x (0.82x with the workers'
+    freezing as well, against 1.05x for the freezing alone; one run each,
+    ``benchmarks/results/task_overhead.md``). A cluster keeps Spark's defaults.
 
     Examples
     --------

@@ -3,12 +3,13 @@
 PySpark's daemon runs a full ``gc.collect()`` in a reused Python worker after each of its
 tasks, and the JVM's next task for that worker waits until it is done. A worker that has
 loaded numpy, pyarrow and the compiled numba kernels tracks about 165,000 objects, and
-walking them all takes about 120 ms on a 2-core machine: between every two tasks, which is
-most of a small task's wall time (a pass of 16 small tasks on 2 cores spent about 1 s in
-it). Those objects are modules, functions and compiled kernels that live as long as the
-worker. :func:`settle` moves them into the collector's permanent generation
+walking them all took 120 ms on the 2-core machine
+(``benchmarks/results/task_overhead_gc.md``): between every two tasks, which is most of a
+small task's wall time. Those objects are modules, functions and compiled kernels that live
+as long as the worker. :func:`settle` moves them into the collector's permanent generation
 (:func:`gc.freeze`), so that the collection after each task walks only what later tasks
-create. ``benchmarks/task_overhead.py`` measures it.
+create. With it a job of 16 small tasks took 0.44x the time
+(``benchmarks/results/task_overhead.md``).
 
 Every ``mapInArrow`` function of the package is wrapped by :func:`arrow_task`;
 ``tests/test_workers.py`` checks that no call site is missed. ``LATENTSPARK_WORKER_FREEZE=0``
