@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import gc
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -42,8 +43,6 @@ def test_settle_freezes_only_when_modules_were_loaded(monkeypatch):
     monkeypatch.setattr(workers, "_frozen_at_modules", 0)
     assert settle() and frozen == [1]
     assert not settle() and frozen == [1]          # nothing new: no freeze per task
-    import sys
-
     monkeypatch.setitem(sys.modules, "latentspark_test_fresh_module", object())
     assert settle() and frozen == [1, 1]           # a module appeared: freeze again
 
