@@ -59,13 +59,14 @@ def spark():
     from pyspark.sql import SparkSession
 
     from latentspark import jvmcache
+    from latentspark.session import LOCAL_DEFAULTS
 
     builder = SparkSession.builder
     # the class archive scripts/setup.sh built (a faster start), and the serial collector a
     # local latentspark JVM gets (G1's concurrent threads only compete for the 2 cores)
     java = ["-XX:+UseSerialGC", *jvmcache.java_options(), *TEST_JAVA_OPTIONS]
     builder = builder.config("spark.driver.extraJavaOptions", " ".join(java))
-    session = (
+    builder = (
         builder.master("local[2]")
         .appName("latentspark-tests")
         .config("spark.ui.enabled", "false")
@@ -83,11 +84,12 @@ def spark():
         # pipelines' results must not depend on it: the cluster test compares a submitted
         # job (Spark's defaults, adaptive execution on) with the same job run here
         .config("spark.sql.adaptive.enabled", "false")
-        # what latentspark's own local sessions set (session.LOCAL_DEFAULTS): the Python
-        # workers' many small tasks cost less over Unix domain sockets than over TCP
-        .config("spark.python.unix.domain.socket.enabled", "true")
-        .getOrCreate()
     )
+    # what latentspark's own local sessions set (an uncompressed shuffle, Unix domain
+    # sockets to the Python workers), from the one place that lists it
+    for key, value in LOCAL_DEFAULTS.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
