@@ -21,7 +21,11 @@ Results go to ``benchmarks/results/task_overhead.{md,json}``. ``--gc`` instead t
 processes that import what a counting task's worker imports (pyspark's worker, numpy, pyarrow,
 the package's task modules, the compiled kernels loaded by ``pairkernels.warm()``), the full
 collection PySpark's daemon runs after each task, before and after :func:`gc.freeze`; to
-``benchmarks/results/task_overhead_gc.{md,json}``.
+``benchmarks/results/task_overhead_gc.{md,json}``. ``--daemon`` instead times, in fresh
+processes alternating Spark's Python daemon (``pyspark.daemon``) and latentspark's
+(``latentspark.workerdaemon``), a new session's first Python job (2 tasks that load what a
+counting task loads, ``pairkernels.warm()``), the same job again, and the Python processes'
+CPU in the first; to ``benchmarks/results/task_overhead_daemon.{md,json}``.
 """
 
 from __future__ import annotations
@@ -125,6 +129,103 @@ def gc_report(args: argparse.Namespace) -> int:
     return 0
 
 
+DAEMONS = {"Spark's daemon (pyspark.daemon)": "pyspark.daemon",
+           "latentspark's daemon (latentspark.workerdaemon)": "latentspark.workerdaemon"}
+
+
+def _python_cpu() -> float:
+    """CPU seconds so far of this process's Python descendants (the daemon, its workers)."""
+    import psutil
+
+    total = 0.0
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if p.name() != "java":
+                t = p.cpu_times()
+                total += t.user + t.system + t.children_user + t.children_system
+        except psutil.Error:
+            continue
+    return total
+
+
+def daemon_first_job(module: str) -> dict:
+    """In this process: a fresh local[2] session with ``module`` as the Python daemon; the
+    first job of 2 tasks that load the counting kernels, then the same job again."""
+    sys.path.insert(0, str(ROOT))
+    from pyspark.sql import SparkSession
+
+    from latentspark.workers import arrow_task
+
+    spark = (SparkSession.builder.master("local[2]").appName("task-overhead-daemon")
+             .config("spark.ui.enabled", "false")
+             .config("spark.driver.memory", "2g")
+             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+             .config("spark.driver.extraJavaOptions", "-XX:+UseSerialGC")
+             .config("spark.python.unix.domain.socket.enabled", "true")
+             .config("spark.python.daemon.module", module)
+             .getOrCreate())
+    spark.sparkContext.setLogLevel("ERROR")
+    df = spark.range(0, 2_000, numPartitions=2)
+    df.count()  # the JVM's side of a job, warmed without Python
+    out = {}
+    for key in ("first", "second"):
+        cpu, t = _python_cpu(), time.perf_counter()
+        df.mapInArrow(arrow_task(_load_kernels), "id BIGINT").count()
+        out[f"{key}_s"] = time.perf_counter() - t
+        out[f"{key}_cpu_s"] = _python_cpu() - cpu
+    spark.stop()
+    return out
+
+
+def daemon_report(args: argparse.Namespace, env: dict) -> int:
+    """``--daemon``: :func:`daemon_first_job` for each daemon, ``--rounds`` times, alternating
+    in fresh processes; medians."""
+    runs: dict[str, list[dict]] = {name: [] for name in DAEMONS}
+    load = [os.getloadavg()]
+    for r in range(args.rounds):
+        for name, module in DAEMONS.items():
+            done = subprocess.run([sys.executable, __file__, "--daemon-child", module],
+                                  env=env, cwd=ROOT, capture_output=True, text=True)
+            if done.returncode:
+                raise SystemExit(f"{name} failed:\n{done.stderr[-3000:]}")
+            runs[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(f"round {r + 1} {name}: first job {runs[name][-1]['first_s']:.2f} s",
+                  flush=True)
+    load.append(os.getloadavg())
+    keys = ("first_s", "first_cpu_s", "second_s")
+    summary = {name: {k: statistics.median(x[k] for x in rs) for k in keys}
+               for name, rs in runs.items()}
+    base = summary[next(iter(DAEMONS))]
+    for s in summary.values():
+        s["first_ratio"] = s["first_s"] / base["first_s"]
+        s["cpu_ratio"] = s["first_cpu_s"] / base["first_cpu_s"]
+    command = f"benchmarks/task_overhead.py --daemon --rounds {args.rounds}"
+    record = {"date": dt.date.today().isoformat(), "command": command, "cores": os.cpu_count(),
+              "load": load, "summary": summary, "runs": runs}
+    out = Path(args.out + "_daemon")
+    out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    lines = [f"# A new session's first Python job, by Python daemon ({record['date']})", "",
+             f"{os.cpu_count()} cores; load average at the start "
+             f"{[round(x, 2) for x in load[0]]}, at the end {[round(x, 2) for x in load[1]]}. "
+             f"Each daemon ran {args.rounds} times in a fresh process, alternating; medians.",
+             "", "| daemon | first job | vs Spark's | Python CPU in it | vs Spark's "
+             "| the same job again |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for name, s in summary.items():
+        lines.append(f"| {name} | {s['first_s']:.2f} s | {s['first_ratio']:.2f}x | "
+                     f"{s['first_cpu_s']:.2f} s | {s['cpu_ratio']:.2f}x | "
+                     f"{s['second_s']:.2f} s |")
+    lines += ["", "*First job*: in a fresh `local[2]` session (after one job without Python), "
+              "`mapInArrow` over 2 partitions whose tasks load what a counting task loads "
+              "(numpy, pyarrow, the compiled kernels from numba's cache: "
+              "`pairkernels.warm()`): the daemon's start, its two workers' imports and their "
+              "first tasks. *Python CPU*: the daemon's and its workers'. Unix domain sockets "
+              "and the workers' freezing in both.", "", "Made with:", "", "```",
+              f".venv/bin/python {command}", "```", ""]
+    out.with_suffix(".md").write_text("\n".join(lines), encoding="utf-8")
+    print("\n".join(lines))
+    return 0
+
+
 def measure(uds: bool, freeze: bool, jobs: int, pipelines: int, work: Path) -> dict:
     """One variant, in this process: the median 16-task job and warm pipeline times."""
     sys.path.insert(0, str(ROOT))
@@ -179,11 +280,17 @@ def main() -> int:
     p.add_argument("--out", default=str(ROOT / "benchmarks/results/task_overhead"))
     p.add_argument("--gc", action="store_true",
                    help="time a loaded worker's full garbage collection instead")
+    p.add_argument("--daemon", action="store_true",
+                   help="time a new session's first Python job with each Python daemon")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--gc-child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--daemon-child", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.gc_child:
         print(json.dumps(gc_walk()))
+        return 0
+    if args.daemon_child:
+        print(json.dumps(daemon_first_job(args.daemon_child)))
         return 0
     if args.gc:
         return gc_report(args)
@@ -198,6 +305,8 @@ def main() -> int:
                SPARK_LOCAL_IP=os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get(
                    "PYTHONPATH")])))
+    if args.daemon:
+        return daemon_report(args, env)
     load = [os.getloadavg()]
     results: dict[str, list[dict]] = {name: [] for name in VARIANTS}
     for r in range(args.rounds):

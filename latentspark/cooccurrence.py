@@ -521,8 +521,18 @@ def _compact_weights(weights: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(w, dtype="<f8")
 
 
-def payload_arrays(batch) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def payload_arrays(batch, compiled: bool = True
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Read a batch of partial rows (:func:`row_payloads`) back as numpy arrays.
+
+    Parameters
+    ----------
+    batch : pyarrow.RecordBatch
+        Records of :func:`row_payloads`, of any forms mixed.
+    compiled : bool
+        Decode in one compiled pass over the bytes
+        (:func:`latentspark.pairkernels.decode_records`) instead of with numpy's whole-array
+        steps; the values are the same.
 
     Returns
     -------
@@ -531,6 +541,12 @@ def payload_arrays(batch) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
         ``cols`` (``int64``) and ``weights`` (``float64``) one after the other.
     """
     lengths = batch.column("n").to_numpy().astype(np.int64)
+    if compiled:
+        from latentspark import pairkernels
+
+        cols, weights = pairkernels.decode_records(
+            lengths, *_binary_parts(batch.column("cols")), *_binary_parts(batch.column("weights")))
+        return batch.column("row").to_numpy(), lengths, cols, weights
     steps, size = _record_values(batch.column("cols"), lengths, {2: "<u2", 4: "<i4"})
     cols = steps.astype(np.int64)
     small = size == 2
@@ -542,6 +558,19 @@ def payload_arrays(batch) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
         cols = np.where(small, run - base, cols)
     weights, _ = _record_values(batch.column("weights"), lengths, {4: "<u4", 8: "<f8"})
     return batch.column("row").to_numpy(), lengths, cols, weights.astype(np.float64)
+
+
+def _binary_parts(array) -> tuple[np.ndarray, np.ndarray]:
+    """A ``binary`` array's value offsets (``int32``, one more than values) and data bytes
+    (``uint8``, the whole buffer: the offsets index it), without copying."""
+    import pyarrow as pa
+
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    offsets = np.frombuffer(array.buffers()[1], np.int32, len(array) + 1, array.offset * 4)
+    data = array.buffers()[2]
+    return offsets, (np.frombuffer(data, np.uint8) if data is not None
+                     else np.zeros(0, np.uint8))
 
 
 def _record_values(array, lengths: np.ndarray, forms: dict[int, str]

@@ -266,6 +266,62 @@ def encode_records(
     return bounds, offsets, out, small
 
 
+@_compiled
+def decode_records(
+    lengths: np.ndarray, col_offsets: np.ndarray, col_bytes: np.ndarray,
+    weight_offsets: np.ndarray, weight_bytes: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """The columns and weights of :func:`latentspark.cooccurrence.row_payloads`' records,
+    entry after entry: :func:`latentspark.cooccurrence.payload_arrays` in one pass.
+
+    Record ``r`` holds ``lengths[r]`` entries; its columns are
+    ``col_bytes[col_offsets[r] : col_offsets[r + 1]]``: two bytes an entry are ``uint16``
+    steps (the first from 0), four an entry ``int32``; its weights likewise four bytes an
+    entry ``uint32``, eight ``float64``; all little-endian.
+    """
+    n = 0
+    for r in range(lengths.size):
+        n += lengths[r]
+    cols = np.empty(n, np.int64)
+    weights = np.empty(n, np.float64)
+    bits = np.empty(1, np.uint64)
+    as_float = bits.view(np.float64)
+    at = 0
+    for r in range(lengths.size):
+        count = np.int64(lengths[r])
+        p = np.int64(col_offsets[r])
+        if np.int64(col_offsets[r + 1]) - p == 2 * count:
+            prev = np.int64(0)
+            for j in range(count):
+                prev += np.int64(col_bytes[p]) | (np.int64(col_bytes[p + 1]) << 8)
+                cols[at + j] = prev
+                p += 2
+        else:
+            for j in range(count):
+                v = (np.int64(col_bytes[p]) | (np.int64(col_bytes[p + 1]) << 8)
+                     | (np.int64(col_bytes[p + 2]) << 16) | (np.int64(col_bytes[p + 3]) << 24))
+                cols[at + j] = v - (np.int64(1) << 32) if v >= (np.int64(1) << 31) else v
+                p += 4
+        p = np.int64(weight_offsets[r])
+        if np.int64(weight_offsets[r + 1]) - p == 4 * count:
+            for j in range(count):
+                weights[at + j] = np.float64(
+                    np.uint64(weight_bytes[p]) | (np.uint64(weight_bytes[p + 1]) << np.uint64(8))
+                    | (np.uint64(weight_bytes[p + 2]) << np.uint64(16))
+                    | (np.uint64(weight_bytes[p + 3]) << np.uint64(24)))
+                p += 4
+        else:
+            for j in range(count):
+                b = np.uint64(0)
+                for k in range(8):
+                    b |= np.uint64(weight_bytes[p + k]) << np.uint64(8 * k)
+                bits[0] = b
+                weights[at + j] = as_float[0]
+                p += 8
+        at += count
+    return cols, weights
+
+
 @_helper
 def _emit_row(
     row: int,
@@ -452,6 +508,30 @@ def _alnum(b) -> bool:  # pragma: no cover - compiled
     return (48 <= b <= 57) or (65 <= b <= 90) or (97 <= b <= 122)
 
 
+#: byte classes of :func:`ascii_ids`' scan: 1 a letter or digit, 2 an apostrophe, 0 the rest
+_CLASS = np.zeros(256, np.uint8)
+_CLASS[np.r_[48:58, 65:91, 97:123]] = 1
+_CLASS[39] = 2
+#: each byte lower-cased (ASCII letters only)
+_LOWER = np.arange(256, dtype=np.uint8)
+_LOWER[65:91] += 32
+
+
+@_helper
+def _probe(first: np.uint64, h: np.uint64, length: int, table: tuple) -> int:  # pragma: no cover
+    """:func:`_find` for a word of at most 8 bytes, given as ``first`` with its hash ``h``."""
+    slots, bits, wfirst, wbuf, wstarts, wlengths = table
+    mask = slots.size - 1
+    pos = np.int64(h >> np.uint64(64 - bits))
+    while True:
+        row = slots[pos]
+        if row < 0:
+            return -1
+        if wfirst[row] == first and wlengths[row] == length:
+            return row
+        pos = (pos + 1) & mask
+
+
 @_compiled
 def ascii_ids(
     data: np.ndarray, offsets: np.ndarray, lower: bool, table: tuple
@@ -462,10 +542,14 @@ def ascii_ids(
     Line ``l`` is ``data[offsets[l] : offsets[l + 1]]``. A token is a maximal run, inside a
     line, of letters and digits and of apostrophes with a letter or digit on both sides.
     Returns the ids of the tokens that are vocabulary words, and each one's line, in order.
+
+    Each byte is read once: a token's first 8 bytes (lower-cased) are gathered as one number
+    while it is scanned, which for the many words of up to 8 bytes is all the look-up needs
+    (:func:`_probe`); longer words go to :func:`_find`.
     """
     lines = offsets.size - 1
-    # at most one token a byte (one-byte lines); pages never written are never touched
-    cap = offsets[lines] - offsets[0]
+    # at most one token every two bytes (a token and its separator), or one on a last byte
+    cap = (offsets[lines] - offsets[0]) // 2 + lines
     ids = np.empty(cap, np.int64)
     at = np.empty(cap, np.int64)
     m = 0
@@ -475,19 +559,27 @@ def ascii_ids(
         i = lo
         while i < hi:
             # skip to a letter or digit (a token never starts with an apostrophe)
-            while i < hi and not _alnum(data[i]):
+            while i < hi and _CLASS[data[i]] != 1:
                 i += 1
             if i >= hi:
                 break
             s = i
-            i += 1
+            first = np.uint64(0)
             while i < hi:
                 b = data[i]
-                if _alnum(b) or (b == 39 and i + 1 < hi and _alnum(data[i + 1])):
-                    i += 1
-                else:
+                k = _CLASS[b]
+                if k == 0 or (k == 2 and (i + 1 >= hi or _CLASS[data[i + 1]] != 1)):
                     break
-            row = _find(data, s, i - s, lower, table)
+                if i - s < 8:
+                    if lower:
+                        b = _LOWER[b]
+                    first |= np.uint64(b) << np.uint64(8 * (i - s))
+                i += 1
+            n = i - s
+            if n <= 8:
+                row = _probe(first, _mix(first ^ (np.uint64(n) * _GOLDEN)), n, table)
+            else:
+                row = _find(data, s, n, lower, table)
             if row >= 0:
                 ids[m] = row
                 at[m] = ln

@@ -151,8 +151,14 @@ LOCAL_DEFAULTS = {
 }
 
 
+#: the module the JVM runs as its Python daemon (Spark's own is ``pyspark.daemon``)
+DAEMON_MODULE = "spark.python.daemon.module"
+
+
 def local_conf(cfg: SparkConfig, launch_conf) -> dict[str, str]:
-    """The settings of :data:`LOCAL_DEFAULTS` that the user did not set, for a local session.
+    """The settings of :data:`LOCAL_DEFAULTS`, and :mod:`latentspark.workerdaemon` as the
+    Python daemon when the workers' Python can import it, that the user did not set, for a
+    local session.
 
     Counting corpus24m, an uncompressed shuffle writes 529 MB against 370 MB and saves 3-5 s
     of JVM CPU in a count of about 20 s (``benchmarks/results/cooccur_handoff.md``). With
@@ -165,10 +171,23 @@ def local_conf(cfg: SparkConfig, launch_conf) -> dict[str, str]:
     --------
     >>> from latentspark.config import Config
     >>> from pyspark import SparkConf
-    >>> sorted(local_conf(Config().spark, SparkConf(loadDefaults=False)))
-    ['spark.python.unix.domain.socket.enabled', 'spark.shuffle.compress']
+    >>> for key in sorted(local_conf(Config().spark, SparkConf(loadDefaults=False))):
+    ...     print(key)
+    spark.python.daemon.module
+    spark.python.unix.domain.socket.enabled
+    spark.shuffle.compress
     """
-    return {key: value for key, value in LOCAL_DEFAULTS.items()
+    defaults = dict(LOCAL_DEFAULTS)
+    python = (cfg.conf.get("spark.pyspark.python") or launch_conf.get("spark.pyspark.python", "")
+              or os.environ.get("PYSPARK_PYTHON") or sys.executable)
+    from latentspark import workerdaemon
+
+    # under spark-submit the JVM that starts the daemon was not started with this process's
+    # environment, and a package in a --py-files zip reaches the workers only after it
+    if (not os.environ.get("PYSPARK_GATEWAY_PORT") and os.path.isfile(workerdaemon.__file__)
+            and workerdaemon.importable(python)):
+        defaults[DAEMON_MODULE] = workerdaemon.__name__
+    return {key: value for key, value in defaults.items()
             if key not in cfg.conf and not launch_conf.contains(key)}
 
 

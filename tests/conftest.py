@@ -56,10 +56,12 @@ def spark():
     """A local[2] SparkSession shared by every test (starting one takes several seconds)."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from pyspark import SparkConf
     from pyspark.sql import SparkSession
 
     from latentspark import jvmcache
-    from latentspark.session import LOCAL_DEFAULTS
+    from latentspark.config import Config
+    from latentspark.session import local_conf
 
     builder = SparkSession.builder
     # the class archive scripts/setup.sh built (a faster start), and the serial collector a
@@ -86,8 +88,8 @@ def spark():
         .config("spark.sql.adaptive.enabled", "false")
     )
     # what latentspark's own local sessions set (an uncompressed shuffle, Unix domain
-    # sockets to the Python workers), from the one place that lists it
-    for key, value in LOCAL_DEFAULTS.items():
+    # sockets to the Python workers, its Python daemon), from the one place that lists it
+    for key, value in local_conf(Config().spark, SparkConf(loadDefaults=False)).items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")

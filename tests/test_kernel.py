@@ -186,6 +186,9 @@ def test_payloads_round_trip_exactly_in_mixed_batches(parts, cap):
         want.append((rows, cols, ws))
     mixed = pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
     r, lengths, c, w = payload_arrays(mixed)
+    reference = payload_arrays(mixed, compiled=False)  # numpy's whole-array decoding
+    for got, want_np in zip((r, lengths, c, w), reference, strict=True):
+        assert got.dtype == want_np.dtype and got.tolist() == want_np.tolist()
     assert lengths.sum() == sum(len(p) for p, _ in parts)
     assert c.tolist() == np.concatenate([x[1] for x in want]).tolist()
     assert w.dtype == np.float64
@@ -193,8 +196,10 @@ def test_payloads_round_trip_exactly_in_mixed_batches(parts, cap):
     # a slice starting inside the batch reads the same records
     if mixed.num_rows > 1:
         tail = mixed.slice(1)
-        r2, l2, c2, w2 = payload_arrays(tail)
-        assert w2.tolist() == w[lengths[0]:].tolist() and c2.tolist() == c[lengths[0]:].tolist()
+        for compiled in (True, False):
+            r2, l2, c2, w2 = payload_arrays(tail, compiled=compiled)
+            assert w2.tolist() == w[lengths[0]:].tolist()
+            assert c2.tolist() == c[lengths[0]:].tolist()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -27,6 +27,9 @@ class _Conf:
     def contains(self, key: str) -> bool:
         return key in self.values
 
+    def get(self, key: str, default: str | None = None) -> str | None:
+        return self.values.get(key, default)
+
 
 def test_local_cores_follow_the_master():
     assert local_cores("local") == 1
@@ -71,14 +74,21 @@ def test_a_local_jvm_gets_its_options_unless_the_user_gave_some(monkeypatch):
 
 
 def test_local_defaults_apply_unless_the_user_says_otherwise():
-    both = {"spark.shuffle.compress": "false", "spark.python.unix.domain.socket.enabled": "true"}
+    sock = {"spark.python.unix.domain.socket.enabled": "true"}
+    daemon = {"spark.python.daemon.module": "latentspark.workerdaemon"}
+    both = {"spark.shuffle.compress": "false", **sock, **daemon}
     assert local_conf(Config().spark, _Conf()) == both
     mine = load_config(None, ['spark.conf={"spark.shuffle.compress" = "true"}']).spark
-    assert local_conf(mine, _Conf()) == {"spark.python.unix.domain.socket.enabled": "true"}
+    assert local_conf(mine, _Conf()) == {**sock, **daemon}
     assert local_conf(Config().spark, _Conf(**{"spark.shuffle.compress": "true"})) == {
-        "spark.python.unix.domain.socket.enabled": "true"}
+        **sock, **daemon}
     off = _Conf(**{"spark.python.unix.domain.socket.enabled": "false"})
-    assert local_conf(Config().spark, off) == {"spark.shuffle.compress": "false"}
+    assert local_conf(Config().spark, off) == {"spark.shuffle.compress": "false", **daemon}
+    own = _Conf(**{"spark.python.daemon.module": "pyspark.daemon"})
+    assert local_conf(Config().spark, own) == {"spark.shuffle.compress": "false", **sock}
+    # workers whose Python cannot import latentspark keep Spark's own daemon
+    elsewhere = _Conf(**{"spark.pyspark.python": "/nowhere/python3"})
+    assert local_conf(Config().spark, elsewhere) == {"spark.shuffle.compress": "false", **sock}
 
 
 @pytest.mark.parametrize("overrides", [["factorize.dim=100"], ["factorize.dim=1000"],

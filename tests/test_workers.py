@@ -57,3 +57,43 @@ def test_a_task_runs_in_a_worker_whose_kept_objects_are_frozen(spark):
     assert sum(r["n"] for r in rows) == 400
     # the workers' modules (pyspark, pyarrow, this test's) sit in the permanent generation
     assert min(r["frozen"] for r in rows) > 10_000
+
+
+def test_workers_fork_from_latentspark_daemon_with_the_installed_pyspark(spark):
+    def report(batches):
+        import pyspark
+
+        main = sys.modules["__main__"]
+        for _ in batches:
+            yield pa.RecordBatch.from_pydict({
+                "daemon": [getattr(getattr(main, "__spec__", None), "name", None)],
+                "pyspark": [pyspark.__file__],
+                "numba": ["numba" in sys.modules]})
+
+    rows = spark.range(0, 100, numPartitions=2).mapInArrow(
+        arrow_task(report), "daemon STRING, pyspark STRING, numba BOOLEAN").collect()
+    assert rows and {r["daemon"] for r in rows} == {"latentspark.workerdaemon"}
+    # bytecode-cached modules, not the source in $SPARK_HOME/python/lib/pyspark.zip
+    assert not any(".zip" in r["pyspark"] for r in rows)
+    assert all(r["numba"] for r in rows)  # imported once, in the daemon, before the fork
+
+
+def test_daemon_drops_sparks_zips_only_for_the_same_installed_pyspark(tmp_path):
+    import zipfile
+
+    import pyspark
+
+    from latentspark.workerdaemon import installed_pyspark
+
+    site = str(Path(pyspark.__file__).parents[1])
+    same = tmp_path / "same" / "pyspark.zip"
+    other = tmp_path / "other" / "pyspark.zip"
+    for path, version in ((same, pyspark.__version__), (other, "0.0.1")):
+        path.parent.mkdir()
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("pyspark/version.py", f'__version__: str = "{version}"\n')
+    py4j = str(tmp_path / "same" / "py4j-0.10.9.9-src.zip")
+    assert installed_pyspark([str(same), py4j, site]) == ([str(same), py4j],
+                                                          pyspark.__version__)
+    assert installed_pyspark([str(other), site]) == ([], None)       # another version
+    assert installed_pyspark([str(same), str(tmp_path)]) == ([], None)  # none installed
