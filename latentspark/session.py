@@ -165,7 +165,9 @@ def local_conf(cfg: SparkConfig, launch_conf) -> dict[str, str]:
     Unix domain sockets between the JVM and its Python workers a job of 16 small tasks took
     0.93x the time over TCP, and a warm test pipeline 0.86x (0.82x with the workers'
     freezing as well, against 1.05x for the freezing alone; one run each,
-    ``benchmarks/results/task_overhead.md``). A cluster keeps Spark's defaults.
+    ``benchmarks/results/task_overhead.md``). With :mod:`latentspark.workerdaemon` a new
+    session's first Python job took 0.75x the time of Spark's daemon and 0.64x its Python CPU
+    (``benchmarks/results/task_overhead_daemon.md``). A cluster keeps Spark's defaults.
 
     Examples
     --------
