@@ -122,11 +122,46 @@ def gc_report(args: argparse.Namespace) -> int:
               for s in steps]
     lines += ["", "PySpark's daemon runs this collection in a reused worker after every task; "
               "the next task waits for it. `latentspark.workers.settle` freezes the kept "
-              "objects at the start of a task.", "", "Made with:", "", "```",
-              f".venv/bin/python {command}", "```", ""]
+              "objects at the start of a task."]
+    return _finish(out, lines, command)
+
+
+def _record(out: Path, title: str, kind: str, command: str, load: list, summary: dict,
+            runs: dict, rounds: int) -> list[str]:
+    """Write the JSON record to ``out.json``; return the Markdown report's first lines."""
+    record = {"date": dt.date.today().isoformat(), "command": command, "cores": os.cpu_count(),
+              "load": load, "summary": summary, "runs": runs}
+    out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return [f"# {title} ({record['date']})", "",
+            f"{os.cpu_count()} cores; load average at the start "
+            f"{[round(x, 2) for x in load[0]]}, at the end {[round(x, 2) for x in load[1]]}. "
+            f"Each {kind} ran {rounds} times in a fresh process, alternating; medians.", ""]
+
+
+def _finish(out: Path, lines: list[str], command: str) -> int:
+    """End the report with the command that made it, write it to ``out.md`` and print it."""
+    lines += ["", "Made with:", "", "```", f".venv/bin/python {command}", "```", ""]
     out.with_suffix(".md").write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))
     return 0
+
+
+def _session(app: str, conf: dict[str, str]):
+    """A fresh ``local[2]`` session with Spark's defaults but for ``conf`` and a few
+    settings of the test suite's (2g heap, serial collector, Arrow, no UI)."""
+    from pyspark.sql import SparkSession
+
+    builder = (SparkSession.builder.master("local[2]").appName(app)
+               .config("spark.ui.enabled", "false")
+               .config("spark.driver.memory", "2g")
+               .config("spark.sql.session.timeZone", "UTC")
+               .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+               .config("spark.driver.extraJavaOptions", "-XX:+UseSerialGC"))
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
 
 
 DAEMONS = {"Spark's daemon (pyspark.daemon)": "pyspark.daemon",
@@ -152,19 +187,11 @@ def daemon_first_job(module: str) -> dict:
     """In this process: a fresh local[2] session with ``module`` as the Python daemon; the
     first job of 2 tasks that load the counting kernels, then the same job again."""
     sys.path.insert(0, str(ROOT))
-    from pyspark.sql import SparkSession
-
     from latentspark.workers import arrow_task
 
-    spark = (SparkSession.builder.master("local[2]").appName("task-overhead-daemon")
-             .config("spark.ui.enabled", "false")
-             .config("spark.driver.memory", "2g")
-             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-             .config("spark.driver.extraJavaOptions", "-XX:+UseSerialGC")
-             .config("spark.python.unix.domain.socket.enabled", "true")
-             .config("spark.python.daemon.module", module)
-             .getOrCreate())
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = _session("task-overhead-daemon", {
+        "spark.python.unix.domain.socket.enabled": "true",
+        "spark.python.daemon.module": module})
     df = spark.range(0, 2_000, numPartitions=2)
     df.count()  # the JVM's side of a job, warmed without Python
     out = {}
@@ -200,15 +227,10 @@ def daemon_report(args: argparse.Namespace, env: dict) -> int:
         s["first_ratio"] = s["first_s"] / base["first_s"]
         s["cpu_ratio"] = s["first_cpu_s"] / base["first_cpu_s"]
     command = f"benchmarks/task_overhead.py --daemon --rounds {args.rounds}"
-    record = {"date": dt.date.today().isoformat(), "command": command, "cores": os.cpu_count(),
-              "load": load, "summary": summary, "runs": runs}
     out = Path(args.out + "_daemon")
-    out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    lines = [f"# A new session's first Python job, by Python daemon ({record['date']})", "",
-             f"{os.cpu_count()} cores; load average at the start "
-             f"{[round(x, 2) for x in load[0]]}, at the end {[round(x, 2) for x in load[1]]}. "
-             f"Each daemon ran {args.rounds} times in a fresh process, alternating; medians.",
-             "", "| daemon | first job | vs Spark's | Python CPU in it | vs Spark's "
+    lines = _record(out, "A new session's first Python job, by Python daemon", "daemon",
+                    command, load, summary, runs, args.rounds)
+    lines += ["| daemon | first job | vs Spark's | Python CPU in it | vs Spark's "
              "| the same job again |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for name, s in summary.items():
         lines.append(f"| {name} | {s['first_s']:.2f} s | {s['first_ratio']:.2f}x | "
@@ -219,31 +241,18 @@ def daemon_report(args: argparse.Namespace, env: dict) -> int:
               "(numpy, pyarrow, the compiled kernels from numba's cache: "
               "`pairkernels.warm()`): the daemon's start, its two workers' imports and their "
               "first tasks. *Python CPU*: the daemon's and its workers'. Unix domain sockets "
-              "and the workers' freezing in both.", "", "Made with:", "", "```",
-              f".venv/bin/python {command}", "```", ""]
-    out.with_suffix(".md").write_text("\n".join(lines), encoding="utf-8")
-    print("\n".join(lines))
-    return 0
+              "and the workers' freezing in both."]
+    return _finish(out, lines, command)
 
 
 def measure(uds: bool, freeze: bool, jobs: int, pipelines: int, work: Path) -> dict:
     """One variant, in this process: the median 16-task job and warm pipeline times."""
     sys.path.insert(0, str(ROOT))
-    from pyspark.sql import SparkSession
-
     from latentspark.workers import arrow_task
 
-    spark = (SparkSession.builder.master("local[2]").appName("task-overhead")
-             .config("spark.ui.enabled", "false")
-             .config("spark.sql.shuffle.partitions", "4")
-             .config("spark.default.parallelism", "2")
-             .config("spark.driver.memory", "2g")
-             .config("spark.sql.session.timeZone", "UTC")
-             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-             .config("spark.driver.extraJavaOptions", "-XX:+UseSerialGC")
-             .config("spark.python.unix.domain.socket.enabled", str(uds).lower())
-             .getOrCreate())
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = _session("task-overhead", {
+        "spark.sql.shuffle.partitions": "4", "spark.default.parallelism": "2",
+        "spark.python.unix.domain.socket.enabled": str(uds).lower()})
     df = spark.range(0, 16_000, numPartitions=16)
     fn = arrow_task(_identity) if freeze else _identity
     for _ in range(3):  # both workers load the kernels (and settle, when they do)
@@ -333,17 +342,12 @@ def main() -> int:
             s["pipeline_ratio"] = s["pipeline_s"] / base["pipeline_s"]
     command = "benchmarks/task_overhead.py " + " ".join(
         f"--{k} {getattr(args, k)}" for k in ("rounds", "jobs", "pipelines"))
-    record = {"date": dt.date.today().isoformat(), "command": command, "cores": os.cpu_count(),
-              "load": load, "summary": summary, "runs": results}
     out = Path(args.out)
-    out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    lines = [f"# Small Python tasks on local Spark ({record['date']})", "",
-             f"{os.cpu_count()} cores; load average at the start "
-             f"{[round(x, 2) for x in load[0]]}, at the end {[round(x, 2) for x in load[1]]}. "
-             f"Each variant ran {args.rounds} times in a fresh process, alternating; medians.",
-             "", "| variant | 16-task job | vs Spark's defaults |"
-             + (" warm test pipeline | vs Spark's defaults |" if args.pipelines else ""),
-             "| --- | ---: | ---: |" + (" ---: | ---: |" if args.pipelines else "")]
+    lines = _record(out, "Small Python tasks on local Spark", "variant", command, load,
+                    summary, results, args.rounds)
+    lines += ["| variant | 16-task job | vs Spark's defaults |"
+              + (" warm test pipeline | vs Spark's defaults |" if args.pipelines else ""),
+              "| --- | ---: | ---: |" + (" ---: | ---: |" if args.pipelines else "")]
     for name, s in summary.items():
         row = f"| {name} | {s['job_s']:.3f} s | {s['job_ratio']:.2f}x |"
         if args.pipelines:
@@ -354,11 +358,8 @@ def main() -> int:
               "*Warm test pipeline*: `run_pipeline` with `tests/test_pipeline.py`'s settings "
               "on 1,500 lines, in the same session after a first (cold) run. *tcp / uds*: "
               "`spark.python.unix.domain.socket.enabled`; *freeze*: the function wrapped by "
-              "`latentspark.workers.arrow_task` (off: `LATENTSPARK_WORKER_FREEZE=0`).", "",
-              "Made with:", "", "```", f".venv/bin/python {command}", "```", ""]
-    out.with_suffix(".md").write_text("\n".join(lines), encoding="utf-8")
-    print("\n".join(lines))
-    return 0
+              "`latentspark.workers.arrow_task` (off: `LATENTSPARK_WORKER_FREEZE=0`)."]
+    return _finish(out, lines, command)
 
 
 if __name__ == "__main__":
