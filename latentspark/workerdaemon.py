@@ -5,17 +5,19 @@ it for each concurrent Python task. Two things make every new worker slow to sta
 
 * the JVM puts ``$SPARK_HOME/python/lib/pyspark.zip`` (and py4j's zip) first on the workers'
   ``PYTHONPATH``. Python imports a zip's modules by compiling their source each time (it
-  cannot cache bytecode in a zip), and, on Python 3.11, compiles each one twice. A worker that
-  imports ``pyspark.worker`` from the zip spends over a second of CPU on it, where the same
-  modules of the installed package load from their cached bytecode in a fraction of that;
-  and every worker's first task re-reads the zip's directory once per imported sub-package.
-* each forked worker imports numpy, pyarrow and the counting kernels itself, and loads the
-  kernels' machine code from numba's cache, on its first task.
+  cannot cache bytecode in a zip), and, on Python 3.11, compiles each one twice, where the
+  installed package's modules load from their cached bytecode; and every worker's first task
+  re-reads the zip's directory once per imported sub-package.
+* each forked worker imports numpy, numba and the counting kernels itself on its first task.
 
 This module, run as the daemon, takes pyspark from the installed package when it is the same
 version as the zip's, imports what the tasks need once, freezes the garbage collector's view
 of it (the children share those pages instead of copying them), then runs PySpark's own
-daemon. :func:`latentspark.session.local_conf` sets it for local sessions whose Python
+daemon. A new session's first Python job took 0.75x the time and 0.64x the Python CPU of
+Spark's daemon (``benchmarks/task_overhead.py --daemon``,
+``benchmarks/results/task_overhead_daemon.md``). pyarrow and the kernels' machine code are
+left to each worker: loading either starts a thread, and the daemon must not have started
+one when it forks. :func:`latentspark.session.local_conf` sets it for local sessions whose Python
 workers can import latentspark; set ``spark.python.daemon.module`` to ``pyspark.daemon`` to
 go back to Spark's own.
 """
