@@ -577,17 +577,12 @@ def _record_values(array, lengths: np.ndarray, forms: dict[int, str]
                    ) -> tuple[np.ndarray, np.ndarray]:
     """The numbers of a ``binary`` array whose records hold ``lengths`` entries each, every
     record in one of ``forms`` (bytes an entry to dtype), and each entry's bytes."""
-    import pyarrow as pa
-
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
     n = int(lengths.sum())
     out_type = np.result_type(*forms.values())
     if n == 0:
         return np.zeros(0, out_type), np.zeros(0, np.int8)
-    offsets = np.frombuffer(array.buffers()[1], np.int32, len(array) + 1, array.offset * 4)
+    offsets, data = _binary_parts(array)
     start, stop = int(offsets[0]), int(offsets[-1])
-    data = array.buffers()[2]
     for size, dtype in forms.items():
         if stop - start == size * n:  # every record in this form
             return np.frombuffer(data, dtype, n, start), np.full(n, size, np.int8)
