@@ -34,6 +34,10 @@ def test_embeddings_example_loads():
     depths = [load_config(CONF / "embeddings.toml", [f"factorize.dim={d}"]).factorize
               .remove_top_depth() for d in (100, 300)]
     assert depths == [1, 9]
+    # three WALS iterations up to 200 dimensions, two above (benchmarks/results/sweep_ridge.md)
+    counts = [load_config(CONF / "embeddings.toml", [f"factorize.dim={d}"]).factorize
+              .wals_iteration_count() for d in (100, 300)]
+    assert counts == [3, 2]
 
 
 def test_file_then_overrides(tmp_path):

@@ -427,9 +427,11 @@ def stage(tmp_path, *extra):
 @pytest.mark.parametrize(("method", "extra"), [
     ("ppmi_wals", ()), ("ppmi_svd", ()), ("glove", ()),
     ("ppmi_wals", ("--set", "factorize.remove_top=1", "--set", "factorize.negative_pmi=true")),
-    # conf/embeddings.toml's factorization: SGNS's loss, dim / 100 directions (at least 1)
+    # conf/embeddings.toml's factorization: SGNS's loss, dim / 100 directions (at least 1),
+    # iterations that follow the dimension
     ("ppmi_wals", ("--set", "factorize.remove_top=-1", "--set", "factorize.loss=sgns",
-                   "--set", "factorize.observed_power=1.0")),
+                   "--set", "factorize.observed_power=1.0",
+                   "--set", "factorize.wals_iterations=-1")),
 ])
 def test_stage_publishes_embeddings_deterministically(spark, tmp_path, method, extra):
     args = ("--set", f"factorize.method={method}", "--set", "factorize.dim=4",
@@ -453,6 +455,13 @@ def test_stage_publishes_embeddings_deterministically(spark, tmp_path, method, e
     if method == "glove":
         objective = [h["objective"] for h in manifest["history"]]
         assert len(objective) == 3 and objective == sorted(objective, reverse=True)
+    if method == "ppmi_wals":
+        # the default 2 iterations, or 3 when they follow the dimension (-1, dimension 4)
+        ran = [h["iteration"] for h in manifest["history"] if "iteration" in h]
+        expected = 3 if any("wals_iterations=-1" in a for a in extra) else 2
+        assert manifest["wals_iterations"] == expected and ran == list(range(1, expected + 1))
+    else:
+        assert manifest["wals_iterations"] is None
     vectors = np.stack(tables[0].column("vector").to_numpy(zero_copy_only=False))
     np.testing.assert_allclose(tables[0].column("norm").to_numpy(),
                                np.linalg.norm(vectors, axis=1), rtol=1e-5)

@@ -262,7 +262,7 @@ def _method(spark, matrix, f, init):
                         add_contexts=f.add_contexts)
     if f.method == "ppmi_wals":
         return fz.ppmi_wals(spark, matrix, f.dim, cds=f.cds, neg=f.negatives,
-                            iterations=f.wals_iterations, l2=f.ridge, eig=f.eig,
+                            iterations=f.wals_iteration_count(), l2=f.ridge, eig=f.eig,
                             add_contexts=f.add_contexts, oversample=f.oversample,
                             power_iters=f.power_iters, seed=f.seed, tolerance=f.tolerance,
                             init=init, cg_steps=f.cg_steps, cg_tol=f.cg_tolerance,
@@ -372,6 +372,7 @@ def run(spark, cfg: Config, force: bool = False, cooc: Published | None = None,
             "method": f.method,
             "parameters": dict(vars(f)),
             "remove_top_depth": f.remove_top_depth(),
+            "wals_iterations": f.wals_iteration_count() if f.method == "ppmi_wals" else None,
             "warm_start": warm_from,
             "warm_start_shared_words": shared if warm_from else None,
             "dim": f.dim,
