@@ -208,10 +208,11 @@ class FactorizeConfig:
         dimensions and 2 above.
 
         On corpus24m-tokens at 100 dimensions a third iteration of the ``sgns`` loss lifted
-        the syntactic analogies by 0.007 and SimLex-999 by 0.003 for a fifth more
-        factorization time (``benchmarks/results/sweep_ridge.md``); at 300 dimensions an
-        iteration costs about three times as much and two already matched skip-gram, whose
-        training time the pipeline is held to (``benchmarks/results/quality300.md``).
+        the syntactic analogies by 0.007 and SimLex-999 by 0.003 for 19-28% more
+        factorization time (``benchmarks/results/sweep_ridge.md``, ``memory24_it3.md``); at
+        300 dimensions an iteration costs two to three times as much and two already matched
+        skip-gram, whose training time the pipeline is held to
+        (``benchmarks/results/quality300.md``).
 
         Examples
         --------
