@@ -503,11 +503,6 @@ def lookup_ranges(
     return out
 
 
-@_helper
-def _alnum(b) -> bool:  # pragma: no cover - compiled
-    return (48 <= b <= 57) or (65 <= b <= 90) or (97 <= b <= 122)
-
-
 #: byte classes of :func:`ascii_ids`' scan: 1 a letter or digit, 2 an apostrophe, 0 the rest
 _CLASS = np.zeros(256, np.uint8)
 _CLASS[np.r_[48:58, 65:91, 97:123]] = 1

@@ -123,7 +123,8 @@ def importable(python: str) -> bool:
 
 def prepare(preload: tuple[str, ...] = PRELOAD) -> list[str]:
     """Drop Spark's zips from ``sys.path`` when the installed pyspark is the same, import
-    ``preload`` and load the counting kernels; return the dropped entries.
+    ``preload`` (the kernels' module, not their machine code) and freeze the garbage
+    collector's view of it; return the dropped entries.
 
     Nothing here may start a thread: the daemon forks its workers afterwards.
     """
