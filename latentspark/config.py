@@ -159,12 +159,13 @@ class FactorizeConfig:
                       lo=0.0, hi=1.0)
     neg: float = _opt(1.0, "ppmi_svd: shift PMI by log(neg) before clipping (SGNS's k); 1 "
                       "means no shift", lo=1.0, hi=1e6)
-    eig: float = _opt(0.5, "ppmi_svd, ppmi_wals: eigenvalue weighting p, vectors are U * S**p",
-                      lo=0.0, hi=1.0)
+    eig: float = _opt(0.5, "ppmi_svd, ppmi_wals: eigenvalue weighting p, vectors are U * S**p; "
+                      "-1: follow the dimension, 0.25 up to 200 dimensions and 0.5 above",
+                      lo=-1.0, hi=1.0)
     negatives: float = _opt(5.0, "ppmi_wals: weight of the unobserved pairs, as SGNS's number "
                             "of negative samples k", lo=0.0, hi=1e6)
     wals_iterations: int = _opt(2, "ppmi_wals: alternating iterations after the SVD start; "
-                                "-1: follow the dimension, 3 up to 200 dimensions and 2 "
+                                "-1: follow the dimension, 4 up to 200 dimensions and 2 "
                                 "above", lo=-1, hi=1000)
     cg_steps: int = _opt(0, "ppmi_wals: solve each long row by at most this many "
                          "conjugate-gradient steps from its previous vector instead of "
@@ -194,7 +195,7 @@ class FactorizeConfig:
     remove_top: int = _opt(0, "every method: post-process the vectors by 'all-but-the-top' "
                            "(Mu and Viswanath 2018): subtract their mean and their projections "
                            "on this many leading principal directions; 0: off; -1: follow the "
-                           "dimension, (dim / 100) ** 2 rounded (1 at 100, 9 at 300; at least 1, "
+                           "dimension, (dim / 100) ** 2 rounded (2 at 100, 9 at 300; at least 2, "
                            "at most dim / 10); below dim",
                            lo=-1, hi=4095)
     tasks: int = _opt(0, "tasks of every factorization pass: each co-occurrence block is cut "
@@ -204,49 +205,74 @@ class FactorizeConfig:
                       lo=0, hi=1_000_000)
 
     def wals_iteration_count(self) -> int:
-        """The iterations ``ppmi_wals`` runs: ``wals_iterations``, or for ``-1`` 3 up to 200
+        """The iterations ``ppmi_wals`` runs: ``wals_iterations``, or for ``-1`` 4 up to 200
         dimensions and 2 above.
 
-        On corpus24m-tokens at 100 dimensions a third iteration of the ``sgns`` loss lifted
-        the syntactic analogies by 0.007 and SimLex-999 by 0.003 for 19-28% more
-        factorization time (``benchmarks/results/sweep_ridge.md``, ``memory24_it3.md``); at
-        300 dimensions an iteration costs two to three times as much and two already matched
-        skip-gram, whose training time the pipeline is held to
-        (``benchmarks/results/quality300.md``).
+        On corpus24m-tokens at 100 dimensions the iterations after the second lift the
+        syntactic analogies and SimLex-999 a little each (+0.007 and +0.003 for the third,
+        ``benchmarks/results/sweep_ridge.md``; +0.002 and +0.001 for the fourth,
+        ``sweep_it4.md``), and together with :meth:`eig_value` and :meth:`remove_top_depth`
+        at 100 they give the best worst-case margin against skip-gram measured
+        (``quality100_it4.md``), in 0.72x its time. At 300 dimensions an iteration costs two
+        to three times as much and two already matched skip-gram, whose training time the
+        pipeline is held to (``benchmarks/results/quality300.md``).
 
         Examples
         --------
         >>> [FactorizeConfig(dim=d, wals_iterations=-1).wals_iteration_count()
         ...  for d in (50, 100, 200, 300)]
-        [3, 3, 3, 2]
+        [4, 4, 4, 2]
         >>> FactorizeConfig(dim=100, wals_iterations=5).wals_iteration_count()
         5
         """
         if self.wals_iterations >= 0:
             return self.wals_iterations
-        return 3 if self.dim <= 200 else 2
+        return 4 if self.dim <= 200 else 2
+
+    def eig_value(self) -> float:
+        """The eigenvalue weighting ``p`` of the vectors ``U S^p``: ``eig``, or for ``-1``
+        0.25 up to 200 dimensions and 0.5 above.
+
+        A smaller ``p`` gives the weaker directions more weight. At 100 dimensions 0.25 with
+        two directions removed raised SimLex-999 by 0.007-0.008 over 0.5 with one, for
+        0.002-0.004 of the syntactic analogies (``benchmarks/results/sweep_it4.md``,
+        ``sweep_eig100.jsonl``); at 300, 0.5 is the setting measured level with or ahead of
+        skip-gram (``quality300.md``).
+
+        Examples
+        --------
+        >>> [FactorizeConfig(dim=d, eig=-1).eig_value() for d in (100, 200, 300)]
+        [0.25, 0.25, 0.5]
+        >>> FactorizeConfig(dim=100, eig=0.0).eig_value()
+        0.0
+        """
+        if self.eig >= 0:
+            return self.eig
+        return 0.25 if self.dim <= 200 else 0.5
 
     def remove_top_depth(self) -> int:
         """The number of leading directions all-but-the-top removes: ``remove_top``, or for
-        ``-1`` ``(dim / 100) ** 2`` rounded, at least 1 and at most ``dim / 10`` (and below
-        ``dim``).
+        ``-1`` ``(dim / 100) ** 2`` rounded, at least 2 and at most ``dim / 10`` (at least 1;
+        and below ``dim``).
 
         Mu and Viswanath suggest ``dim / 100``; on corpus24m-tokens SimLex-999 kept rising up
-        to 8-16 directions at 300 dimensions while 1 stayed the balance at 100
-        (``benchmarks/results/sweep300.md``), so the depth grows faster than the dimension.
+        to 8-16 directions at 300 dimensions (``benchmarks/results/sweep300.md``), so the depth
+        grows faster than the dimension. At 100 dimensions 1 was the balance with ``eig`` 0.5;
+        with the 0.25 that :meth:`eig_value` takes there, 2 gave the best worst-case margin
+        (``quality100_it4.md``).
 
         Examples
         --------
         >>> [FactorizeConfig(dim=d, remove_top=-1).remove_top_depth()
-        ...  for d in (1, 4, 50, 100, 200, 300, 1000)]
-        [0, 1, 1, 1, 4, 9, 100]
+        ...  for d in (1, 4, 20, 50, 100, 200, 300, 1000)]
+        [0, 1, 2, 2, 2, 4, 9, 100]
         >>> FactorizeConfig(dim=300, remove_top=2).remove_top_depth()
         2
         """
         if self.remove_top >= 0:
             return self.remove_top
-        # the rounding, then the bounds: at least one direction, at most a tenth of them
-        depth = min(max(1, round((self.dim / 100) ** 2)), max(1, self.dim // 10))
+        # the rounding, then the bounds: at least two directions, at most a tenth of them
+        depth = min(max(2, round((self.dim / 100) ** 2)), max(1, self.dim // 10))
         return min(depth, self.dim - 1)
 
 
@@ -517,8 +543,16 @@ def _check_where(key: str, value: str) -> None:
         parse(value)
 
 
+def _check_eig(key: str, value: float) -> None:
+    # -1 is the one negative value: "follow the dimension"
+    if value < 0 and value != -1:
+        raise ConfigError(f"config key {key} = {value!r}: allowed values are -1 (follow the "
+                          "dimension) and the range [0.0, 1.0]")
+
+
 #: extra checks of single keys, beyond type and range
-_CHECKS = {"corpus.text_field": _check_column, "corpus.where": _check_where}
+_CHECKS = {"corpus.text_field": _check_column, "corpus.where": _check_where,
+           "factorize.eig": _check_eig}
 
 
 def _apply(cfg: Config, data: Mapping[str, Any], origin: str) -> None:

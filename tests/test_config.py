@@ -30,14 +30,14 @@ def test_embeddings_example_loads():
     assert cfg.factorize.method == "ppmi_wals"
     # SGNS's loss, each observed pair weighted by its count (benchmarks/results/quality300.md)
     assert (cfg.factorize.loss, cfg.factorize.observed_power) == ("sgns", 1.0)
-    # all-but-the-top's depth follows the dimension: 1 at 100 as before, 9 at 300
-    depths = [load_config(CONF / "embeddings.toml", [f"factorize.dim={d}"]).factorize
-              .remove_top_depth() for d in (100, 300)]
-    assert depths == [1, 9]
-    # three WALS iterations up to 200 dimensions, two above (benchmarks/results/sweep_ridge.md)
-    counts = [load_config(CONF / "embeddings.toml", [f"factorize.dim={d}"]).factorize
-              .wals_iteration_count() for d in (100, 300)]
-    assert counts == [3, 2]
+    # depth, iterations and eigenvalue weighting follow the dimension: at 100 the best
+    # worst-case margin of benchmarks/results/quality100_it4.md, at 300 quality300.md's
+    # settings
+    at = {d: load_config(CONF / "embeddings.toml", [f"factorize.dim={d}"]).factorize
+          for d in (100, 300)}
+    assert [at[d].remove_top_depth() for d in (100, 300)] == [2, 9]
+    assert [at[d].wals_iteration_count() for d in (100, 300)] == [4, 2]
+    assert [at[d].eig_value() for d in (100, 300)] == [0.25, 0.5]
 
 
 def test_file_then_overrides(tmp_path):
@@ -58,6 +58,8 @@ def test_file_then_overrides(tmp_path):
     ("cooccur.weighting=cosine", ["cooccur.weighting", "cosine", "harmonic", "uniform"]),
     ("tokenize.lowercase=1", ["tokenize.lowercase", "true or false"]),
     ("vocab.min_count=-1", ["vocab.min_count", "-1"]),
+    # -1 follows the dimension; no other negative value means anything
+    ("factorize.eig=-0.5", ["factorize.eig", "-0.5", "-1 (follow the dimension)", "[0.0, 1.0]"]),
     ("cooc.window=3", ["unknown config section", "cooc"]),
     ("window=3", ["section.key=value"]),
 ])

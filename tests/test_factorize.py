@@ -431,7 +431,7 @@ def stage(tmp_path, *extra):
     # iterations that follow the dimension
     ("ppmi_wals", ("--set", "factorize.remove_top=-1", "--set", "factorize.loss=sgns",
                    "--set", "factorize.observed_power=1.0",
-                   "--set", "factorize.wals_iterations=-1")),
+                   "--set", "factorize.wals_iterations=-1", "--set", "factorize.eig=-1")),
 ])
 def test_stage_publishes_embeddings_deterministically(spark, tmp_path, method, extra):
     args = ("--set", f"factorize.method={method}", "--set", "factorize.dim=4",
@@ -456,12 +456,16 @@ def test_stage_publishes_embeddings_deterministically(spark, tmp_path, method, e
         objective = [h["objective"] for h in manifest["history"]]
         assert len(objective) == 3 and objective == sorted(objective, reverse=True)
     if method == "ppmi_wals":
-        # the default 2 iterations, or 3 when they follow the dimension (-1, dimension 4)
+        # the default 2 iterations and p = 0.5, or 4 and 0.25 when they follow the dimension
+        # (-1, dimension 4)
         ran = [h["iteration"] for h in manifest["history"] if "iteration" in h]
-        expected = 3 if any("wals_iterations=-1" in a for a in extra) else 2
+        follows = any("wals_iterations=-1" in a for a in extra)
+        expected = 4 if follows else 2
         assert manifest["wals_iterations"] == expected and ran == list(range(1, expected + 1))
+        assert manifest["eig"] == (0.25 if follows else 0.5)
     else:
         assert manifest["wals_iterations"] is None
+        assert manifest["eig"] == (0.5 if method == "ppmi_svd" else None)
     vectors = np.stack(tables[0].column("vector").to_numpy(zero_copy_only=False))
     np.testing.assert_allclose(tables[0].column("norm").to_numpy(),
                                np.linalg.norm(vectors, axis=1), rtol=1e-5)

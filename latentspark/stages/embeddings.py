@@ -262,14 +262,14 @@ def _method(spark, matrix, f, init):
                         add_contexts=f.add_contexts)
     if f.method == "ppmi_wals":
         return fz.ppmi_wals(spark, matrix, f.dim, cds=f.cds, neg=f.negatives,
-                            iterations=f.wals_iteration_count(), l2=f.ridge, eig=f.eig,
+                            iterations=f.wals_iteration_count(), l2=f.ridge, eig=f.eig_value(),
                             add_contexts=f.add_contexts, oversample=f.oversample,
                             power_iters=f.power_iters, seed=f.seed, tolerance=f.tolerance,
                             init=init, cg_steps=f.cg_steps, cg_tol=f.cg_tolerance,
                             negative_pmi=f.negative_pmi,
                             observed_power=f.observed_power, loss=f.loss)
-    return fz.ppmi_svd(spark, matrix, f.dim, cds=f.cds, shift=float(np.log(f.neg)), eig=f.eig,
-                       add_contexts=f.add_contexts, oversample=f.oversample,
+    return fz.ppmi_svd(spark, matrix, f.dim, cds=f.cds, shift=float(np.log(f.neg)),
+                       eig=f.eig_value(), add_contexts=f.add_contexts, oversample=f.oversample,
                        power_iters=f.power_iters, seed=f.seed)
 
 
@@ -373,6 +373,7 @@ def run(spark, cfg: Config, force: bool = False, cooc: Published | None = None,
             "parameters": dict(vars(f)),
             "remove_top_depth": f.remove_top_depth(),
             "wals_iterations": f.wals_iteration_count() if f.method == "ppmi_wals" else None,
+            "eig": f.eig_value() if f.method in ("ppmi_wals", "ppmi_svd") else None,
             "warm_start": warm_from,
             "warm_start_shared_words": shared if warm_from else None,
             "dim": f.dim,
