@@ -1,4 +1,5 @@
-"""A tiny deterministic corpus and evaluation folder for the benchmark scripts' tests.
+"""A tiny deterministic corpus and evaluation folder for the benchmark scripts' tests, and
+the import of a script as a module.
 
 The text is generated from templates over a few word families (royalty, capitals, verb
 tenses), so that the analogies and word pairs of the evaluation sets are all in its
@@ -7,8 +8,14 @@ vocabulary; nothing is downloaded.
 
 from __future__ import annotations
 
+import importlib
 import random
+import sys
 from pathlib import Path
+from types import ModuleType
+
+#: the benchmark scripts' folder
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 PAIRS = [("king", "queen"), ("man", "woman"), ("prince", "princess"), ("father", "mother"),
          ("boy", "girl"), ("brother", "sister")]
@@ -78,3 +85,13 @@ def write_eval(folder: Path) -> Path:
     (folder / "wordsim353_agirre_similarity.tsv").write_text("\n".join(split) + "\n",
                                                              encoding="utf-8")
     return folder
+
+
+def bench_module(name: str) -> ModuleType:
+    """``benchmarks/<name>.py`` as a module; the folder is on the path only while it imports,
+    so that the script's own imports of its siblings (``quality``, ``cooccur``) resolve."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(BENCH))

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.sweep_data import write_corpus, write_eval
-
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+from tests.sweep_data import bench_module, write_corpus, write_eval
 
 
 @pytest.fixture(scope="module")
@@ -21,12 +18,7 @@ def probe():
     """The script as a module (it imports its sibling ``quality.py``)."""
     pytest.importorskip("gensim")
     pytest.importorskip("scipy")
-    sys.path.insert(0, str(BENCH))
-    try:
-        import directed_contexts as module
-    finally:
-        sys.path.remove(str(BENCH))
-    return module
+    return bench_module("directed_contexts")
 
 
 def test_right_counts_match_a_loop(probe) -> None:

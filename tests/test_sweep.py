@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.sweep_data import write_corpus, write_eval
+from tests.sweep_data import bench_module, write_corpus, write_eval
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "benchmarks"
@@ -23,12 +23,7 @@ BENCH = REPO / "benchmarks"
 def quality():
     """``benchmarks/quality.py`` as a module (it imports its sibling ``cooccur.py``)."""
     pytest.importorskip("gensim")
-    sys.path.insert(0, str(BENCH))
-    try:
-        import quality as module
-    finally:
-        sys.path.remove(str(BENCH))
-    return module
+    return bench_module("quality")
 
 
 def _planted(seed: int = 3, n: int = 60, dim: int = 6):
