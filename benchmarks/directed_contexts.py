@@ -36,20 +36,28 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import gzip
 import json
 import os
 import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality import DEFAULT_CORPUS, DEFAULT_EVAL, DEFAULT_OUT, evaluate  # noqa: E402
+from quality import (  # noqa: E402
+    DEFAULT_CORPUS,
+    DEFAULT_EVAL,
+    DEFAULT_OUT,
+    LineSentences,
+    _get,
+    corpus_files,
+    evaluate,
+)
 
 #: columns of the result table: (label, path into evaluate()'s dict)
 COLUMNS = (
@@ -64,27 +72,9 @@ COLUMNS = (
 )
 
 
-def corpus_files(path: Path) -> list[Path]:
-    """The text files of a corpus folder (``*.txt``, ``*.txt.gz``), or the one file given."""
-    if path.is_file():
-        return [path]
-    files = sorted(p for p in path.rglob("*") if p.name.endswith((".txt", ".txt.gz")))
-    if not files:
-        raise SystemExit(f"no *.txt or *.txt.gz files under {path}")
-    return files
-
-
 def read_lines(files: Sequence[Path], limit: int | None = None) -> Iterator[list[str]]:
-    """Each line's whitespace-separated tokens, up to ``limit`` lines."""
-    n = 0
-    for f in files:
-        opener = gzip.open if f.name.endswith(".gz") else open
-        with opener(f, "rt", encoding="utf-8") as fh:
-            for line in fh:
-                if limit is not None and n >= limit:
-                    return
-                n += 1
-                yield line.split()
+    """Each non-empty line's whitespace-separated tokens, up to ``limit`` lines."""
+    return islice(LineSentences(files), limit)
 
 
 def build_vocab(files: Sequence[Path], min_count: int, limit: int | None
@@ -185,12 +175,9 @@ def variants(u: np.ndarray, s: np.ndarray, v: np.ndarray, vocab_size: int,
         yield "w + c", p, w + c * s**p
 
 
-def _get(d: dict[str, Any], path: Sequence[str]) -> float | None:
-    for key in path:
-        if not isinstance(d, dict) or d.get(key) is None:
-            return None
-        d = d[key]
-    return float(d)
+def _score(ev: dict[str, Any], path: Sequence[str]) -> float | None:
+    value = _get(ev, *path)
+    return None if value is None else float(value)
 
 
 def _seeds(ev: dict[str, Any]) -> str:
@@ -244,7 +231,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Count, factorize and score both context kinds; return the result record."""
     import scipy.sparse as sp
 
-    files = corpus_files(Path(args.corpus))
+    files = corpus_files(args.corpus)
+    if not files:
+        raise SystemExit(f"no corpus files under {args.corpus}")
     t0 = time.perf_counter()
     words, counts = build_vocab(files, args.min_count, args.lines)
     ids, line = encode(files, words, args.lines)
@@ -268,7 +257,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ev = evaluate(words, vec.astype(np.float32), Path(args.eval_dir),
                           gensim_analogies=False)
             row = {"contexts": name, "nnz": int(p.nnz), "form": form, "p": eig,
-                   "scores": {c: _get(ev, path) for c, path in COLUMNS},
+                   "scores": {c: _score(ev, path) for c, path in COLUMNS},
                    "seeds": _seeds(ev), "evaluation": ev}
             rows.append(row)
             print(f"  {form} p={eig:g}: " + ", ".join(
@@ -293,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--eval-dir", default=str(DEFAULT_EVAL),
                     help="folder of the evaluation sets; default: %(default)s")
     ap.add_argument("--lines", type=int, default=None,
-                    help="use only the first N lines (a quick run); default: all")
+                    help="use only the first N non-empty lines (a quick run); default: all")
     ap.add_argument("--min-count", type=int, default=5)
     ap.add_argument("--window", type=int, default=5)
     ap.add_argument("--subsample", type=float, default=1e-4)

@@ -427,8 +427,8 @@ def stage(tmp_path, *extra):
 @pytest.mark.parametrize(("method", "extra"), [
     ("ppmi_wals", ()), ("ppmi_svd", ()), ("glove", ()),
     ("ppmi_wals", ("--set", "factorize.remove_top=1", "--set", "factorize.negative_pmi=true")),
-    # conf/embeddings.toml's factorization: SGNS's loss, dim / 100 directions (at least 1),
-    # iterations that follow the dimension
+    # conf/embeddings.toml's factorization: SGNS's loss; depth, iterations and eigenvalue
+    # weighting that follow the dimension
     ("ppmi_wals", ("--set", "factorize.remove_top=-1", "--set", "factorize.loss=sgns",
                    "--set", "factorize.observed_power=1.0",
                    "--set", "factorize.wals_iterations=-1", "--set", "factorize.eig=-1")),

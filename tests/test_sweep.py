@@ -13,10 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.sweep_data import bench_module, write_corpus, write_eval
+from tests.sweep_data import BENCH, bench_module, write_corpus, write_eval
 
 REPO = Path(__file__).resolve().parents[1]
-BENCH = REPO / "benchmarks"
 
 
 @pytest.fixture(scope="module")
