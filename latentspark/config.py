@@ -189,6 +189,10 @@ class FactorizeConfig:
                      "(IRLS) step per row and half-iteration after the first (unobserved pairs "
                      "keep the squared pull to 0); sgns: logistic, and the unobserved pairs on "
                      "SGNS's negative term expanded at 0", choices=("squared", "logistic", "sgns"))
+    negative_center: float = _opt(0.0, "ppmi_wals with loss sgns: the score w . c at which "
+                                  "the unobserved pairs' negative term -log s(-x) is expanded "
+                                  "to second order; 0 pulls them towards -2, below 0 further "
+                                  "down and more weakly", lo=-8.0, hi=0.0)
     ridge: float = _opt(1e-3, "ppmi_wals: L2 penalty on each vector, times its word's "
                         "co-occurrence mass", lo=0.0, hi=1e6)
     oversample: int = _opt(20, "ppmi_svd, ppmi_wals: extra columns of the random projection",

@@ -1421,6 +1421,23 @@ def logistic_pair_loss(x: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> np.nd
     return pos * np.logaddexp(0.0, -x) + neg * np.logaddexp(0.0, x)
 
 
+def negative_expansion(center: float) -> tuple[float, float]:
+    """``(q, lin)`` of ``2 x (-log s(-x))`` expanded to second order at ``x = center``:
+    ``q x^2 + lin x`` plus a constant, the unobserved pairs' term of ``loss="sgns"`` per unit
+    of negative weight.
+
+    Its minimum is at ``center - 1 / s(-center)``: -2 at 0, about -3.1 at -2.
+
+    >>> negative_expansion(0.0)
+    (0.25, 1.0)
+    >>> [round(v, 4) for v in negative_expansion(-2.0)]
+    [0.105, 0.6584]
+    """
+    p = 1.0 / (1.0 + math.exp(-center))             # s(center)
+    q = p * (1.0 - p)                               # half the second derivative, times 2
+    return q, 2.0 * p - 2.0 * center * q
+
+
 def _wals_logistic_kernel(ids, lengths, cols, x, s, readers, data):
     """One side of ``ppmi_wals`` with the logistic loss: one Newton (IRLS) step per row.
 
@@ -1456,16 +1473,16 @@ def _wals_logistic_kernel(ids, lengths, cols, x, s, readers, data):
         start = start @ readers["start"].factor.transform
     x0 = _entry_products(lengths, cols, start, design)
     # the unobserved pairs' term U(x) = q B x^2 + lin B x: (1, 0) pulls them to 0 ("logistic");
-    # (1/4, 1) is 2 x (-B log s(-x)) expanded at 0 ("sgns"): SGNS's own negatives, near 0
+    # "sgns" expands 2 x (-B log s(-x)) at data["center"] ((1/4, 1) at 0): SGNS's own negatives
     sgns = data.get("unobserved") == "sgns"
-    q, lin = (0.25, 1.0) if sgns else (1.0, 0.0)
+    q, lin = negative_expansion(data.get("center", 0.0)) if sgns else (1.0, 0.0)
     both = pos + neg
     curv = np.maximum(both * expit(x0) * expit(-x0), q * neg)
     cz = curv * x0 - (both * expit(x0) - pos)       # c z, without dividing by c
     # the right-hand side goes in whole as an extra term: pairs of weight c - qB = 0 keep theirs
     rhs = spmm_rows(lengths, cols, cz + 0.5 * lin * neg, design)
     if sgns:    # the structured linear term, sum_j B_ij c_j = k r_i (C^T P) (or its transpose)
-        rhs -= 0.5 * data["k"] * scale[:, None] * data["mean"][None, :]
+        rhs -= 0.5 * lin * data["k"] * scale[:, None] * data["mean"][None, :]
     t = _lap("targets and weights", t)
     sol, _, pred = solve_rows(lengths, cols, np.zeros(len(cols)), curv - q * neg, design, l2,
                               extra_gram=(q * data["k"] * data["gram"], scale), extra_rhs=rhs,
@@ -1508,7 +1525,7 @@ def ppmi_wals(spark, matrix: Matrix, dim: int, *, cds: float, neg: float,
               progress: Callable[[dict], None] | None = None,
               init: Factor | None = None, cg_steps: int = 0, cg_tol: float = 1e-3,
               negative_pmi: bool = False, observed_power: float = 1.0,
-              loss: str = "squared") -> Factors:
+              loss: str = "squared", negative_center: float = 0.0) -> Factors:
     """Weighted least-squares factorization of positive PMI over *all* word pairs.
 
     Minimises ``sum_ij (X_ij + k r_i P(j)) (w_i . c_j - PPMI_ij)^2 + l2 sum_i r_i
@@ -1549,6 +1566,9 @@ def ppmi_wals(spark, matrix: Matrix, dim: int, *, cds: float, neg: float,
     ``-B log s(-x)`` expanded to second order at 0 (``B (x + x^2 / 4)`` against the observed
     pairs' ``2 l``): still structured (the ``d x d`` matrix at a quarter, plus ``k r_i C^T P``),
     but with its minimum at ``x = -2``, below the observed pairs' ``log(A / B)``, instead of 0.
+    ``negative_center`` expands that term at another score instead of 0
+    (:func:`negative_expansion`): closer to where the unobserved pairs' scores end up, a
+    lower minimum and a weaker pull.
     """
     if loss not in ("squared", "logistic", "sgns"):
         raise ValueError(f"factorize.loss = {loss!r}: expected 'squared', 'logistic' or 'sgns'")
@@ -1564,7 +1584,8 @@ def ppmi_wals(spark, matrix: Matrix, dim: int, *, cds: float, neg: float,
         contexts = init
     shared = {**pmi.shared(), "k": float(neg), "l2": l2, "cg_steps": int(cg_steps),
               "cg_tol": float(cg_tol), "negative_pmi": bool(negative_pmi),
-              "observed_power": float(observed_power), "unobserved": loss}
+              "observed_power": float(observed_power), "unobserved": loss,
+              "center": float(negative_center)}
     # each side's previous iterate: CG's warm start (none for the words after ``init``)
     previous_words = None if init is not None else u.with_transform(np.diag(np.sqrt(s)))
     gram = gram_of(spark, contexts, matrix.sums,

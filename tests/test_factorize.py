@@ -260,13 +260,19 @@ def test_ppmi_wals_equals_dense_reference(spark, tmp_path, cg_steps, negative_pm
     np.testing.assert_allclose(vectors, expect, atol=2e-4)
 
 
-def dense_logistic_wals(x, dim, k, l2, power, iterations, cds=0.75, loss="logistic"):
+def dense_logistic_wals(x, dim, k, l2, power, iterations, cds=0.75, loss="logistic",
+                        center=0.0):
     """The logistic ``ppmi_wals`` with dense matrices: the first words half-iteration on the
     squared loss, then one Newton step per row and half-iteration (curvature floored at the
     unobserved weight ``B``) on ``2 l`` for the observed
-    pairs plus ``B x^2`` for the unobserved ones (``B (x + x^2 / 4)`` with ``loss="sgns"``); the
-    vectors and each iteration's objective."""
-    q, lin = (0.25, 1.0) if loss == "sgns" else (1.0, 0.0)
+    pairs plus ``B x^2`` for the unobserved ones (``B (x + x^2 / 4)`` with ``loss="sgns"``,
+    the Taylor polynomial of ``2 B softplus(x)`` at 0; at ``center`` otherwise); the vectors
+    and each iteration's objective."""
+    q, lin = (1.0, 0.0)
+    if loss == "sgns":      # 2 softplus(x) ~ 2 sp(m) + 2 sp'(m) (x - m) + sp''(m) (x - m)^2
+        sp1 = np.exp(center) / (1.0 + np.exp(center))
+        sp2 = sp1 * (1.0 - sp1)
+        q, lin = sp2, 2.0 * sp1 - 2.0 * sp2 * center
     n = len(x)
     xd = x.astype(np.float64)
     sums = xd.sum(axis=1)
@@ -310,22 +316,24 @@ def dense_logistic_wals(x, dim, k, l2, power, iterations, cds=0.75, loss="logist
     return w, c, history
 
 
-@pytest.mark.parametrize(("power", "loss"), [(1.0, "logistic"), (0.5, "logistic"),
-                                           (1.0, "sgns")])
-def test_logistic_ppmi_wals_equals_dense_reference(spark, tmp_path, power, loss):
+@pytest.mark.parametrize(("power", "loss", "center"), [(1.0, "logistic", 0.0),
+                                                     (0.5, "logistic", 0.0),
+                                                     (1.0, "sgns", 0.0), (1.0, "sgns", -2.0)])
+def test_logistic_ppmi_wals_equals_dense_reference(spark, tmp_path, power, loss, center):
     """``loss="logistic"`` with exact solves against the dense Newton steps: the objective
-    of every iteration and the published vectors."""
+    of every iteration and the published vectors (``sgns``: the negative term expanded at 0
+    and at -2)."""
     n, dim, k, l2 = 30, 4, 5.0, 1e-3
     x = symmetric_counts(n)
     rows = matrix(spark, tmp_path, x)
     try:
         got = fz.ppmi_wals(spark, rows, dim, cds=0.75, neg=k, iterations=3, l2=l2,
                            eig=0.5, add_contexts=True, oversample=n, power_iters=1, seed=3,
-                           observed_power=power, loss=loss)
+                           observed_power=power, loss=loss, negative_center=center)
         vectors = fz.to_numpy(got.vectors)
     finally:
         rows.unpersist()
-    w, c, objective = dense_logistic_wals(x, dim, k, l2, power, 3, loss=loss)
+    w, c, objective = dense_logistic_wals(x, dim, k, l2, power, 3, loss=loss, center=center)
     np.testing.assert_allclose([h["objective"] for h in got.history if "objective" in h],
                                objective, rtol=1e-4)
     expect = dense_published(w, c)
