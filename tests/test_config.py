@@ -38,6 +38,8 @@ def test_embeddings_example_loads():
     assert [at[d].remove_top_depth() for d in (100, 300)] == [2, 9]
     assert [at[d].wals_iteration_count() for d in (100, 300)] == [4, 2]
     assert [at[d].eig_value() for d in (100, 300)] == [0.25, 0.5]
+    # smoothing and the negatives' expansion point of benchmarks/results/sweep_cds.md
+    assert (cfg.factorize.cds, cfg.factorize.negative_center) == (0.5, -1.5)
 
 
 def test_file_then_overrides(tmp_path):

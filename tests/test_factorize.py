@@ -435,10 +435,11 @@ def stage(tmp_path, *extra):
 @pytest.mark.parametrize(("method", "extra"), [
     ("ppmi_wals", ()), ("ppmi_svd", ()), ("glove", ()),
     ("ppmi_wals", ("--set", "factorize.remove_top=1", "--set", "factorize.negative_pmi=true")),
-    # conf/embeddings.toml's factorization: SGNS's loss; depth, iterations and eigenvalue
-    # weighting that follow the dimension
+    # conf/embeddings.toml's factorization: SGNS's loss, its negatives expanded at -1.5 and
+    # smoothed by 0.5; depth, iterations and eigenvalue weighting that follow the dimension
     ("ppmi_wals", ("--set", "factorize.remove_top=-1", "--set", "factorize.loss=sgns",
-                   "--set", "factorize.observed_power=1.0",
+                   "--set", "factorize.observed_power=1.0", "--set", "factorize.cds=0.5",
+                   "--set", "factorize.negative_center=-1.5",
                    "--set", "factorize.wals_iterations=-1", "--set", "factorize.eig=-1")),
 ])
 def test_stage_publishes_embeddings_deterministically(spark, tmp_path, method, extra):
