@@ -20,7 +20,7 @@ import json
 import math
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,8 +160,9 @@ class FactorizeConfig:
     tolerance: float = _opt(0.0, "glove, ppmi_wals: stop when an iteration improves the "
                             "objective by less than this fraction; 0 runs every iteration",
                             lo=0.0, hi=1.0)
-    cds: float = _opt(0.75, "ppmi_svd, ppmi_wals: context-distribution smoothing exponent",
-                      lo=0.0, hi=1.0)
+    cds: float = _opt(0.75, "ppmi_svd, ppmi_wals: context-distribution smoothing exponent; "
+                      "-1: follow the dimension, 0.5 up to 200 dimensions and 0.75 above",
+                      lo=-1.0, hi=1.0)
     neg: float = _opt(1.0, "ppmi_svd: shift PMI by log(neg) before clipping (SGNS's k); 1 "
                       "means no shift", lo=1.0, hi=1e6)
     eig: float = _opt(0.5, "ppmi_svd, ppmi_wals: eigenvalue weighting p, vectors are U * S**p; "
@@ -192,7 +193,8 @@ class FactorizeConfig:
     negative_center: float = _opt(0.0, "ppmi_wals with loss sgns: the score w . c at which "
                                   "the unobserved pairs' negative term -log s(-x) is expanded "
                                   "to second order; 0 pulls them towards -2, below 0 further "
-                                  "down and more weakly", lo=-8.0, hi=0.0)
+                                  "down and more weakly; 1: follow the dimension, -1.5 up to "
+                                  "200 dimensions and 0 above", lo=-8.0, hi=1.0)
     ridge: float = _opt(1e-3, "ppmi_wals: L2 penalty on each vector, times its word's "
                         "co-occurrence mass", lo=0.0, hi=1e6)
     oversample: int = _opt(20, "ppmi_svd, ppmi_wals: extra columns of the random projection",
@@ -258,6 +260,38 @@ class FactorizeConfig:
         if self.eig >= 0:
             return self.eig
         return 0.25 if self.dim <= SMALL_DIM else 0.5
+
+    def cds_value(self) -> float:
+        """The context-distribution smoothing exponent: ``cds``, or for ``-1`` 0.5 up to 200
+        dimensions and 0.75 above.
+
+        With ``loss = "sgns"`` at 100 dimensions 0.5 raised every column over 0.75
+        (``benchmarks/results/sweep_sgns_levers.md``); at 300, 0.5 together with
+        :meth:`negative_center_value`'s -1.5 lowered SimLex-999 (0.383 against 0.394 for
+        0.75 and 0, ``quality_cds.md`` and ``quality300.md``).
+
+        Examples
+        --------
+        >>> [FactorizeConfig(dim=d, cds=-1).cds_value() for d in (100, 300)]
+        [0.5, 0.75]
+        """
+        if self.cds >= 0:
+            return self.cds
+        return 0.5 if self.dim <= SMALL_DIM else 0.75
+
+    def negative_center_value(self) -> float:
+        """Where ``loss = "sgns"`` expands the unobserved pairs' negative term:
+        ``negative_center``, or for ``1`` -1.5 up to 200 dimensions and 0 above.
+
+        Examples
+        --------
+        >>> [FactorizeConfig(dim=d, negative_center=1).negative_center_value()
+        ...  for d in (100, 300)]
+        [-1.5, 0.0]
+        """
+        if self.negative_center <= 0:
+            return self.negative_center
+        return -1.5 if self.dim <= SMALL_DIM else 0.0
 
     def remove_top_depth(self) -> int:
         """The number of leading directions all-but-the-top removes: ``remove_top``, or for
@@ -552,16 +586,19 @@ def _check_where(key: str, value: str) -> None:
         parse(value)
 
 
-def _check_eig(key: str, value: float) -> None:
-    # -1 is the one negative value: "follow the dimension"
-    if value < 0 and value != -1:
-        raise ConfigError(f"config key {key} = {value!r}: allowed values are -1 (follow the "
-                          "dimension) and the range [0.0, 1.0]")
+def _follows(sentinel: float, lo: float, hi: float) -> Callable[[str, float], None]:
+    """A check that allows ``[lo, hi]`` and ``sentinel`` ("follow the dimension") only."""
+    def check(key: str, value: float) -> None:
+        if not lo <= value <= hi and value != sentinel:
+            raise ConfigError(f"config key {key} = {value!r}: allowed values are {sentinel:g} "
+                              f"(follow the dimension) and the range [{lo}, {hi}]")
+    return check
 
 
 #: extra checks of single keys, beyond type and range
 _CHECKS = {"corpus.text_field": _check_column, "corpus.where": _check_where,
-           "factorize.eig": _check_eig}
+           "factorize.eig": _follows(-1, 0.0, 1.0), "factorize.cds": _follows(-1, 0.0, 1.0),
+           "factorize.negative_center": _follows(1, -8.0, 0.0)}
 
 
 def _apply(cfg: Config, data: Mapping[str, Any], origin: str) -> None:

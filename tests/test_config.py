@@ -38,8 +38,10 @@ def test_embeddings_example_loads():
     assert [at[d].remove_top_depth() for d in (100, 300)] == [2, 9]
     assert [at[d].wals_iteration_count() for d in (100, 300)] == [4, 2]
     assert [at[d].eig_value() for d in (100, 300)] == [0.25, 0.5]
-    # smoothing and the negatives' expansion point of benchmarks/results/sweep_cds.md
-    assert (cfg.factorize.cds, cfg.factorize.negative_center) == (0.5, -1.5)
+    # smoothing and the negatives' expansion point: benchmarks/results/sweep_cds.md's at 100,
+    # quality300.md's at 300
+    assert [at[d].cds_value() for d in (100, 300)] == [0.5, 0.75]
+    assert [at[d].negative_center_value() for d in (100, 300)] == [-1.5, 0.0]
 
 
 def test_file_then_overrides(tmp_path):
@@ -62,6 +64,10 @@ def test_file_then_overrides(tmp_path):
     ("vocab.min_count=-1", ["vocab.min_count", "-1"]),
     # -1 follows the dimension; no other negative value means anything
     ("factorize.eig=-0.5", ["factorize.eig", "-0.5", "-1 (follow the dimension)", "[0.0, 1.0]"]),
+    ("factorize.cds=-0.25", ["factorize.cds", "-0.25", "-1 (follow the dimension)", "[0.0, 1.0]"]),
+    # 1 follows the dimension; no other positive value means anything
+    ("factorize.negative_center=0.5", ["factorize.negative_center", "0.5",
+                                       "1 (follow the dimension)", "[-8.0, 0.0]"]),
     ("cooc.window=3", ["unknown config section", "cooc"]),
     ("window=3", ["section.key=value"]),
 ])

@@ -435,11 +435,11 @@ def stage(tmp_path, *extra):
 @pytest.mark.parametrize(("method", "extra"), [
     ("ppmi_wals", ()), ("ppmi_svd", ()), ("glove", ()),
     ("ppmi_wals", ("--set", "factorize.remove_top=1", "--set", "factorize.negative_pmi=true")),
-    # conf/embeddings.toml's factorization: SGNS's loss, its negatives expanded at -1.5 and
-    # smoothed by 0.5; depth, iterations and eigenvalue weighting that follow the dimension
+    # conf/embeddings.toml's factorization: SGNS's loss; depth, iterations, eigenvalue
+    # weighting, smoothing and the negatives' expansion point that follow the dimension
     ("ppmi_wals", ("--set", "factorize.remove_top=-1", "--set", "factorize.loss=sgns",
-                   "--set", "factorize.observed_power=1.0", "--set", "factorize.cds=0.5",
-                   "--set", "factorize.negative_center=-1.5",
+                   "--set", "factorize.observed_power=1.0", "--set", "factorize.cds=-1",
+                   "--set", "factorize.negative_center=1",
                    "--set", "factorize.wals_iterations=-1", "--set", "factorize.eig=-1")),
 ])
 def test_stage_publishes_embeddings_deterministically(spark, tmp_path, method, extra):
@@ -472,6 +472,10 @@ def test_stage_publishes_embeddings_deterministically(spark, tmp_path, method, e
         expected = 4 if follows else 2
         assert manifest["wals_iterations"] == expected and ran == list(range(1, expected + 1))
         assert manifest["eig"] == (0.25 if follows else 0.5)
+        # 0.5 and -1.5 at dimension 4 when they follow it, else the dataclass defaults
+        assert manifest["cds"] == (0.5 if follows else 0.75)
+        sgns = any("loss=sgns" in a for a in extra)
+        assert manifest["negative_center"] == (-1.5 if sgns else None)
     else:
         assert manifest["wals_iterations"] is None
         assert manifest["eig"] == (0.5 if method == "ppmi_svd" else None)

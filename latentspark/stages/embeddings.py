@@ -261,15 +261,15 @@ def _method(spark, matrix, f, init):
                         alpha=f.alpha, l2=f.l2, seed=f.seed, tolerance=f.tolerance, init=init,
                         add_contexts=f.add_contexts)
     if f.method == "ppmi_wals":
-        return fz.ppmi_wals(spark, matrix, f.dim, cds=f.cds, neg=f.negatives,
+        return fz.ppmi_wals(spark, matrix, f.dim, cds=f.cds_value(), neg=f.negatives,
                             iterations=f.wals_iteration_count(), l2=f.ridge, eig=f.eig_value(),
                             add_contexts=f.add_contexts, oversample=f.oversample,
                             power_iters=f.power_iters, seed=f.seed, tolerance=f.tolerance,
                             init=init, cg_steps=f.cg_steps, cg_tol=f.cg_tolerance,
                             negative_pmi=f.negative_pmi,
                             observed_power=f.observed_power, loss=f.loss,
-                            negative_center=f.negative_center)
-    return fz.ppmi_svd(spark, matrix, f.dim, cds=f.cds, shift=float(np.log(f.neg)),
+                            negative_center=f.negative_center_value())
+    return fz.ppmi_svd(spark, matrix, f.dim, cds=f.cds_value(), shift=float(np.log(f.neg)),
                        eig=f.eig_value(), add_contexts=f.add_contexts, oversample=f.oversample,
                        power_iters=f.power_iters, seed=f.seed)
 
@@ -375,6 +375,9 @@ def run(spark, cfg: Config, force: bool = False, cooc: Published | None = None,
             "remove_top_depth": f.remove_top_depth(),
             "wals_iterations": f.wals_iteration_count() if f.method == "ppmi_wals" else None,
             "eig": f.eig_value() if f.method in ("ppmi_wals", "ppmi_svd") else None,
+            "cds": f.cds_value() if f.method in ("ppmi_wals", "ppmi_svd") else None,
+            "negative_center": (f.negative_center_value()
+                                if f.method == "ppmi_wals" and f.loss == "sgns" else None),
             "warm_start": warm_from,
             "warm_start_shared_words": shared if warm_from else None,
             "dim": f.dim,
