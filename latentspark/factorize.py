@@ -1434,7 +1434,7 @@ def negative_expansion(center: float) -> tuple[float, float]:
     [0.105, 0.6584]
     """
     p = 1.0 / (1.0 + math.exp(-center))             # s(center)
-    q = p * (1.0 - p)                               # half the second derivative, times 2
+    q = p * (1.0 - p)                               # 2 x half of softplus'' at center
     return q, 2.0 * p - 2.0 * center * q
 
 
