@@ -189,7 +189,8 @@ class FactorizeConfig:
                      "least squares toward PPMI; logistic: SGNS's logistic loss, one Newton "
                      "(IRLS) step per row and half-iteration after the first (unobserved pairs "
                      "keep the squared pull to 0); sgns: logistic, and the unobserved pairs on "
-                     "SGNS's negative term expanded at negative_center", choices=("squared", "logistic", "sgns"))
+                     "SGNS's negative term expanded at negative_center",
+                     choices=("squared", "logistic", "sgns"))
     negative_center: float = _opt(0.0, "ppmi_wals with loss sgns: the score w . c at which "
                                   "the unobserved pairs' negative term -log s(-x) is expanded "
                                   "to second order; 0 pulls them towards -2, below 0 further "
