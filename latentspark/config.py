@@ -216,6 +216,11 @@ class FactorizeConfig:
                       "spark.default.parallelism, and one per 16 million above that",
                       lo=0, hi=1_000_000)
 
+    def _by_dim(self, small, large):
+        """``small`` up to :data:`SMALL_DIM` dimensions, ``large`` above: what the settings
+        that follow the dimension resolve to."""
+        return small if self.dim <= SMALL_DIM else large
+
     def wals_iteration_count(self) -> int:
         """The iterations ``ppmi_wals`` runs: ``wals_iterations``, or for ``-1`` 4 up to 200
         dimensions and 2 above.
@@ -239,7 +244,7 @@ class FactorizeConfig:
         """
         if self.wals_iterations >= 0:
             return self.wals_iterations
-        return 4 if self.dim <= SMALL_DIM else 2
+        return self._by_dim(4, 2)
 
     def eig_value(self) -> float:
         """The eigenvalue weighting ``p`` of the vectors ``U S^p``: ``eig``, or for ``-1``
@@ -260,7 +265,7 @@ class FactorizeConfig:
         """
         if self.eig >= 0:
             return self.eig
-        return 0.25 if self.dim <= SMALL_DIM else 0.5
+        return self._by_dim(0.25, 0.5)
 
     def cds_value(self) -> float:
         """The context-distribution smoothing exponent: ``cds``, or for ``-1`` 0.5 up to 200
@@ -278,7 +283,7 @@ class FactorizeConfig:
         """
         if self.cds >= 0:
             return self.cds
-        return 0.5 if self.dim <= SMALL_DIM else 0.75
+        return self._by_dim(0.5, 0.75)
 
     def negative_center_value(self) -> float:
         """Where ``loss = "sgns"`` expands the unobserved pairs' negative term:
@@ -292,7 +297,7 @@ class FactorizeConfig:
         """
         if self.negative_center <= 0:
             return self.negative_center
-        return -1.5 if self.dim <= SMALL_DIM else 0.0
+        return self._by_dim(-1.5, 0.0)
 
     def remove_top_depth(self) -> int:
         """The number of leading directions all-but-the-top removes: ``remove_top``, or for
