@@ -119,14 +119,15 @@ def splitmix64(x: np.ndarray) -> np.ndarray:
     return z ^ (z >> _U64(31))
 
 
-def token_uniforms(line_hash: np.ndarray, position: np.ndarray, seed: int) -> np.ndarray:
-    """Deterministic uniforms in [0, 1) per token, from its line's hash and its position.
+def keyed_uniforms(key: np.ndarray, position: np.ndarray, seed: int) -> np.ndarray:
+    """Deterministic uniforms in [0, 1), one per ``(key, position)`` (numpy broadcasting).
 
-    The draw depends only on the line's content, the token's position and the seed, never on
-    partitioning or batching, so subsampled counts are identical on 1 or 1,000 executors.
+    A draw depends only on its key (a token's line hash, a factor's row id), its position and
+    the seed, never on partitioning or batching: subsampled counts and random factors are
+    identical on 1 or 1,000 executors.
     """
     with np.errstate(over="ignore"):
-        base = splitmix64(line_hash.astype(np.int64).view(_U64) ^ splitmix64(
+        base = splitmix64(key.astype(np.int64).view(_U64) ^ splitmix64(
             np.full(1, seed, dtype=_U64)))
         z = splitmix64(base + position.astype(_U64))
     return (z >> _U64(11)).astype(np.float64) * (1.0 / (1 << 53))
@@ -911,7 +912,7 @@ def make_batch_counter(table, keep_prob: np.ndarray | None, cfg: CooccurConfig):
                 offsets = hashes.offsets.to_numpy()
                 position = np.arange(len(flat)) - (offsets[line] - offsets[0])
                 line_hash = batch.column("line_hash").to_numpy()[line]
-                u = token_uniforms(line_hash, position, seed)
+                u = keyed_uniforms(line_hash, position, seed)
                 kept &= u < keep[np.where(kept, ids, 0)]
             for part in counter.add(ids[kept], line[kept]):
                 yield from _payload_batches(*part)

@@ -53,6 +53,7 @@ from latentspark.blocks import (
     sum_records,
     write_piece,
 )
+from latentspark.cooccurrence import keyed_uniforms
 from latentspark.workers import arrow_task
 
 logger = logging.getLogger(__name__)
@@ -952,40 +953,39 @@ def map_pieces(spark, layout: Layout, fn: Callable, out: Factor | None,
     return sum_records(df, shapes, layout.pieces)
 
 
-def random_factor(spark, out: Factor, seed: int, scale: Callable | None = None,
+def random_factor(spark, out: Factor, seed: int, uniform: float | None = None,
                   init: Factor | None = None, chunk: int = 4096) -> None:
-    """Fill ``out`` with a seeded random matrix, the same whatever ``factorize.tasks`` is.
+    """Fill ``out`` with a seeded random matrix, the same whatever the layout is.
 
-    Within block ``b``, rows come in chunks of ``chunk`` consecutive block rows (``id //
-    blocks``), each drawn from its own stream ``default_rng([seed, b, chunk index])``:
-    standard normal, or ``scale(rng, n, width)``. With ``init`` (``width - 1`` or ``width``
-    columns), its non-zero rows replace the random ones' leading columns and zero the rest (a
-    warm start).
+    Element ``(i, j)`` depends only on the seed, the row id ``i`` and the column ``j``
+    (:func:`~latentspark.cooccurrence.keyed_uniforms`), never on ``cooccur.blocks`` or
+    ``factorize.tasks``: the same configuration gives the same vectors on a laptop and on a
+    cluster. Standard normal (Box-Muller), or with ``uniform = s`` uniform on ``[-s/2, s/2)``.
+    With ``init`` (``width - 1`` or ``width`` columns), its non-zero rows replace the random
+    ones' leading columns and zero the rest (a warm start). Rows are drawn ``chunk`` at a
+    time.
     """
-    layout = out.layout
     keep = [out.uri] + ([init.uri] if init else [])
+    width = out.width
+
+    def draw(ids: np.ndarray) -> np.ndarray:
+        if uniform is not None:
+            return (keyed_uniforms(ids[:, None], np.arange(width), seed) - 0.5) * uniform
+        u = keyed_uniforms(ids[:, None], np.arange(2 * width), seed)
+        return np.sqrt(-2.0 * np.log1p(-u[:, :width])) * np.cos(2.0 * np.pi * u[:, width:])
 
     def fn(piece, ids):
-        data = np.zeros((len(ids), out.width))
-        if len(ids):
-            block = piece // layout.splits
-            local = ids // layout.blocks
-            n_block = layout.block_rows(block)
-            for c in range(int(local[0] // chunk), int(local[-1] // chunk) + 1):
-                rng = np.random.default_rng([seed, block, c])
-                n = min(chunk, n_block - c * chunk)
-                draws = (scale(rng, n, out.width) if scale else
-                         rng.standard_normal((n, out.width)))
-                sel = (local >= c * chunk) & (local < c * chunk + n)
-                data[sel] = draws[local[sel] - c * chunk]
-            if init is not None:
-                old = FactorReader(init, keep).value(piece)
-                known = np.any(old != 0, axis=1)
-                data[known] = 0.0
-                data[known, :old.shape[1]] = old[known]
+        data = np.zeros((len(ids), width))
+        for lo in range(0, len(ids), chunk):   # bounds the hashing's temporaries
+            data[lo:lo + chunk] = draw(ids[lo:lo + chunk])
+        if init is not None and len(ids):
+            old = FactorReader(init, keep).value(piece)
+            known = np.any(old != 0, axis=1)
+            data[known] = 0.0
+            data[known, :old.shape[1]] = old[known]
         return data, {}
 
-    map_pieces(spark, layout, fn, out, {})
+    map_pieces(spark, out.layout, fn, out, {})
 
 
 def gram_of(spark, factor: Factor, weight: Factor | None = None,
@@ -1676,11 +1676,9 @@ def glove(spark, matrix: Matrix, dim: int, *, iterations: int, x_max: float,
         ``add_contexts``); ``extra`` holds the
         ``(d + 1)``-wide factors ``words`` and ``contexts`` (vectors, then bias).
     """
-    def uniform(rng, n, width):   # GloVe's own initialisation: [-0.5, 0.5] / dim, biases too
-        return (rng.random((n, width)) - 0.5) / dim
-
     contexts = matrix.factor("glove-c0", dim + 1)
-    random_factor(spark, contexts, seed, uniform, init=init)
+    # GloVe's own initialisation: uniform on [-0.5, 0.5) / dim, biases too
+    random_factor(spark, contexts, seed, uniform=1.0 / dim, init=init)
     history: list[dict] = []
     shared = {"x_max": x_max, "alpha": alpha, "l2": l2}
     previous = math.inf

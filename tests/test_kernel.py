@@ -22,9 +22,9 @@ from latentspark.cooccurrence import (
     RowMerger,
     distance_weights,
     keep_probabilities,
+    keyed_uniforms,
     payload_arrays,
     row_payloads,
-    token_uniforms,
     weight_scale,
 )
 from latentspark.wordtable import WordTable, ascii_tokens, string_buffers
@@ -93,12 +93,12 @@ def test_distance_weights():
     assert distance_weights(4, "uniform", True).tolist() == [0, 1, 0.75, 0.5, 0.25]
 
 
-def test_token_uniforms_are_deterministic_and_uniform():
+def test_keyed_uniforms_are_deterministic_and_uniform():
     hashes = np.arange(20_000, dtype=np.int64) * 7919
     pos = np.tile(np.arange(10), 2_000)
-    u1 = token_uniforms(hashes, pos, seed=3)
-    u2 = token_uniforms(hashes, pos, seed=3)
-    u3 = token_uniforms(hashes, pos, seed=4)
+    u1 = keyed_uniforms(hashes, pos, seed=3)
+    u2 = keyed_uniforms(hashes, pos, seed=3)
+    u3 = keyed_uniforms(hashes, pos, seed=4)
     assert np.array_equal(u1, u2)
     assert not np.array_equal(u1, u3)
     assert u1.min() >= 0 and u1.max() < 1
