@@ -680,7 +680,8 @@ def evaluate(
 # the peers, each in its own process (``--worker``)
 
 
-def gensim_worker(files: Sequence[Path], dim: int, out: Path, sg: int = 1) -> dict[str, Any]:
+def gensim_worker(files: Sequence[Path], dim: int, out: Path, sg: int = 1,
+                  seed: int = 1) -> dict[str, Any]:
     """Train gensim's Word2Vec (skip-gram, or CBOW) on the corpus and write its vectors.
 
     The model is built as ``Word2Vec(sentences=...)`` builds it, in its two steps so that each
@@ -698,6 +699,9 @@ def gensim_worker(files: Sequence[Path], dim: int, out: Path, sg: int = 1) -> di
     sg : int
         1: skip-gram; 0: CBOW (every other setting the same, gensim's defaults for the rest:
         the mean of the context vectors, 5 negative samples, subsampling 1e-3).
+    seed : int
+        gensim's ``seed`` (its initial vectors; with 2 workers the thread schedule varies a run
+        too).
 
     Returns
     -------
@@ -710,7 +714,7 @@ def gensim_worker(files: Sequence[Path], dim: int, out: Path, sg: int = 1) -> di
     sentences = LineSentences(files)
     t0 = time.perf_counter()
     model = Word2Vec(
-        vector_size=dim, window=5, min_count=MIN_COUNT, sg=sg, epochs=5, workers=2, seed=1
+        vector_size=dim, window=5, min_count=MIN_COUNT, sg=sg, epochs=5, workers=2, seed=seed
     )
     model.build_vocab(sentences)
     t1 = time.perf_counter()
@@ -734,10 +738,12 @@ def gensim_worker(files: Sequence[Path], dim: int, out: Path, sg: int = 1) -> di
         "gensim": gensim.__version__,
         "fast_version": gensim.models.word2vec.FAST_VERSION,
         "sg": sg,
+        "seed": seed,
     }
 
 
-def mllib_worker(corpus: str, dim: int, out: Path, driver_memory: str) -> dict[str, Any]:
+def mllib_worker(corpus: str, dim: int, out: Path, driver_memory: str,
+                 seed: int = 1) -> dict[str, Any]:
     """Train Spark MLlib's Word2Vec on ``local[2]`` and write its vectors with word counts.
 
     Timed (``time_s``): from ``spark.read.text`` to the vectors in the driver
@@ -753,6 +759,8 @@ def mllib_worker(corpus: str, dim: int, out: Path, driver_memory: str) -> dict[s
         Vector size.
     out : Path
         Folder for ``vectors.parquet``.
+    seed : int
+        MLlib's ``seed``.
     driver_memory : str
         ``spark.driver.memory``; latentspark's local default, so both have the same heap.
 
@@ -793,7 +801,7 @@ def mllib_worker(corpus: str, dim: int, out: Path, driver_memory: str) -> dict[s
             minCount=MIN_COUNT,
             maxIter=1,
             numPartitions=2,
-            seed=1,
+            seed=seed,
             inputCol="tokens",
             outputCol="embedding",
         )
@@ -851,9 +859,10 @@ def worker_main(args: argparse.Namespace) -> int:
         files = corpus_files(args.corpus, "")
         if not files:
             raise SystemExit(f"no corpus file under {args.corpus}")
-        result = gensim_worker(files, args.dim, out, sg=0 if args.worker == "cbow" else 1)
+        result = gensim_worker(files, args.dim, out, sg=0 if args.worker == "cbow" else 1,
+                               seed=args.seed)
     else:
-        result = mllib_worker(args.corpus, args.dim, out, args.driver_memory)
+        result = mllib_worker(args.corpus, args.dim, out, args.driver_memory, seed=args.seed)
     (out / "result.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     logger.info("%s: %s", args.worker, result)
     return 0
@@ -905,6 +914,11 @@ def keep_log_tail(run: MeasuredRun, dest: Path) -> str:
     return str(dest.relative_to(REPO)) if dest.is_relative_to(REPO) else str(dest)
 
 
+def _tag(name: str, dim: int | None, repeat: int | None) -> str:
+    """A run's folder and log name: ``NAME``, ``-dDIM`` and ``-rREPEAT`` when given."""
+    return name + ("" if dim is None else f"-d{dim}") + ("" if repeat is None else f"-r{repeat}")
+
+
 def _measured(run: MeasuredRun) -> dict[str, Any]:
     fields = asdict(run)
     fields.pop("log")
@@ -919,22 +933,26 @@ def run_ours(
     args: argparse.Namespace,
     logs: Path,
     dim: int | None = None,
+    repeat: int | None = None,
 ) -> dict[str, Any]:
     """Run one latentspark configuration end to end, measure it and score its vectors.
 
     ``dim`` (default ``args.dim``), when given, also names the run's folder and log
-    (``NAME-dDIM``), so that one run can hold several dimensions.
+    (``NAME-dDIM``), so that one run can hold several dimensions. ``repeat`` (``--repeats``)
+    seeds the subsampling and the factorization with it and adds ``-rREPEAT`` to the names.
     """
-    tag = name if dim is None else f"{name}-d{dim}"
+    tag = _tag(name, dim, repeat)
     dim = args.dim if dim is None else dim
     root = work / tag
-    cmd = latentspark_command(corpus, root, dim, overrides)
+    seeds = [] if repeat is None else [f"factorize.seed={repeat}", f"cooccur.seed={repeat}"]
+    cmd = latentspark_command(corpus, root, dim, [*overrides, *seeds])
     run = run_measured(cmd, work / f"{tag}.log", args.sample_interval)
     rec: dict[str, Any] = {
         "name": name,
         "kind": "latentspark",
         "dim": dim,
         "overrides": list(overrides),
+        **({} if repeat is None else {"repeat": repeat}),
         **_measured(run),
         "log": keep_log_tail(run, logs / f"{tag}.log"),
         # the whole command: interpreter and JVM start-up, the three stages, the writes
@@ -974,12 +992,14 @@ def run_peer(
     logs: Path,
     driver_memory: str,
     dim: int | None = None,
+    repeat: int | None = None,
 ) -> dict[str, Any]:
     """Train one peer in a subprocess (``--worker``), measure it and score its vectors.
 
-    ``dim`` (default ``args.dim``), when given, also names the peer's folder and log.
+    ``dim`` (default ``args.dim``), when given, also names the peer's folder and log;
+    ``repeat`` is its seed and adds ``-rREPEAT`` to them.
     """
-    tag = kind if dim is None else f"{kind}-d{dim}"
+    tag = _tag(kind, dim, repeat)
     dim = args.dim if dim is None else dim
     out = work / tag
     cmd = [
@@ -995,12 +1015,15 @@ def run_peer(
         str(dim),
         "--driver-memory",
         driver_memory,
+        "--seed",
+        str(repeat or 1),
     ]
     run = run_measured(cmd, work / f"{tag}.log", args.sample_interval)
     rec: dict[str, Any] = {
         "name": kind,
         "kind": kind,
         "dim": dim,
+        **({} if repeat is None else {"repeat": repeat}),
         **_measured(run),
         "log": keep_log_tail(run, logs / f"{tag}.log"),
     }
@@ -1036,6 +1059,50 @@ COLUMNS = (
     ("wordsim353_relatedness", "WS-353 rel", ("eval", "wordsim353_relatedness", "spearman")),
     ("simlex999", "SimLex-999", ("eval", "simlex999", "spearman")),
 )
+
+
+def mean_records(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per model and dimension over its repeats (``--repeats``).
+
+    Parameters
+    ----------
+    runs : sequence of dict
+        Run records, ``repeat`` set on each.
+
+    Returns
+    -------
+    list of dict
+        Records shaped as a run's, in first-seen order: the mean of every score column
+        (:data:`COLUMNS`), of the times and of the peak RSS; ``spread``: each column's ``[min,
+        max]``; ``repeats``: the seeds. A model with a failed repeat keeps no ``eval``, so it
+        is reported as failed rather than averaged over fewer runs.
+    """
+    groups: dict[tuple[str, str, Any], list[dict[str, Any]]] = {}
+    for r in runs:
+        groups.setdefault((r["kind"], r["name"], r.get("dim")), []).append(r)
+    out = []
+    for rs in groups.values():
+        rec = {k: v for k, v in rs[0].items() if k not in ("eval", "repeat", "log")}
+        rec["repeats"] = [r.get("repeat") for r in rs]
+        rec["returncode"] = next((r["returncode"] for r in rs if r["returncode"]), 0)
+        for key in ("time_s", "train_s", "vocab_s", "wall_s", "peak_rss_bytes"):
+            vals = [r.get(key) for r in rs]
+            rec[key] = None if None in vals else float(np.mean(vals))
+        if all("eval" in r for r in rs):
+            ev: dict[str, Any] = {"google": {"answerable": rs[0]["eval"]["google"]["answerable"]}}
+            rec["spread"] = {}
+            for m, _, path in COLUMNS:
+                vals = [_get(r, *path) for r in rs]
+                if None in vals:
+                    continue
+                node = ev
+                for key in path[1:-1]:
+                    node = node.setdefault(key, {})
+                node[path[-1]] = float(np.mean(vals))
+                rec["spread"][m] = [min(vals), max(vals)]
+            rec["eval"] = ev
+        out.append(rec)
+    return out
 
 
 def run_key(r: dict[str, Any], multi_dim: bool) -> str:
@@ -1161,10 +1228,16 @@ def _gib(n: float | None) -> str:
 
 
 def _label(r: dict[str, Any]) -> str:
+    seed = f" (seed {r['repeat']})" if r.get("repeat") is not None else ""
     if r["kind"] == "latentspark":
-        return f"latentspark `{r['name']}`"
+        return f"latentspark `{r['name']}`{seed}"
     return {"gensim": "gensim skip-gram", "cbow": "gensim CBOW",
-            "mllib": "Spark MLlib Word2Vec"}[r["kind"]]
+            "mllib": "Spark MLlib Word2Vec"}[r["kind"]] + seed
+
+
+def _spread_cell(r: dict[str, Any], column: str, path: tuple[str, ...]) -> str:
+    lo, hi = r.get("spread", {}).get(column, (None, None))
+    return f"{_f(_get(r, *path))} ({_f(lo)}-{_f(hi)})"
 
 
 def _timed(r: dict[str, Any]) -> str:
@@ -1267,7 +1340,23 @@ def render_markdown(result: dict[str, Any]) -> str:
             f"| {_s(r['wall_s'])} | {_gib(r['peak_rss_bytes'])} | {r['vocab_size']:,} "
             f"| {g['answerable']:,} | " + " | ".join(score_cells(r)) + " |"
         )
-    by_key = {run_key(r, multi): r for r in result["runs"]}
+    means = result.get("means")
+    if means:
+        lines += [
+            "",
+            f"Means over {p['repeats']} repeats, seeds 1 to {p['repeats']} (each score: the "
+            "mean, then the lowest and highest of the repeats); the comparisons and targets "
+            "below are on these means:",
+            "",
+            f"| model | dim | time | peak RSS | {heads} |",
+            "| --- | ---: | ---: | ---: |" + " ---: |" * len(COLUMNS),
+        ]
+        for r in means:
+            cells = (["failed"] * len(COLUMNS) if "eval" not in r else
+                     [_spread_cell(r, c, path) for c, _, path in COLUMNS])
+            lines.append(f"| {_label(r)} | {r.get('dim')} | {_s(r.get('time_s'))} | "
+                         f"{_gib(r.get('peak_rss_bytes'))} | " + " | ".join(cells) + " |")
+    by_key = {run_key(r, multi): r for r in (means or result["runs"])}
     if result["ratios"]:
         lines += [
             "",
@@ -1321,7 +1410,8 @@ def render_markdown(result: dict[str, Any]) -> str:
         lines += ["", "Seed analogies:", "", *seed_table(seeds)]
     lines += ["", "Configurations:", ""]
     for r in result["runs"]:
-        if r["kind"] == "latentspark" and (not multi or r.get("dim") == dims[0]):
+        if (r["kind"] == "latentspark" and (not multi or r.get("dim") == dims[0])
+                and r.get("repeat") in (None, 1)):
             lines.append(f"- `{r['name']}`: `{' '.join(r['overrides']) or '(defaults)'}`")
     lines += [
         "",
@@ -1349,7 +1439,11 @@ def render_markdown(result: dict[str, Any]) -> str:
         "orders its vectors excluded). *Wall*: each subprocess from start to exit, writing "
         "the vectors included. *Peak RSS*: summed over the subprocess and all its descendants "
         "(JVM, Python workers), sampled every "
-        f"{p['sample_interval']} s. " + SCORES_NOTE,
+        f"{p['sample_interval']} s. " + SCORES_NOTE
+        + ("" if not means else
+           f" *Repeats*: every model ran {p['repeats']} times, with seeds 1 to "
+           f"{p['repeats']}: gensim's and MLlib's `seed`, latentspark's `factorize.seed` "
+           "(the random start) and `cooccur.seed` (the subsampling draws)."),
         "",
         "Made with:",
         "",
@@ -1493,8 +1587,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="take 3CosAdd from this script's numpy scoring instead of gensim's "
         "evaluate_word_analogies (the same answers, much faster)",
     )
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run every model N times, with seeds 1..N (latentspark: factorize.seed and "
+        "cooccur.seed; the peers: their own seed), and compare the means over the repeats, "
+        "each column's range reported beside it; default: %(default)s",
+    )
     internal = p.add_argument_group("internal (used by the benchmark to run a peer)")
     internal.add_argument("--worker", choices=PEERS, help="train this peer in this process")
+    internal.add_argument("--seed", type=int, default=1, help="the peer's seed")
     internal.add_argument("--worker-out", help="the worker's output folder")
     internal.add_argument(
         "--driver-memory", default="1g", help="spark.driver.memory of the MLlib worker"
@@ -1551,6 +1655,7 @@ def bench_main(args: argparse.Namespace, argv: Sequence[str]) -> int:
             "eval_dir": args.eval_dir,
             "restrict_vocab": RESTRICT_VOCAB,
             "sample_interval": args.sample_interval,
+            "repeats": args.repeats,
             "mllib_driver_memory": driver_memory,
             "scratch": str(work),
         },
@@ -1559,7 +1664,9 @@ def bench_main(args: argparse.Namespace, argv: Sequence[str]) -> int:
         "runs": [],
     }
     runs: list[dict[str, Any]] = result["runs"]
-    steps = (len(ours) + len([k for k in PEERS if k not in skip])) * len(dims)
+    steps = (len(ours) + len([k for k in PEERS if k not in skip])) * len(dims) * args.repeats
+    # with one repeat the names and the seeds stay as they were (seed 1, no -r suffix)
+    repeats = [None] if args.repeats == 1 else list(range(1, args.repeats + 1))
     step = 0
     try:
         if args.lines:
@@ -1572,27 +1679,35 @@ def bench_main(args: argparse.Namespace, argv: Sequence[str]) -> int:
             # one dimension: the run's folders keep their names (NAME, not NAME-dDIM)
             at = dim if multi else None
             for name, overrides in ours:
-                step += 1
-                print(f"[{step}/{steps}] latentspark {name}, dimension {dim}: "
-                      f"{' '.join(overrides)} ...", flush=True)
-                runs.append(run_ours(name, overrides, corpus, work, args, logs, dim=at))
-                runs[-1]["dim"] = dim
-                _progress(runs[-1])
+                for r in repeats:
+                    step += 1
+                    print(f"[{step}/{steps}] latentspark {name}, dimension {dim}"
+                          f"{'' if r is None else f', seed {r}'}: {' '.join(overrides)} ...",
+                          flush=True)
+                    runs.append(run_ours(name, overrides, corpus, work, args, logs, dim=at,
+                                         repeat=r))
+                    runs[-1]["dim"] = dim
+                    _progress(runs[-1])
             for kind in PEERS:
                 if kind in skip:
                     continue
-                step += 1
-                print(f"[{step}/{steps}] {kind}, dimension {dim} ...", flush=True)
-                runs.append(run_peer(kind, corpus, work, args, logs, driver_memory, dim=at))
-                runs[-1]["dim"] = dim
-                _progress(runs[-1])
+                for r in repeats:
+                    step += 1
+                    print(f"[{step}/{steps}] {kind}, dimension {dim}"
+                          f"{'' if r is None else f', seed {r}'} ...", flush=True)
+                    runs.append(run_peer(kind, corpus, work, args, logs, driver_memory, dim=at,
+                                         repeat=r))
+                    runs[-1]["dim"] = dim
+                    _progress(runs[-1])
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
         else:
             print(f"kept {work}")
 
-    result["ratios"], result["targets"] = compare(runs)
+    if args.repeats > 1:
+        result["means"] = mean_records(runs)
+    result["ratios"], result["targets"] = compare(result.get("means") or runs)
     out.mkdir(parents=True, exist_ok=True)
     (out / "quality.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     markdown = render_markdown(result)
@@ -1631,6 +1746,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--dim must be at least 1")
     if args.lines < 0:
         parser.error("--lines must not be negative")
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
     if args.worker:
         if not args.worker_out:
             parser.error("--worker needs --worker-out")

@@ -281,6 +281,52 @@ def test_quality_compare_and_report_per_dimension(quality, tmp_path: Path) -> No
     assert result["command"] in md
 
 
+def test_quality_repeats_compare_the_means(quality, tmp_path: Path) -> None:
+    """With --repeats, each model's repeats become one record of mean scores with their range,
+    and the targets are judged on the means: one unlucky repeat does not decide a column."""
+    words, vec, quads, _ = _planted()
+    ev = tmp_path / "eval"
+    _planted_eval(ev, words, quads)
+    base = quality.evaluate(words, vec, ev, seeds=["w1 - w0 + w2 = w3"],
+                            gensim_analogies=False)
+    runs = []
+    for rep, (ours, sg) in enumerate([(0.50, 0.52), (0.56, 0.48), (0.53, 0.50)], start=1):
+        runs += [_record("latentspark", "wals", 100, ours, base) | {"repeat": rep},
+                 _record("gensim", "gensim", 100, sg, base) | {"repeat": rep, "time_s": 5.0 * rep}]
+    runs[3]["eval"]["simlex999"]["spearman"] = 0.40   # skip-gram's second repeat, one column
+    means = quality.mean_records(runs)
+    assert [(m["name"], m["repeats"]) for m in means] == [("wals", [1, 2, 3]),
+                                                          ("gensim", [1, 2, 3])]
+    ours, sg = means
+    assert ours["eval"]["google"]["total"] == pytest.approx(0.53)
+    assert ours["spread"]["google_total"] == pytest.approx([0.50, 0.56])
+    assert sg["eval"]["simlex999"]["spearman"] == pytest.approx((0.52 + 0.40 + 0.50) / 3)
+    assert sg["time_s"] == pytest.approx(10.0)
+    ratios, targets = quality.compare(means)
+    t = targets["per_config"]["wals"]
+    # ours loses repeat 1 on every column, yet its means are ahead on every one
+    assert t["all"] and targets["met"]
+    assert ratios["wals"]["delta_google_total"] == pytest.approx(0.53 - 0.50)
+    assert ratios["wals"]["time"] == pytest.approx(1.0)
+    # a failed repeat leaves the model without a mean rather than averaging fewer runs
+    failed = [dict(r) for r in runs]
+    failed[4] = {k: v for k, v in failed[4].items() if k != "eval"} | {"returncode": 1}
+    assert "eval" not in quality.mean_records(failed)[0]
+    result = {
+        "date": "2026-12-01T00:00:00",
+        "command": "python benchmarks/quality.py --repeats 3",
+        "params": {"corpus": "c", "lines": 0, "dim": 100, "dims": [100], "repeats": 3,
+                   "sample_interval": 0.2, "mllib_driver_memory": "1g"},
+        "machine": {"nproc": 2, "total_ram_bytes": 2**34, "load_average_at_start": [0.1],
+                    "python": "3", "versions": {}},
+        "runs": runs, "means": means, "ratios": ratios, "targets": targets,
+    }
+    md = quality.render_markdown(result)
+    assert "| latentspark `wals` (seed 2) | 100 |" in md
+    assert "Means over 3 repeats" in md and "| 0.530 (0.500-0.560) |" in md
+    assert md.count("- `wals`:") == 1 and "seeds 1 to 3" in md
+
+
 def test_gensim_cbow_worker(quality, tmp_path: Path) -> None:
     """The CBOW peer is gensim's Word2Vec with sg=0, written like the skip-gram one."""
     corpus = write_corpus(tmp_path / "corpus", n=200)
