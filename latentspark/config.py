@@ -196,6 +196,10 @@ class FactorizeConfig:
                                   "to second order; 0 pulls them towards -2, below 0 further "
                                   "down and more weakly; 1: follow the dimension, -1.5 up to "
                                   "200 dimensions and 0 above", lo=-8.0, hi=1.0)
+    negative_center_rows: bool = _opt(False, "ppmi_wals with loss sgns: expand each word's "
+                                      "(and context's) negative term at its own mean score "
+                                      "over its negatives, from its previous vector, instead "
+                                      "of at negative_center")
     ridge: float = _opt(1e-3, "ppmi_wals: L2 penalty on each vector, times its word's "
                         "co-occurrence mass", lo=0.0, hi=1e6)
     oversample: int = _opt(20, "ppmi_svd, ppmi_wals: extra columns of the random projection",

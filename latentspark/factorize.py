@@ -1421,10 +1421,10 @@ def logistic_pair_loss(x: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> np.nd
     return pos * np.logaddexp(0.0, -x) + neg * np.logaddexp(0.0, x)
 
 
-def negative_expansion(center: float) -> tuple[float, float]:
+def negative_expansion(center: float | np.ndarray) -> tuple:
     """``(q, lin)`` of ``2 x (-log s(-x))`` expanded to second order at ``x = center``:
     ``q x^2 + lin x`` plus a constant, the unobserved pairs' term of ``loss="sgns"`` per unit
-    of negative weight.
+    of negative weight (floats, or arrays for an array of centres).
 
     Its minimum is at ``center - 1 / s(-center)``: -2 at 0, about -3.1 at -2.
 
@@ -1433,9 +1433,11 @@ def negative_expansion(center: float) -> tuple[float, float]:
     >>> [round(v, 4) for v in negative_expansion(-2.0)]
     [0.105, 0.6584]
     """
-    p = 1.0 / (1.0 + math.exp(-center))             # s(center)
+    c = np.asarray(center, dtype=np.float64)
+    p = 1.0 / (1.0 + np.exp(-c))                    # s(center)
     q = p * (1.0 - p)                               # 2 x half of softplus'' at center
-    return q, 2.0 * p - 2.0 * center * q
+    lin = 2.0 * p - 2.0 * c * q
+    return (float(q), float(lin)) if c.ndim == 0 else (q, lin)
 
 
 def _wals_logistic_kernel(ids, lengths, cols, x, s, readers, data):
@@ -1475,26 +1477,33 @@ def _wals_logistic_kernel(ids, lengths, cols, x, s, readers, data):
     # the unobserved pairs' term U(x) = q B x^2 + lin B x: (1, 0) pulls them to 0 ("logistic");
     # "sgns" expands 2 x (-B log s(-x)) at data["center"] ((1/4, 1) at 0): SGNS's own negatives
     sgns = data.get("unobserved") == "sgns"
-    q, lin = negative_expansion(data.get("center", 0.0)) if sgns else (1.0, 0.0)
+    if sgns and data.get("center_rows"):
+        # each row's negatives expanded at its own mean score over them, B-weighted, from its
+        # previous vector: sum_j B_ij (w_i . c_j) / sum_j B_ij = w_i . mean / total
+        q, lin = negative_expansion(start @ (data["mean"] / data["mean_total"]))
+    else:
+        q, lin = negative_expansion(data.get("center", 0.0)) if sgns else (1.0, 0.0)
+        q, lin = np.full(len(ids), q), np.full(len(ids), lin)
+    q_e, lin_e = np.repeat(q, lengths), np.repeat(lin, lengths)
     both = pos + neg
-    curv = np.maximum(both * expit(x0) * expit(-x0), q * neg)
+    curv = np.maximum(both * expit(x0) * expit(-x0), q_e * neg)
     cz = curv * x0 - (both * expit(x0) - pos)       # c z, without dividing by c
     # the right-hand side goes in whole as an extra term: pairs of weight c - qB = 0 keep theirs
-    rhs = spmm_rows(lengths, cols, cz + 0.5 * lin * neg, design)
+    rhs = spmm_rows(lengths, cols, cz + 0.5 * lin_e * neg, design)
     if sgns:    # the structured linear term, sum_j B_ij c_j = k r_i (C^T P) (or its transpose)
-        rhs -= 0.5 * lin * data["k"] * scale[:, None] * data["mean"][None, :]
+        rhs -= 0.5 * (lin * data["k"] * scale)[:, None] * data["mean"][None, :]
     t = _lap("targets and weights", t)
-    sol, _, pred = solve_rows(lengths, cols, np.zeros(len(cols)), curv - q * neg, design, l2,
-                              extra_gram=(q * data["k"] * data["gram"], scale), extra_rhs=rhs,
+    sol, _, pred = solve_rows(lengths, cols, np.zeros(len(cols)), curv - q_e * neg, design, l2,
+                              extra_gram=(data["k"] * data["gram"], q * scale), extra_rhs=rhs,
                               free_last=False, predictions=True, start=start,
                               cg_steps=data.get("cg_steps", 0), cg_tol=data.get("cg_tol", 1e-3))
     t = time.perf_counter()
-    entry = 2.0 * logistic_pair_loss(pred, pos, neg) - q * neg * pred ** 2 - lin * neg * pred
+    entry = 2.0 * logistic_pair_loss(pred, pos, neg) - q_e * neg * pred ** 2 - lin_e * neg * pred
     observed = np.bincount(np.repeat(np.arange(len(ids)), lengths), entry, minlength=len(ids))
     quad = np.sum((sol @ data["gram"]) * sol, axis=1)
     loss = observed + q * data["k"] * scale * quad + l2 * np.sum(sol * sol, axis=1)
     if sgns:
-        loss += lin * data["k"] * scale * (sol @ data["mean"])
+        loss += lin * data["k"] * scale * (sol @ data["mean"])  # per row
     _lap("objective", t)
     return sol, loss
 
@@ -1514,9 +1523,10 @@ def _sgns_mean(spark, matrix: Matrix, other: Factor, loss: str, newton: bool, pm
         r = FactorReader(sums, keep).stored(piece)[:, 0]
         if contexts:
             r = np.where(r > 0, np.exp(cds * np.log(np.maximum(r, 1e-300)) - log_z), 0.0)
-        return None, {"mean": r @ y}
+        return None, {"mean": r @ y, "mean_total": np.array([r.sum()])}
 
-    return {"mean": map_pieces(spark, matrix.layout, fn, None, {"mean": (k,)})["mean"]}
+    out = map_pieces(spark, matrix.layout, fn, None, {"mean": (k,), "mean_total": (1,)})
+    return {"mean": out["mean"], "mean_total": float(np.asarray(out["mean_total"]).ravel()[0])}
 
 
 def ppmi_wals(spark, matrix: Matrix, dim: int, *, cds: float, neg: float,
@@ -1525,7 +1535,8 @@ def ppmi_wals(spark, matrix: Matrix, dim: int, *, cds: float, neg: float,
               progress: Callable[[dict], None] | None = None,
               init: Factor | None = None, cg_steps: int = 0, cg_tol: float = 1e-3,
               negative_pmi: bool = False, observed_power: float = 1.0,
-              loss: str = "squared", negative_center: float = 0.0) -> Factors:
+              loss: str = "squared", negative_center: float = 0.0,
+              center_rows: bool = False) -> Factors:
     """Weighted least-squares factorization of positive PMI over *all* word pairs.
 
     Minimises ``sum_ij (X_ij + k r_i P(j)) (w_i . c_j - PPMI_ij)^2 + l2 sum_i r_i
@@ -1585,7 +1596,7 @@ def ppmi_wals(spark, matrix: Matrix, dim: int, *, cds: float, neg: float,
     shared = {**pmi.shared(), "k": float(neg), "l2": l2, "cg_steps": int(cg_steps),
               "cg_tol": float(cg_tol), "negative_pmi": bool(negative_pmi),
               "observed_power": float(observed_power), "unobserved": loss,
-              "center": float(negative_center)}
+              "center": float(negative_center), "center_rows": bool(center_rows)}
     # each side's previous iterate: CG's warm start (none for the words after ``init``)
     previous_words = None if init is not None else u.with_transform(np.diag(np.sqrt(s)))
     gram = gram_of(spark, contexts, matrix.sums,

@@ -266,13 +266,16 @@ def dense_logistic_wals(x, dim, k, l2, power, iterations, cds=0.75, loss="logist
     squared loss, then one Newton step per row and half-iteration (curvature floored at the
     unobserved weight ``B``) on ``2 l`` for the observed
     pairs plus ``B x^2`` for the unobserved ones (``B (x + x^2 / 4)`` with ``loss="sgns"``,
-    the Taylor polynomial of ``2 B softplus(x)`` at 0; at ``center`` otherwise); the vectors
-    and each iteration's objective."""
-    q, lin = (1.0, 0.0)
-    if loss == "sgns":      # 2 softplus(x) ~ 2 sp(m) + 2 sp'(m) (x - m) + sp''(m) (x - m)^2
-        sp1 = np.exp(center) / (1.0 + np.exp(center))
+    the Taylor polynomial of ``2 B softplus(x)`` at 0; at ``center`` otherwise, or with
+    ``center="rows"`` at each row's B-weighted mean score from its previous vector); the
+    vectors and each iteration's objective."""
+    def expansion(m):       # 2 softplus(x) ~ 2 sp(m) + 2 sp'(m) (x - m) + sp''(m) (x - m)^2
+        if loss != "sgns":
+            return np.ones_like(m), np.zeros_like(m)
+        sp1 = np.exp(m) / (1.0 + np.exp(m))
         sp2 = sp1 * (1.0 - sp1)
-        q, lin = sp2, 2.0 * sp1 - 2.0 * sp2 * center
+        return sp2, 2.0 * sp1 - 2.0 * sp2 * m
+
     n = len(x)
     xd = x.astype(np.float64)
     sums = xd.sum(axis=1)
@@ -285,7 +288,14 @@ def dense_logistic_wals(x, dim, k, l2, power, iterations, cds=0.75, loss="logist
 
     def newton(own, other, pos, neg, obs):
         out = np.zeros_like(own)
+        if center == "rows":
+            with np.errstate(invalid="ignore"):
+                rq, rlin = expansion(np.nan_to_num(
+                    np.sum(neg * (own @ other.T), axis=1) / neg.sum(axis=1)))
+        else:
+            rq, rlin = expansion(np.full(n, float(center)))
         for i in range(n):
+            q, lin = rq[i], rlin[i]
             if not sums[i]:
                 continue
             x0 = other @ own[i]
@@ -297,12 +307,12 @@ def dense_logistic_wals(x, dim, k, l2, power, iterations, cds=0.75, loss="logist
             rhs = np.where(obs[i], h * z, -0.5 * lin * neg[i])
             out[i] = np.linalg.solve(other.T @ (wt[:, None] * other) + l2 * sums[i] * np.eye(dim),
                                      other.T @ rhs)
-        return out
+        return out, rq, rlin
 
-    def objective(w, c):
+    def objective(w, c, q, lin):    # q, lin: the contexts' (the pass that logs it)
         f = w @ c.T
         pair = np.where(seen, 2 * (a * np.logaddexp(0, -f) + b * np.logaddexp(0, f)),
-                        q * b * f * f + lin * b * f)
+                        q[None, :] * b * f * f + lin[None, :] * b * f)
         return np.sum(pair) + l2 * np.sum(sums[:, None] * (w ** 2 + c ** 2))
 
     history = []
@@ -310,26 +320,29 @@ def dense_logistic_wals(x, dim, k, l2, power, iterations, cds=0.75, loss="logist
         if it == 0:
             w = dense_row_solves(c, xd ** power + b, y, sums, l2)
         else:
-            w = newton(w, c, a, b, seen)
-        c = newton(c, w, a.T, b.T, seen.T)
-        history.append(objective(w, c))
+            w = newton(w, c, a, b, seen)[0]
+        c, q, lin = newton(c, w, a.T, b.T, seen.T)
+        history.append(objective(w, c, q, lin))
     return w, c, history
 
 
 @pytest.mark.parametrize(("power", "loss", "center"), [(1.0, "logistic", 0.0),
                                                      (0.5, "logistic", 0.0),
-                                                     (1.0, "sgns", 0.0), (1.0, "sgns", -2.0)])
+                                                     (1.0, "sgns", 0.0), (1.0, "sgns", -2.0),
+                                                     (1.0, "sgns", "rows")])
 def test_logistic_ppmi_wals_equals_dense_reference(spark, tmp_path, power, loss, center):
     """``loss="logistic"`` with exact solves against the dense Newton steps: the objective
     of every iteration and the published vectors (``sgns``: the negative term expanded at 0
-    and at -2)."""
+    and at -2, and at each row's mean score)."""
     n, dim, k, l2 = 30, 4, 5.0, 1e-3
     x = symmetric_counts(n)
     rows = matrix(spark, tmp_path, x)
     try:
         got = fz.ppmi_wals(spark, rows, dim, cds=0.75, neg=k, iterations=3, l2=l2,
                            eig=0.5, add_contexts=True, oversample=n, power_iters=1, seed=3,
-                           observed_power=power, loss=loss, negative_center=center)
+                           observed_power=power, loss=loss,
+                           negative_center=0.0 if center == "rows" else center,
+                           center_rows=center == "rows")
         vectors = fz.to_numpy(got.vectors)
     finally:
         rows.unpersist()

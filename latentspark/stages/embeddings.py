@@ -268,7 +268,8 @@ def _method(spark, matrix, f, init):
                             init=init, cg_steps=f.cg_steps, cg_tol=f.cg_tolerance,
                             negative_pmi=f.negative_pmi,
                             observed_power=f.observed_power, loss=f.loss,
-                            negative_center=f.negative_center_value())
+                            negative_center=f.negative_center_value(),
+                            center_rows=f.negative_center_rows)
     return fz.ppmi_svd(spark, matrix, f.dim, cds=f.cds_value(), shift=float(np.log(f.neg)),
                        eig=f.eig_value(), add_contexts=f.add_contexts, oversample=f.oversample,
                        power_iters=f.power_iters, seed=f.seed)
