@@ -1481,10 +1481,10 @@ def _wals_logistic_kernel(ids, lengths, cols, x, s, readers, data):
         # each row's negatives expanded at its own mean score over them, B-weighted, from its
         # previous vector: sum_j B_ij (w_i . c_j) / sum_j B_ij = w_i . mean / total
         q, lin = negative_expansion(start @ (data["mean"] / data["mean_total"]))
-    else:
+        q_e, lin_e = np.repeat(q, lengths), np.repeat(lin, lengths)     # per stored pair
+    else:       # one expansion for every row: scalars, no per-pair arrays
         q, lin = negative_expansion(data.get("center", 0.0)) if sgns else (1.0, 0.0)
-        q, lin = np.full(len(ids), q), np.full(len(ids), lin)
-    q_e, lin_e = np.repeat(q, lengths), np.repeat(lin, lengths)
+        q_e, lin_e = q, lin
     both = pos + neg
     curv = np.maximum(both * expit(x0) * expit(-x0), q_e * neg)
     cz = curv * x0 - (both * expit(x0) - pos)       # c z, without dividing by c
@@ -1503,7 +1503,7 @@ def _wals_logistic_kernel(ids, lengths, cols, x, s, readers, data):
     quad = np.sum((sol @ data["gram"]) * sol, axis=1)
     loss = observed + q * data["k"] * scale * quad + l2 * np.sum(sol * sol, axis=1)
     if sgns:
-        loss += lin * data["k"] * scale * (sol @ data["mean"])  # per row
+        loss += lin * data["k"] * scale * (sol @ data["mean"])
     _lap("objective", t)
     return sol, loss
 
@@ -1526,7 +1526,7 @@ def _sgns_mean(spark, matrix: Matrix, other: Factor, loss: str, newton: bool, pm
         return None, {"mean": r @ y, "mean_total": np.array([r.sum()])}
 
     out = map_pieces(spark, matrix.layout, fn, None, {"mean": (k,), "mean_total": (1,)})
-    return {"mean": out["mean"], "mean_total": float(np.asarray(out["mean_total"]).ravel()[0])}
+    return {"mean": out["mean"], "mean_total": float(out["mean_total"][0])}
 
 
 def ppmi_wals(spark, matrix: Matrix, dim: int, *, cds: float, neg: float,
